@@ -1,0 +1,175 @@
+"""`eligible_jobs` and `selected_clips`: the week's uploads and the verified, ranked candidate pool."""
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Literal
+
+import dagster as dg
+
+from montage_pipeline.partitions import week_window, weekly_partitions
+from montage_pipeline.resources.platform_db import PlatformDatabase
+from montage_pipeline.resources.upload_storage import UploadStorage
+from montage_pipeline.selection.queries import eligible_jobs_in_window
+from montage_pipeline.selection.ranking import RankingRules, build_pool, newest_pool
+from montage_pipeline.selection.rows import EligibleJob, Rejection, SelectedClip
+from montage_pipeline.selection.verify import VerifiedClip, verify_jobs
+from montage_pipeline.settings import target_duration_s
+
+
+class EligibleJobsConfig(dg.Config):
+    max_jobs: int = 50
+
+
+class SelectedClipsConfig(dg.Config):
+    policy: Literal["ranked", "newest"] = "ranked"
+    target_duration_s: float | None = None  # default: env WEEKLY_MONTAGE_DURATION, else 180
+    max_clips: int = 15
+    per_user_cap: int = 2
+    game_diversity_penalty: float = 0.15
+    pool_duration_factor: float = 2.0
+    min_clip_duration_s: float = 3.0
+    weight_job_score: float = 0.5
+    weight_engagement: float = 0.35
+    weight_recency: float = 0.15
+
+
+@dg.asset(
+    partitions_def=weekly_partitions,
+    group_name="montage",
+    kinds={"postgres", "python"},
+    io_manager_key="table_io_manager",
+    description="Successful upload jobs created in the week, newest first, with their landscape render.",
+)
+def eligible_jobs(
+    context: dg.AssetExecutionContext, config: EligibleJobsConfig, platform_db: PlatformDatabase
+) -> dg.Output[list[EligibleJob]]:
+    start, end = week_window(context.partition_key)
+    context.log.info(
+        f"Starting weekly montage compilation for week {start:%Y-%m-%d} "
+        f"([{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC)"
+    )
+    with platform_db.session() as session:
+        jobs = eligible_jobs_in_window(session, start, end, config.max_jobs)
+    if not jobs:
+        context.log.warning("No successful jobs found for weekly montage")
+    else:
+        context.log.info(f"Found {len(jobs)} successful jobs for the weekly montage")
+    return dg.Output(
+        jobs,
+        metadata={
+            "jobs_found": len(jobs),
+            "jobs_with_render": sum(1 for j in jobs if j.render_path),
+            "users": len({j.user_id for j in jobs}),
+            "window": f"[{start.isoformat()}, {end.isoformat()})",
+            **({"skip_reason": "No successful jobs found for weekly montage"} if not jobs else {}),
+        },
+    )
+
+
+def _rejections_markdown(rejections: list[Rejection]) -> str:
+    if not rejections:
+        return "_none_"
+    lines = ["| job | user | reason | detail |", "|---|---|---|---|"]
+    lines += [
+        f"| {r.job_id} | {r.user_handle or '—'} | `{r.reason}` | {r.detail.replace('|', '/')[:120]} |"
+        for r in rejections
+    ]
+    return "\n".join(lines)
+
+
+def _selected_markdown(rows: list[SelectedClip]) -> str:
+    lines = [
+        "| rank | clip | user | game | duration | size | score | why |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.rank} | {r.clip_id} | @{r.user_handle} | {r.game} | {r.duration_s:.1f}s "
+        f"| {r.width}×{r.height}@{r.fps:.0f} | {r.rank_score:.3f} | {r.selection_reason} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    partitions_def=weekly_partitions,
+    group_name="montage",
+    kinds={"postgres", "pyav"},
+    io_manager_key="table_io_manager",
+    output_required=False,
+    pool="analysis",
+    description="Verified, de-duplicated, consent-checked and ranked candidate clips for the week.",
+)
+def selected_clips(
+    context: dg.AssetExecutionContext,
+    config: SelectedClipsConfig,
+    eligible_jobs: list[EligibleJob],
+    upload_storage: UploadStorage,
+) -> Iterator[dg.Output[list[SelectedClip]]]:
+    start, _ = week_window(context.partition_key)
+    target = config.target_duration_s or target_duration_s()
+
+    def progress(result: VerifiedClip | Rejection) -> None:
+        if isinstance(result, Rejection):
+            context.log.warning(f"job {result.job_id}: rejected ({result.reason}): {result.detail}")
+        else:
+            p = result.probe
+            context.log.info(
+                f"job {result.job.job_id}: ok, {p.duration_s:.1f}s {p.width}x{p.height}@{p.fps:.0f}"
+                f"{' VFR' if p.variable_fps else ''}{'' if p.has_audio else ' (no audio)'}"
+            )
+
+    results = verify_jobs(
+        eligible_jobs, upload_storage.root_path, config.min_clip_duration_s, on_result=progress
+    )
+    verified = [r for r in results if isinstance(r, VerifiedClip)]
+    rejections = [r for r in results if isinstance(r, Rejection)]
+    if config.policy == "newest":
+        rows, left_out = newest_pool(verified, config.max_clips)
+    else:
+        rules = RankingRules(
+            target_duration_s=target,
+            max_clips=config.max_clips,
+            per_user_cap=config.per_user_cap,
+            game_diversity_penalty=config.game_diversity_penalty,
+            pool_duration_factor=config.pool_duration_factor,
+            weight_job_score=config.weight_job_score,
+            weight_engagement=config.weight_engagement,
+            weight_recency=config.weight_recency,
+        )
+        rows, left_out = build_pool(verified, start, rules)
+    rejections += left_out
+    by_reason = Counter(r.reason.split(":")[0] for r in rejections)
+    metadata = {
+        "clips_considered": len(eligible_jobs),
+        "clips_selected": len(rows),
+        "clips_rejected": len(rejections),
+        "pool_duration_s": round(sum(r.duration_s for r in rows), 2),
+        "target_duration_s": target,
+        "policy": config.policy,
+        "rejected_by_reason": dict(sorted(by_reason.items())),
+        "rejections": dg.MetadataValue.md(_rejections_markdown(rejections)),
+        "rejected": dg.MetadataValue.json(
+            [
+                {"job_id": r.job_id, "user": r.user_handle, "reason": r.reason, "detail": r.detail}
+                for r in rejections
+            ]
+        ),
+    }
+    if not rows:
+        reason = (
+            "No successful jobs found for weekly montage"
+            if not eligible_jobs
+            else f"None of the {len(eligible_jobs)} eligible clips is usable"
+        )
+        context.log.warning(f"{reason}; the montage stops here for week {context.partition_key}")
+        # No output: downstream steps are skipped (the run still succeeds); the observation shows why.
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key,
+                partition=context.partition_key,
+                metadata={**metadata, "skip_reason": reason},
+            )
+        )
+        return
+    context.log.info(f"Selected {len(rows)} candidate clips ({metadata['pool_duration_s']}s) for the week")
+    yield dg.Output(rows, metadata={**metadata, "selected": dg.MetadataValue.md(_selected_markdown(rows))})

@@ -1,0 +1,40 @@
+"""The weekly job and its Monday schedule.
+
+`build_schedule_from_partitioned_job(job, hour_of_day=2)` on weekly partitions with `day_offset=1` gives
+cron `0 2 * * 1`: the Monday 02:00 UTC tick targets the week that ended two hours earlier (the seed built
+the week that had just started: two hours of uploads, a bug we do not copy).
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+weekly_montage_job = dg.define_asset_job(
+    name="weekly_montage_job",
+    selection=dg.AssetSelection.groups("montage"),
+    description="Builds one week's montage, from the week's uploads to the published files.",
+    # Never two runs of the same week at once (dagster.yaml's tag_concurrency_limits reads this tag).
+    tags={"montage/job": "weekly"},
+)
+
+
+def _schedule_status() -> dg.DefaultScheduleStatus:
+    raw = os.environ.get("MONTAGE_SCHEDULE_DEFAULT_STATUS", "").strip().upper()
+    if raw:
+        return dg.DefaultScheduleStatus[raw]
+    production = os.environ.get("MONTAGE_PROFILE") == "production"
+    return dg.DefaultScheduleStatus.RUNNING if production else dg.DefaultScheduleStatus.STOPPED
+
+
+def build_weekly_schedule() -> dg.ScheduleDefinition | dg.UnresolvedPartitionedAssetScheduleDefinition:
+    """Monday 02:00 UTC by default; `MONTAGE_SCHEDULE_HOUR` / `MONTAGE_SCHEDULE_MINUTE` move the tick."""
+    return dg.build_schedule_from_partitioned_job(
+        weekly_montage_job,
+        name="weekly_montage_schedule",
+        hour_of_day=int(os.environ.get("MONTAGE_SCHEDULE_HOUR", "2")),
+        minute_of_hour=int(os.environ.get("MONTAGE_SCHEDULE_MINUTE", "0")),
+        default_status=_schedule_status(),
+        description="Builds the week that just ended, every Monday.",
+    )

@@ -1,0 +1,125 @@
+"""The `montage` command: database migrations, seeding a week, and small operator helpers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
+
+from montage_pipeline.platform.engine import make_engine
+from montage_pipeline.profiles import Profile, ProfileError, load_profile
+
+ASSET_TABLE_PREFIX = "montage_"
+
+
+def _size(raw: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in raw.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"size {raw!r} must look like 1920x1080") from exc
+    if w <= 0 or h <= 0 or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"size {raw!r} must be positive and even")
+    return w, h
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="montage", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the platform database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate the platform schema to the newest revision (Postgres or SQLite)")
+    drop = db.add_parser("drop-table", help="drop one asset table (derived data) after a row layout change")
+    drop.add_argument("table", help=f"an asset table name, starting with {ASSET_TABLE_PREFIX!r}")
+
+    seed = sub.add_parser("seed", help="put a week of uploads in the platform").add_subparsers(
+        dest="seed_command", required=True
+    )
+    demo = seed.add_parser("demo", help="generate a realistic demo week (real H.264/AAC clips)")
+    demo.add_argument("--week", required=True, help="the Monday the week starts, e.g. 2025-01-27")
+    demo.add_argument("--clips", type=int, default=20, help="good clips to generate (default 20)")
+    demo.add_argument("--size", type=_size, default=(1920, 1080), help="clip size (default 1920x1080)")
+    demo.add_argument("--seed", type=int, default=None, help="random seed (default: derived from the week)")
+    imp = seed.add_parser("import", help="register existing video files as a week's uploads")
+    imp.add_argument("--week", required=True)
+    imp.add_argument("--manifest", required=True, type=Path)
+    return parser
+
+
+def _migrate(profile: Profile) -> None:
+    from montage_pipeline.platform.migrate import upgrade
+
+    if profile.name == "embedded":
+        profile.storage_root.mkdir(parents=True, exist_ok=True)
+        assert profile.media_root is not None
+        profile.media_root.mkdir(parents=True, exist_ok=True)
+    upgrade(profile.database_url_value())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        profile = load_profile()
+    except ProfileError as exc:
+        print(f"montage: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "db" and args.db_command == "upgrade":
+        _migrate(profile)
+        print(f"platform schema up to date ({profile.name} profile)")
+        return 0
+    if args.command == "db" and args.db_command == "drop-table":
+        if not args.table.startswith(ASSET_TABLE_PREFIX):
+            print(
+                f"montage: {args.table!r} is not an asset table; platform tables are never dropped",
+                file=sys.stderr,
+            )
+            return 2
+        engine = make_engine(profile.tables_database_url_value())
+        with engine.begin() as conn:
+            if not inspect(conn).has_table(args.table):
+                print(f"montage: no table {args.table!r}", file=sys.stderr)
+                return 2
+            conn.execute(text(f'DROP TABLE "{args.table}"'))
+        print(f"dropped {args.table}")
+        return 0
+
+    if args.command == "seed":
+        _migrate(profile)
+        engine = make_engine(profile.database_url_value())
+        try:
+            with Session(engine) as session, session.begin():
+                if args.seed_command == "demo":
+                    from montage_pipeline.platform.seed_demo import seed_demo
+
+                    report = seed_demo(
+                        session, profile.storage_root, args.week, args.clips, args.size, args.seed
+                    )
+                    summary = report.summary() + f"\nplanted events: {report.planted_path}"
+                else:
+                    from montage_pipeline.platform.seed_import import ManifestError, import_manifest
+
+                    try:
+                        result = import_manifest(session, profile.storage_root, args.week, args.manifest)
+                    except ManifestError as exc:
+                        print(f"montage: {exc}", file=sys.stderr)
+                        return 2
+                    summary = result.summary()
+        except ValueError as exc:
+            print(f"montage: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            engine.dispose()
+        print(summary)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

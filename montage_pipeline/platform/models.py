@@ -1,0 +1,226 @@
+"""The platform's own tables, as this pipeline reads and writes them (SQLAlchemy 2.0 models).
+
+Column names and enum values follow the platform's seed schema so the frontend and the pipeline share
+one database. Alembic migrations in `migrations/` create exactly these tables; change both together.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on Postgres and SQLite alike.
+
+    SQLite drops tzinfo on the way back; this type stores naive UTC and hands back aware UTC, so window
+    comparisons behave the same on both backends.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the platform stores UTC, pass an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class SubscriptionTier(enum.StrEnum):
+    FREE = "free"
+    CREATOR = "creator"
+    CREATOR_PLUS = "creator_plus"
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+class JobKind(enum.StrEnum):
+    UPLOAD = "upload"
+    WEEKLY_MONTAGE = "weekly_montage"
+
+
+class RenderFormat(enum.StrEnum):
+    LANDSCAPE = "landscape"
+    PORTRAIT = "portrait"
+
+
+class SocialPlatform(enum.StrEnum):
+    YOUTUBE = "youtube"
+    TIKTOK = "tiktok"
+    INSTAGRAM = "instagram"
+
+
+class PostState(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    UPLOADING = "uploading"
+    PROCESSING = "processing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK constraint: portable across SQLite and Postgres and easy to
+    # extend in a migration (no Postgres ENUM type to ALTER).
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handle: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(255))
+    subscription_tier: Mapped[SubscriptionTier] = mapped_column(
+        _enum(SubscriptionTier, "subscription_tier"), default=SubscriptionTier.FREE
+    )
+    opted_out_of_featuring: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    jobs: Mapped[list[Job]] = relationship(back_populates="user")
+    social_connections: Mapped[list[SocialConnection]] = relationship(back_populates="user")
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    # The weekly query filters on status and kind and orders by created_at.
+    __table_args__ = (Index("ix_jobs_status_kind_created_at", "status", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"), default=JobStatus.PENDING)
+    kind: Mapped[JobKind] = mapped_column(_enum(JobKind, "job_kind"), default=JobKind.UPLOAD)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    game: Mapped[str | None] = mapped_column(String(128))
+    title: Mapped[str | None] = mapped_column(String(255))
+    # Optional scoring metadata from the platform's own clip analysis (free-form JSON, e.g. {"score": 0.8}).
+    scoring: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    views: Mapped[int | None] = mapped_column(BigInteger)
+    likes: Mapped[int | None] = mapped_column(BigInteger)
+
+    user: Mapped[User | None] = relationship(back_populates="jobs")
+    renders: Mapped[list[Render]] = relationship(back_populates="job")
+
+
+class Render(Base):
+    __tablename__ = "renders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    format: Mapped[RenderFormat] = mapped_column(_enum(RenderFormat, "render_format"))
+    # Path relative to the platform's storage root (absolute paths are refused when read).
+    path: Mapped[str] = mapped_column(Text)
+    duration: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="renders")
+
+
+class SocialConnection(Base):
+    __tablename__ = "social_connections"
+    __table_args__ = (UniqueConstraint("user_id", "platform", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    platform: Mapped[SocialPlatform] = mapped_column(_enum(SocialPlatform, "social_platform"))
+    account_id: Mapped[str] = mapped_column(String(255))
+    # Fernet ciphertexts; the key lives in the environment, never in this database.
+    access_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    refresh_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    scopes: Mapped[list[str] | None] = mapped_column(JSON)
+    auto_post_weekly: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="social_connections")
+
+
+class WeeklyMontage(Base):
+    """Exactly the seed's fields; the frontend reads this table."""
+
+    __tablename__ = "weekly_montages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week_start: Mapped[datetime] = mapped_column(UTCDateTime(), unique=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    render_path_landscape: Mapped[str | None] = mapped_column(Text)
+    render_path_portrait: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(String(255))
+    featured_user_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    clip_count: Mapped[int | None] = mapped_column(Integer)
+    total_duration: Mapped[float | None] = mapped_column(Float)
+    is_featured: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SocialPost(Base):
+    """The posting outbox: one row per (week, platform, connection), claimed before anything is sent."""
+
+    __tablename__ = "social_posts"
+    __table_args__ = (UniqueConstraint("week_start", "platform", "connection_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    platform: Mapped[SocialPlatform] = mapped_column(_enum(SocialPlatform, "social_post_platform"))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("social_connections.id"))
+    state: Mapped[PostState] = mapped_column(_enum(PostState, "post_state"), default=PostState.PENDING)
+    remote_handle: Mapped[str | None] = mapped_column(Text)
+    remote_id: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

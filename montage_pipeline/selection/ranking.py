@@ -1,0 +1,221 @@
+"""Rank verified clips into the week's candidate pool. Pure functions: no I/O, no Dagster.
+
+The rank score of a clip (each term in 0..1):
+
+    score = w_job * job_score + w_engagement * engagement + w_recency * recency
+
+- `job_score`: the platform's own clip score when the job has one, else the week's median of those
+  present (0.5 if none): an unscored clip is neither favoured nor punished.
+- `engagement`: log(1 + views) + 3 * log(1 + likes), divided by the week's maximum (likes weigh more:
+  they are a deliberate act); a clip without counts gets the week's median.
+- `recency`: position of the upload in the week (0 = Monday 00:00, 1 = Sunday 24:00), the seed's
+  tie-breaker kept as a small term.
+
+The pool is then filled greedily: at each step the clip with the best *effective* score is taken, where
+each clip already taken from the same game multiplies the score by (1 - game_diversity_penalty), and a
+user's clips beyond `per_user_cap` are rejected. Identical files (same sha256) and near-duplicates
+(perceptual fingerprints) are rejected in favour of the better-ranked copy. Filling stops once the pool
+holds at least `pool_duration_factor` × the target duration and `max_clips` clips, so the scoring stage
+has enough to choose from; the rest are listed as `not_needed`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from montage_pipeline.media.fingerprint import are_near_duplicates
+from montage_pipeline.selection.rows import Rejection, SelectedClip
+from montage_pipeline.selection.verify import VerifiedClip, reject
+
+
+@dataclass(frozen=True, slots=True)
+class RankingRules:
+    target_duration_s: float = 180.0
+    max_clips: int = 15
+    per_user_cap: int = 2
+    game_diversity_penalty: float = 0.15
+    pool_duration_factor: float = 2.0
+    weight_job_score: float = 0.5
+    weight_engagement: float = 0.35
+    weight_recency: float = 0.15
+    near_duplicate_threshold: float | None = None  # None: the fingerprint module's calibrated default
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredClip:
+    clip: VerifiedClip
+    score: float
+    job_term: float
+    engagement_term: float
+    recency_term: float
+
+
+def _engagement(views: int | None, likes: int | None) -> float | None:
+    if views is None and likes is None:
+        return None
+    return math.log1p(max(0, views or 0)) + 3.0 * math.log1p(max(0, likes or 0))
+
+
+def score_clips(clips: list[VerifiedClip], week_start: datetime, rules: RankingRules) -> list[ScoredClip]:
+    """Score every clip with the documented formula; sorted best first (ties: newest, then larger)."""
+    job_scores = [c.job.job_score for c in clips if c.job.job_score is not None]
+    job_default = statistics.median(job_scores) if job_scores else 0.5
+    raw_eng = [_engagement(c.job.views, c.job.likes) for c in clips]
+    present = [e for e in raw_eng if e is not None]
+    eng_max = max(present) if present else 0.0
+    eng_default = statistics.median(present) if present else 0.0
+    week_seconds = 7 * 24 * 3600.0
+    scored = []
+    for clip, eng in zip(clips, raw_eng, strict=True):
+        job_term = clip.job.job_score if clip.job.job_score is not None else job_default
+        eng_value = eng if eng is not None else eng_default
+        eng_term = eng_value / eng_max if eng_max > 0 else 0.0
+        recency = (clip.job.created_at - week_start).total_seconds() / week_seconds
+        recency_term = min(1.0, max(0.0, recency))
+        score = (
+            rules.weight_job_score * job_term
+            + rules.weight_engagement * eng_term
+            + rules.weight_recency * recency_term
+        )
+        scored.append(ScoredClip(clip, score, job_term, eng_term, recency_term))
+    scored.sort(
+        key=lambda s: (
+            -s.score,
+            -s.clip.job.created_at.timestamp(),
+            -(s.clip.probe.width * s.clip.probe.height),
+            -s.clip.job.job_id,
+        )
+    )
+    return scored
+
+
+def _clip_id(clip: VerifiedClip) -> str:
+    return f"job-{clip.job.job_id}"
+
+
+def _duplicate_of(candidate: ScoredClip, kept: list[ScoredClip], threshold: float | None) -> str | None:
+    for other in kept:
+        if other.clip.sha256 == candidate.clip.sha256:
+            return _clip_id(other.clip)
+        kwargs = {} if threshold is None else {"threshold": threshold}
+        if are_near_duplicates(candidate.clip.fingerprint, other.clip.fingerprint, **kwargs):
+            return _clip_id(other.clip)
+    return None
+
+
+def build_pool(
+    clips: list[VerifiedClip], week_start: datetime, rules: RankingRules
+) -> tuple[list[SelectedClip], list[Rejection]]:
+    """The ranked candidate pool and the clips left out, each with its reason."""
+    ranked = score_clips(clips, week_start, rules)
+    rejections: list[Rejection] = []
+    unique: list[ScoredClip] = []
+    for candidate in ranked:  # best first, so the kept copy of a duplicate is the better one
+        original = _duplicate_of(candidate, unique, rules.near_duplicate_threshold)
+        if original is None:
+            unique.append(candidate)
+        else:
+            rejections.append(
+                reject(
+                    candidate.clip.job,
+                    f"near_duplicate_of:{original}",
+                    "the same moment as a better-ranked clip",
+                )
+            )
+
+    picked: list[tuple[ScoredClip, float]] = []
+    per_user: dict[int, int] = {}
+    per_game: dict[str, int] = {}
+    remaining = list(unique)
+    total = 0.0
+    while remaining:
+        if total >= rules.pool_duration_factor * rules.target_duration_s and len(picked) >= rules.max_clips:
+            break
+
+        def effective(s: ScoredClip) -> float:
+            taken = per_game.get(s.clip.job.game or "", 0)
+            return s.score * (1.0 - rules.game_diversity_penalty) ** taken
+
+        best = max(remaining, key=effective)  # max keeps the first (best-ranked) on ties
+        remaining.remove(best)
+        user = best.clip.job.user_id
+        assert user is not None
+        if per_user.get(user, 0) >= rules.per_user_cap:
+            rejections.append(
+                reject(
+                    best.clip.job, "user_cap", f"the user already has {rules.per_user_cap} clips this week"
+                )
+            )
+            continue
+        picked.append((best, effective(best)))
+        per_user[user] = per_user.get(user, 0) + 1
+        game = best.clip.job.game or ""
+        per_game[game] = per_game.get(game, 0) + 1
+        total += best.clip.probe.duration_s
+    for left in remaining:
+        rejections.append(
+            reject(left.clip.job, "not_needed", "the pool already fills twice the target duration")
+        )
+
+    selected = [_to_row(s, rank, eff) for rank, (s, eff) in enumerate(picked, start=1)]
+    return selected, rejections
+
+
+def _to_row(s: ScoredClip, rank: int, effective_score: float) -> SelectedClip:
+    c, job, probe = s.clip, s.clip.job, s.clip.probe
+    assert job.user_id is not None and job.user_handle is not None and job.render_path is not None
+    reason = (
+        f"rank {rank}: {effective_score:.3f} (job {s.job_term:.2f}, engagement {s.engagement_term:.2f}, "
+        f"recency {s.recency_term:.2f}"
+        + (
+            f", game penalty ×{effective_score / s.score:.2f})"
+            if s.score and effective_score < s.score
+            else ")"
+        )
+    )
+    return SelectedClip(
+        clip_id=_clip_id(c),
+        job_id=job.job_id,
+        user_id=job.user_id,
+        user_handle=job.user_handle,
+        game=job.game or "unknown",
+        created_at=job.created_at,
+        render_path=job.render_path,
+        path=str(c.path),
+        duration_s=probe.duration_s,
+        fps=probe.fps,
+        variable_fps=probe.variable_fps,
+        width=probe.width,
+        height=probe.height,
+        rotation=probe.rotation,
+        has_audio=probe.has_audio,
+        size_bytes=probe.size_bytes,
+        sha256=c.sha256,
+        visual_hash=c.fingerprint.to_hex(),
+        job_score=job.job_score,
+        views=job.views,
+        likes=job.likes,
+        rank=rank,
+        rank_score=round(effective_score, 6),
+        selection_reason=reason,
+    )
+
+
+def newest_pool(clips: list[VerifiedClip], max_clips: int) -> tuple[list[SelectedClip], list[Rejection]]:
+    """The seed's rule, kept for comparison: newest first, the first `max_clips`, nothing else."""
+    ordered = sorted(clips, key=lambda c: (c.job.created_at, c.job.job_id), reverse=True)
+    rows = [
+        replace(
+            _to_row(ScoredClip(clip, 0.0, 0.0, 0.0, 0.0), rank, 0.0),
+            selection_reason=f"rank {rank}: newest first (policy newest)",
+        )
+        for rank, clip in enumerate(ordered[:max_clips], start=1)
+    ]
+    rejections = [
+        reject(c.job, "not_needed", f"policy newest keeps the {max_clips} newest")
+        for c in ordered[max_clips:]
+    ]
+    return rows, rejections

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+
+from montage_pipeline.automation import build_weekly_schedule
+from montage_pipeline.partitions import parse_week, week_start_of, week_window, weekly_partitions
+
+
+def test_a_week_is_monday_to_monday_utc() -> None:
+    start, end = week_window("2025-01-27")
+    assert start == datetime(2025, 1, 27, tzinfo=UTC)
+    assert end == datetime(2025, 2, 3, tzinfo=UTC)
+    assert (
+        weekly_partitions.get_partition_key_for_timestamp(
+            datetime(2025, 2, 2, 23, 59, 59, tzinfo=UTC).timestamp()
+        )
+        == "2025-01-27"
+    )
+    assert (
+        weekly_partitions.get_partition_key_for_timestamp(datetime(2025, 2, 3, tzinfo=UTC).timestamp())
+        == "2025-02-03"
+    )
+    assert week_start_of(datetime(2025, 2, 2, 23, 59, 59, tzinfo=UTC)) == start
+
+
+def test_week_keys_are_validated() -> None:
+    assert parse_week("2025-01-27") == datetime(2025, 1, 27, tzinfo=UTC)
+    with pytest.raises(ValueError, match="Tuesday"):
+        parse_week("2025-01-28")
+    with pytest.raises(ValueError, match="ISO date"):
+        parse_week("27/01/2025")
+
+
+def test_monday_0200_tick_builds_the_week_that_just_ended() -> None:
+    schedule = build_weekly_schedule()
+    from montage_pipeline.definitions import defs
+
+    resolved = defs.get_schedule_def(schedule.name)
+    assert resolved.cron_schedule == "0 2 * * 1"
+    assert resolved.execution_timezone == "UTC"
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2025, 2, 3, 2, 0, tzinfo=UTC)
+        )
+        result = resolved.evaluate_tick(context)
+    assert result.run_requests is not None
+    assert [r.partition_key for r in result.run_requests] == ["2025-01-27"]
