@@ -1,0 +1,234 @@
+"""`scene_segments` and `scored_highlights`: find each clip's best moment and cut the week on the beat."""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+
+from montage_pipeline.highlights.analysis_cache import AnalysisJob, AnalysisOutcome, analyze_with_cache
+from montage_pipeline.highlights.edl import build_edl, newest_candidates, score_candidates
+from montage_pipeline.highlights.rows import EditSpan, SceneSegment
+from montage_pipeline.media.edl_export import write_json, write_otio
+from montage_pipeline.media.excitement import ExcitementWeights
+from montage_pipeline.media.timeline import TimelineRules
+from montage_pipeline.media.windows import WindowRules
+from montage_pipeline.partitions import weekly_partitions
+from montage_pipeline.resources.media_store import MediaStore
+from montage_pipeline.selection.rows import SelectedClip
+from montage_pipeline.settings import target_duration_s
+
+
+class SceneSegmentsConfig(dg.Config):
+    detector: Literal["adaptive", "content"] = "adaptive"
+    analysis_width: int = 320
+    workers: int = 0  # 0: one per core
+
+
+class ScoredHighlightsConfig(dg.Config):
+    policy: Literal["ranked", "newest"] = "ranked"
+    target_duration_s: float | None = None  # default: env WEEKLY_MONTAGE_DURATION, else 180
+    min_clips: int = 10
+    max_clips: int = 15
+    per_user_cap: int = 2
+    game_diversity_penalty: float = 0.15
+    min_window_s: float = 6.0
+    max_window_s: float = 20.0
+    lead_in_s: float = 2.0
+    tempo_bpm: float | None = None  # default: drawn from tempo_min_bpm..tempo_max_bpm, seeded by the week
+    tempo_min_bpm: int = 120
+    tempo_max_bpm: int = 140
+    intro_beats: int = 8
+    transition: Literal["cut", "dissolve"] = "cut"
+    dissolve_s: float = 0.5
+    weight_loud: float = 0.30
+    weight_onset: float = 0.15
+    weight_motion: float = 0.25
+    weight_flash: float = 0.15
+    weight_cuts: float = 0.15
+    sustain: float = 0.35
+
+
+def _analyse(
+    context: dg.AssetExecutionContext,
+    clips: list[SelectedClip],
+    media_store: MediaStore,
+    workers: int,
+    **options: object,
+) -> list[AnalysisOutcome]:
+    def progress(outcome: AnalysisOutcome) -> None:
+        if outcome.error:
+            context.log.warning(f"{outcome.clip_id}: analysis failed: {outcome.error}")
+        elif outcome.analysis is not None:
+            a = outcome.analysis
+            how = "cached" if outcome.cached else f"analysed in {a.seconds:.1f}s ({a.frames_decoded} frames)"
+            context.log.info(f"{outcome.clip_id}: {len(a.scenes)} scenes, {how}")
+
+    jobs = [AnalysisJob(c.clip_id, c.sha256, Path(c.path)) for c in clips]
+    return analyze_with_cache(
+        jobs, media_store, workers=workers or os.cpu_count() or 1, on_outcome=progress, **options
+    )
+
+
+@dg.asset(
+    partitions_def=weekly_partitions,
+    group_name="montage",
+    kinds={"postgres", "pyav", "scenedetect"},
+    io_manager_key="table_io_manager",
+    pool="analysis",
+    description="Scene cuts of every candidate clip, from one low-resolution decode pass (cached by hash).",
+)
+def scene_segments(
+    context: dg.AssetExecutionContext,
+    config: SceneSegmentsConfig,
+    selected_clips: list[SelectedClip],
+    media_store: MediaStore,
+) -> dg.Output[list[SceneSegment]]:
+    outcomes = _analyse(
+        context,
+        selected_clips,
+        media_store,
+        config.workers,
+        analysis_width=config.analysis_width,
+        detector=config.detector,
+    )
+    rows: list[SceneSegment] = []
+    by_id = {c.clip_id: c for c in selected_clips}
+    for outcome in outcomes:
+        if outcome.analysis is None:
+            continue
+        clip = by_id[outcome.clip_id]
+        rows += [
+            SceneSegment(
+                clip.clip_id, clip.sha256, i, round(s.start_s, 4), round(s.end_s, 4), round(s.cut_score, 4)
+            )
+            for i, s in enumerate(outcome.analysis.scenes)
+        ]
+    fresh = [o.analysis for o in outcomes if o.analysis is not None and not o.cached]
+    failed = [o for o in outcomes if o.analysis is None]
+    return dg.Output(
+        rows,
+        metadata={
+            "clips_analysed": len(fresh),
+            "clips_cached": sum(1 for o in outcomes if o.cached),
+            "clips_failed": len(failed),
+            "analysis_failures": dg.MetadataValue.json({o.clip_id: o.error for o in failed}),
+            "analysis_seconds": round(sum(a.seconds for a in fresh), 2),
+            "frames_decoded": sum(a.frames_decoded for a in fresh),
+            "scenes": len(rows),
+        },
+    )
+
+
+def _picks_markdown(spans: list[EditSpan]) -> str:
+    lines = [
+        "| # | clip | credit | source | montage | score | loud | motion | flash | onset | cuts |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in spans:
+        b = s.score_breakdown
+        lines.append(
+            f"| {s.order} | {s.clip_id} | {s.credit} | {s.source_in_s:.1f}–{s.source_out_s:.1f}s "
+            f"| {s.montage_in_s:.1f}–{s.montage_out_s:.1f}s | {s.score:.3f} | {b.get('loud', 0):.2f} "
+            f"| {b.get('motion', 0):.2f} | {b.get('flash', 0):.2f} | {b.get('onset', 0):.2f} "
+            f"| {b.get('cuts', 0):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+@dg.asset(
+    partitions_def=weekly_partitions,
+    group_name="montage",
+    kinds={"postgres", "python", "otio"},
+    io_manager_key="table_io_manager",
+    output_required=False,
+    description="The edit decision list: each clip's best window, ordered and cut on the music's beat grid.",
+)
+def scored_highlights(
+    context: dg.AssetExecutionContext,
+    config: ScoredHighlightsConfig,
+    selected_clips: list[SelectedClip],
+    scene_segments: list[SceneSegment],
+    media_store: MediaStore,
+) -> Iterator[dg.Output[list[EditSpan]]]:
+    week = context.partition_key
+    analysed_ids = {s.clip_id for s in scene_segments}
+    clips = [c for c in selected_clips if c.clip_id in analysed_ids]
+    rules = TimelineRules(
+        target_s=config.target_duration_s or target_duration_s(),
+        min_clips=config.min_clips,
+        max_clips=config.max_clips,
+        per_user_cap=config.per_user_cap,
+        game_diversity_penalty=config.game_diversity_penalty,
+        min_len_s=config.min_window_s,
+        max_len_s=config.max_window_s,
+        intro_beats=config.intro_beats,
+        tempo_bpm=config.tempo_bpm,
+        tempo_range_bpm=(config.tempo_min_bpm, config.tempo_max_bpm),
+    )
+    if config.policy == "newest":
+        scored = newest_candidates(clips, rules)
+    else:
+        outcomes = _analyse(context, clips, media_store, 0)  # cache hits: scene_segments just analysed them
+        analyses = {o.clip_id: o.analysis for o in outcomes if o.analysis is not None}
+        weights = ExcitementWeights(
+            config.weight_loud,
+            config.weight_onset,
+            config.weight_motion,
+            config.weight_flash,
+            config.weight_cuts,
+            config.sustain,
+        )
+        windows = WindowRules(
+            min_len_s=config.min_window_s, max_len_s=config.max_window_s, lead_in_s=config.lead_in_s
+        )
+        scored = score_candidates(clips, analyses, weights, windows)
+    timeline, spans = build_edl(
+        week,
+        scored,
+        rules,
+        keep_order=config.policy == "newest",
+        transition=config.transition,
+        transition_s=config.dissolve_s,
+    )
+    if not spans:
+        context.log.warning(f"No usable highlight in week {week}; the montage stops here")
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key,
+                partition=week,
+                metadata={"skip_reason": "no analysed clip to cut"},
+            )
+        )
+        return
+    for note in timeline.notes:
+        context.log.warning(note)
+    with tempfile.TemporaryDirectory() as tmp:
+        json_path, otio_path = Path(tmp) / "edl.json", Path(tmp) / "montage.otio"
+        write_json(json_path, week, spans)
+        write_otio(otio_path, week, spans)
+        media_store.put_file(json_path, f"weeks/{week}/edl.json", content_type="application/json")
+        media_store.put_file(otio_path, f"weeks/{week}/montage.otio", content_type="application/json")
+    not_picked = [
+        {"clip_id": c.clip_id, "reason": reason, "score": round(c.effective_score, 4)}
+        for c, reason in timeline.not_picked
+    ]
+    yield dg.Output(
+        spans,
+        metadata={
+            "montage_duration_s": round(timeline.total_s, 2),
+            "target_duration_s": rules.target_s,
+            "clips_in_montage": len(spans),
+            "tempo_bpm": timeline.tempo_bpm,
+            "peaks_on_downbeat": sum(s.peak_on_downbeat for s in spans),
+            "mean_score": round(sum(s.score for s in spans) / len(spans), 4),
+            "policy": config.policy,
+            "picks": dg.MetadataValue.md(_picks_markdown(spans)),
+            "not_picked": dg.MetadataValue.json(not_picked),
+            "notes": "; ".join(timeline.notes) or "none",
+            "edl_json": media_store.uri(f"weeks/{week}/edl.json"),
+            "edl_otio": media_store.uri(f"weeks/{week}/montage.otio"),
+        },
+    )

@@ -1,0 +1,89 @@
+"""Analysis results cached in the media store, keyed by content hash and analysis version.
+
+A clip's analysis depends only on its bytes and on the analysis code, so a rerun or a backfill of any
+week skips every clip already analysed, wherever it was uploaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from montage_pipeline.media.analysis import ANALYSIS_VERSION, ClipAnalysis, analyze_clips
+from montage_pipeline.resources.media_store import MediaStore
+
+log = logging.getLogger(__name__)
+
+
+def cache_key(sha256: str) -> str:
+    return f"analysis/v{ANALYSIS_VERSION}/{sha256[:2]}/{sha256}.npz"
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisJob:
+    clip_id: str
+    sha256: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisOutcome:
+    clip_id: str
+    analysis: ClipAnalysis | None
+    cached: bool
+    error: str | None
+
+
+def load_cached(store: MediaStore, sha256: str, workdir: Path) -> ClipAnalysis | None:
+    key = cache_key(sha256)
+    if not store.exists(key):
+        return None
+    local = workdir / f"{sha256}.npz"
+    store.get_file(key, local)
+    try:
+        return ClipAnalysis.load(local)
+    except (OSError, ValueError, KeyError) as exc:  # a damaged cache entry is recomputed, not fatal
+        log.warning("cache entry %s unreadable (%s); recomputing", key, exc)
+        return None
+    finally:
+        local.unlink(missing_ok=True)
+
+
+def analyze_with_cache(
+    jobs: list[AnalysisJob],
+    store: MediaStore,
+    *,
+    workers: int = 2,
+    on_outcome: Callable[[AnalysisOutcome], None] | None = None,
+    **analysis_options: object,
+) -> list[AnalysisOutcome]:
+    """Analyses for `jobs` in order: from the cache where present, else computed (in parallel) and stored."""
+    outcomes: dict[str, AnalysisOutcome] = {}
+    with tempfile.TemporaryDirectory(prefix="montage-analysis-") as tmp:
+        workdir = Path(tmp)
+        todo: list[AnalysisJob] = []
+        for job in jobs:
+            cached = load_cached(store, job.sha256, workdir)
+            if cached is None:
+                todo.append(job)
+            else:
+                outcomes[job.clip_id] = AnalysisOutcome(job.clip_id, cached, True, None)
+                if on_outcome:
+                    on_outcome(outcomes[job.clip_id])
+        results = analyze_clips([j.path for j in todo], workers=workers, **analysis_options) if todo else []
+        for job, result in zip(todo, results, strict=True):
+            if isinstance(result, Exception):
+                outcome = AnalysisOutcome(job.clip_id, None, False, f"{type(result).__name__}: {result}")
+            else:
+                local = workdir / f"{job.sha256}.npz"
+                result.save(local)
+                store.put_file(local, cache_key(job.sha256), content_type="application/octet-stream")
+                local.unlink(missing_ok=True)
+                outcome = AnalysisOutcome(job.clip_id, result, False, None)
+            outcomes[job.clip_id] = outcome
+            if on_outcome:
+                on_outcome(outcome)
+    return [outcomes[j.clip_id] for j in jobs]

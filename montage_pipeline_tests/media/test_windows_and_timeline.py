@@ -1,0 +1,133 @@
+"""Window choice and the beat-grid timeline on hand-made feature tracks (no video needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from montage_pipeline.media.excitement import (
+    ExcitementWeights,
+    TrackInput,
+    WeekScale,
+    bin_features,
+    excitement_curve,
+)
+from montage_pipeline.media.timeline import Candidate, TimelineRules, build_timeline, choose_tempo
+from montage_pipeline.media.windows import Window, WindowRules, best_window
+
+
+def calm_track(
+    duration: float, bursts: list[tuple[float, float]], cuts: tuple[float, ...] = ()
+) -> TrackInput:
+    """30 fps video and 50 ms audio tracks: calm everywhere except loud, fast, bright bursts."""
+    rng = np.random.default_rng(7)
+    t = np.arange(0, duration, 1 / 30)
+    motion = 0.01 + 0.005 * rng.random(len(t))
+    flash = np.zeros(len(t))
+    at = np.arange(0, duration, 0.05)
+    loud = -40 + rng.normal(0, 1, len(at))
+    onset = 0.05 * rng.random(len(at))
+    for start, end in bursts:
+        v = (t >= start) & (t < end)
+        motion[v] = 0.2
+        flash[v & (t < start + 0.2)] = 0.8
+        a = (at >= start) & (at < end)
+        loud[a] = -12
+        onset[(at >= start) & (at < start + 0.1)] = 1.0
+    return TrackInput(
+        duration,
+        t,
+        motion.astype(np.float32),
+        flash.astype(np.float32),
+        0.05,
+        loud.astype(np.float32),
+        onset.astype(np.float32),
+        cuts,
+    )
+
+
+def window_of(track: TrackInput, rules: WindowRules | None = None) -> Window:
+    binned = bin_features(track)
+    curve = excitement_curve(binned, WeekScale.of([binned]), ExcitementWeights())
+    return best_window(curve, track.duration_s, track.cut_times_s, rules)
+
+
+def test_a_calm_clip_with_one_burst_is_cut_around_the_burst() -> None:
+    w = window_of(calm_track(40.0, [(21.0, 23.0)]))
+    assert w.start_s <= 21.0 - 1.0  # lead-in before the action
+    assert w.end_s >= 23.0  # the action is not cut short
+    assert 21.0 <= w.peak_s <= 23.0
+    assert 6.0 <= w.length_s <= 20.0
+
+
+def test_nearby_peaks_merge_into_one_streak() -> None:
+    w = window_of(calm_track(60.0, [(30.0, 31.0), (32.5, 33.5), (50.0, 50.5)]))
+    assert w.start_s <= 29.0 and w.end_s >= 33.5
+
+
+def test_boundaries_snap_to_a_scene_cut_and_not_into_action() -> None:
+    w = window_of(calm_track(40.0, [(21.0, 23.0)], cuts=(18.4,)))
+    assert w.start_s == pytest.approx(18.4)
+    assert w.start_snapped_to == "cut"
+
+
+def test_windows_fit_short_clips() -> None:
+    w = window_of(calm_track(5.0, [(2.0, 3.0)]))
+    assert w.start_s == 0.0 and w.end_s == pytest.approx(5.0)
+
+
+def _window(length: float, peak_at: float, score: float) -> Window:
+    return Window(10.0, 10.0 + length, 10.0 + peak_at, score, score, score, {}, "none", "none")
+
+
+def _candidates(n: int, users: int = 10) -> list[Candidate]:
+    rng = np.random.default_rng(3)
+    return [
+        Candidate(
+            clip_id=f"job-{i}",
+            user_id=i % users,
+            game=["A", "B", "C"][i % 3],
+            duration_s=40.0,
+            window=_window(float(rng.uniform(8, 16)), float(rng.uniform(2, 6)), float(rng.uniform(0.2, 0.9))),
+            prior=float(rng.uniform(0, 1)),
+        )
+        for i in range(n)
+    ]
+
+
+def test_timeline_fills_the_target_on_the_beat_grid() -> None:
+    rules = TimelineRules(target_s=180.0)
+    tl = build_timeline(_candidates(24), "2025-01-27", rules)
+    assert 120 <= tl.tempo_bpm <= 140
+    assert abs(tl.total_s - 180.0) <= 0.05 * 180.0
+    assert 10 <= len(tl.spans) <= 15
+    for span in tl.spans:
+        assert span.montage_in_s == pytest.approx(span.in_beat * tl.beat_s, abs=1e-3)  # cuts on beats
+        assert span.source_out_s - span.source_in_s == pytest.approx(
+            span.montage_out_s - span.montage_in_s, abs=1e-3
+        )
+        assert span.source_in_s >= 0 and span.source_out_s <= span.candidate.duration_s
+        assert span.source_in_s < span.candidate.window.peak_s < span.source_out_s  # the peak is in the span
+        if span.peak_on_downbeat:
+            assert round(span.peak_montage_s / tl.beat_s) % 4 == 0
+    assert sum(s.peak_on_downbeat for s in tl.spans) >= len(tl.spans) * 0.7
+    users = [s.candidate.user_id for s in tl.spans]
+    assert max(users.count(u) for u in users) <= 2
+    scores = [s.candidate.effective_score for s in tl.spans]
+    assert scores[-1] == max(scores)  # close on the best
+    assert scores[0] == sorted(scores)[-2]  # open strong
+    assert scores[1:-1] == sorted(scores[1:-1])  # build
+
+
+def test_tempo_is_stable_per_week_and_configurable() -> None:
+    rules = TimelineRules()
+    assert choose_tempo("2025-01-27", rules) == choose_tempo("2025-01-27", rules)
+    assert len({choose_tempo(f"2025-0{m}-0{d}", rules) for m in range(1, 10) for d in range(1, 8)}) > 5
+    assert choose_tempo("2025-01-27", TimelineRules(tempo_bpm=128)) == 128
+
+
+def test_a_thin_week_says_it_is_short() -> None:
+    tl = build_timeline(_candidates(3), "2025-01-27", TimelineRules(target_s=180.0))
+    assert len(tl.spans) == 3
+    assert tl.total_s < 171
+    assert tl.notes and "too little usable footage" in tl.notes[0]
