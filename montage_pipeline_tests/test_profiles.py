@@ -53,7 +53,7 @@ def test_definitions_load_in_both_profiles(env: dict[str, str], tmp_path: Path) 
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
     assert {"eligible_jobs", "selected_clips"} <= keys
-    assert defs.get_job_def("weekly_montage_job") is not None
+    assert defs.resolve_job_def("weekly_montage_job") is not None
 
 
 def test_production_secrets_stay_out_of_resource_config() -> None:

@@ -69,7 +69,7 @@ def test_weeks_are_replaced_whole_and_load_back_typed(db_url: str) -> None:
     assert loaded["2025-01-27"][0].at.tzinfo is not None
     mats = result.asset_materializations_for_node("picks")
     assert mats[0].metadata["dagster/row_count"].value == 2
-    preview = mats[0].metadata["preview"].value
+    preview = str(mats[0].metadata["preview"].value)
     assert "| name | score | at | note |" in preview and "pipe \\| in text" in preview
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from montage_pipeline.media.analysis import ANALYSIS_VERSION, ClipAnalysis, analyze_clips
+from montage_pipeline.media.analysis import ANALYSIS_VERSION, ClipAnalysis, iter_analyze_clips
 from montage_pipeline.resources.media_store import MediaStore
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,13 @@ def analyze_with_cache(
                 outcomes[job.clip_id] = AnalysisOutcome(job.clip_id, cached, True, None)
                 if on_outcome:
                     on_outcome(outcomes[job.clip_id])
-        results = analyze_clips([j.path for j in todo], workers=workers, **analysis_options) if todo else []
-        for job, result in zip(todo, results, strict=True):
+        results = (
+            iter_analyze_clips([j.path for j in todo], workers=workers, **analysis_options)
+            if todo
+            else iter(())
+        )
+        for index, result in results:
+            job = todo[index]
             if isinstance(result, Exception):
                 outcome = AnalysisOutcome(job.clip_id, None, False, f"{type(result).__name__}: {result}")
             else:

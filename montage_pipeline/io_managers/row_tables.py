@@ -80,7 +80,7 @@ def _sql_type(spec: FieldSpec) -> TypeEngine[Any]:
 
 def table_for(row_type: type, table_name: str, metadata: MetaData | None = None) -> Table:
     """The table that stores `row_type` rows, one set per partition key, in insertion order."""
-    columns = [
+    columns: list[Column[Any]] = [
         Column(PARTITION_COLUMN, String(64), primary_key=True),
         Column(ORDER_COLUMN, Integer, primary_key=True),
     ]

@@ -72,7 +72,7 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def _normalise_rotation(degrees: float) -> int:
-    return int(round(degrees / 90.0)) * 90 % 360
+    return round(degrees / 90.0) * 90 % 360
 
 
 def probe_clip(path: Path, *, min_duration_s: float = 3.0) -> ClipProbe:

@@ -167,7 +167,7 @@ def _scene(rng: np.random.Generator, h: int, w: int) -> _Scene:
     sprites = np.column_stack(
         [rng.uniform(0, w, n), rng.uniform(0, h, n), rng.normal(0, 1, n), rng.normal(0, 1, n)]
     )
-    colours = [tuple(int(c) for c in rng.integers(60, 255, size=3)) for _ in range(n)]
+    colours = [(int(r), int(g), int(b)) for r, g, b in rng.integers(60, 255, size=(n, 3))]
     return _Scene(_texture(rng, h, w, palette, 6), _texture(rng, h, w, far_palette, 14), sprites, colours)
 
 

@@ -14,7 +14,8 @@ The rank score of a clip (each term in 0..1):
 The pool is then filled greedily: at each step the clip with the best *effective* score is taken, where
 each clip already taken from the same game multiplies the score by (1 - game_diversity_penalty), and a
 user's clips beyond `per_user_cap` are rejected. Identical files (same sha256) and near-duplicates
-(perceptual fingerprints) are rejected in favour of the better-ranked copy. Filling stops once the pool
+(perceptual fingerprints) are rejected in favour of the sharper copy (more pixels), or the better-ranked
+one when both are the same size. Filling stops once the pool
 holds at least `pool_duration_factor` × the target duration and `max_clips` clips, so the scoring stage
 has enough to choose from; the rest are listed as `not_needed`.
 """
@@ -112,19 +113,22 @@ def build_pool(
     """The ranked candidate pool and the clips left out, each with its reason."""
     ranked = score_clips(clips, week_start, rules)
     rejections: list[Rejection] = []
-    unique: list[ScoredClip] = []
-    for candidate in ranked:  # best first, so the kept copy of a duplicate is the better one
-        original = _duplicate_of(candidate, unique, rules.near_duplicate_threshold)
+    kept: list[ScoredClip] = []
+    # Of copies of one moment the sharper one is kept (ties: the better-ranked): the montage shows it.
+    # sorted() is stable, so clips of equal size stay in rank order.
+    for candidate in sorted(ranked, key=lambda s: -(s.clip.probe.width * s.clip.probe.height)):
+        original = _duplicate_of(candidate, kept, rules.near_duplicate_threshold)
         if original is None:
-            unique.append(candidate)
+            kept.append(candidate)
         else:
             rejections.append(
                 reject(
                     candidate.clip.job,
                     f"near_duplicate_of:{original}",
-                    "the same moment as a better-ranked clip",
+                    "the same moment as a sharper or better-ranked clip",
                 )
             )
+    unique = [s for s in ranked if s in kept]
 
     picked: list[tuple[ScoredClip, float]] = []
     per_user: dict[int, int] = {}

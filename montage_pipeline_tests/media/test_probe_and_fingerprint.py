@@ -89,6 +89,7 @@ def _stream_copy_trim(src: Path, dst: Path, start_s: float) -> Path:
         for packet in inp.demux(vin):
             if packet.pts is None or packet.dts is None:
                 continue
+            assert vin.time_base is not None
             t = float(packet.pts * vin.time_base)
             if offset is None:
                 if not (packet.is_keyframe and t >= start_s):

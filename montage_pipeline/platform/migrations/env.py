@@ -7,7 +7,7 @@ credentials live in `alembic.ini`.
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 
 from montage_pipeline.platform.models import Base
 
@@ -38,7 +38,7 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     # Batch mode lets ALTERs work on SQLite (copy-and-move), and is a no-op wrapper on Postgres.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():

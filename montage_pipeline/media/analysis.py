@@ -1,0 +1,355 @@
+"""One decode pass per clip: scene cuts, motion, flashes, where the action is, loudness and onsets.
+
+Everything the later stages need is computed from a single low-resolution pass: the decoder hands
+frames to libswscale, which shrinks them to `analysis_width` in C (area filter: no aliasing, so no
+false cuts), and only those small frames reach numpy and PySceneDetect. Audio is decoded from the same
+demux pass, resampled to 16 kHz mono and reduced on the fly to a loudness and an onset value per step.
+Nothing of the clip is held but per-frame scalars, so memory does not grow with resolution.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_VERSION = 1
+AUDIO_RATE = 16_000
+AUDIO_STEP_S = 0.05
+FFT_SIZE = 1024
+LOUDNESS_FLOOR_DB = -100.0
+FLASH_WINDOW_S = 0.5
+MOTION_NOISE = 2.0 / 255  # below this a column's change is compression noise, not motion
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    start_s: float
+    end_s: float
+    cut_score: float  # the detector's content score at the cut that starts the scene (0 for the first)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureTracks:
+    frame_times_s: np.ndarray
+    motion: np.ndarray
+    brightness: np.ndarray
+    flash: np.ndarray
+    action_x: np.ndarray
+    action_spread: np.ndarray
+    audio_step_s: float
+    loudness_db: np.ndarray
+    onset: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class ClipAnalysis:
+    version: int
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    has_audio: bool
+    scenes: tuple[Scene, ...]
+    tracks: FeatureTracks
+    frames_decoded: int
+    seconds: float
+
+    def save(self, path: Path) -> None:
+        """A compact .npz (arrays plus a JSON header), written atomically."""
+        header = {
+            k: getattr(self, k)
+            for k in (
+                "version",
+                "duration_s",
+                "fps",
+                "width",
+                "height",
+                "has_audio",
+                "frames_decoded",
+                "seconds",
+            )
+        }
+        header["scenes"] = [asdict(s) for s in self.scenes]
+        header["audio_step_s"] = self.tracks.audio_step_s
+        arrays = {
+            name: getattr(self.tracks, name)
+            for name in (
+                "frame_times_s",
+                "motion",
+                "brightness",
+                "flash",
+                "action_x",
+                "action_spread",
+                "loudness_db",
+                "onset",
+            )
+        }
+        tmp = path.with_name(f".{path.name}.partial")
+        with tmp.open("wb") as fh:
+            np.savez_compressed(
+                fh, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays
+            )
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> ClipAnalysis:
+        with np.load(path) as data:
+            header = json.loads(bytes(data["header"]).decode())
+            tracks = FeatureTracks(
+                frame_times_s=data["frame_times_s"],
+                motion=data["motion"],
+                brightness=data["brightness"],
+                flash=data["flash"],
+                action_x=data["action_x"],
+                action_spread=data["action_spread"],
+                audio_step_s=float(header["audio_step_s"]),
+                loudness_db=data["loudness_db"],
+                onset=data["onset"],
+            )
+        if header["version"] != ANALYSIS_VERSION:
+            raise ValueError(f"analysis version {header['version']} is not {ANALYSIS_VERSION}")
+        return cls(
+            version=header["version"],
+            duration_s=header["duration_s"],
+            fps=header["fps"],
+            width=header["width"],
+            height=header["height"],
+            has_audio=header["has_audio"],
+            scenes=tuple(Scene(**s) for s in header["scenes"]),
+            tracks=tracks,
+            frames_decoded=header["frames_decoded"],
+            seconds=header["seconds"],
+        )
+
+
+class _AudioReducer:
+    """Turns a stream of mono PCM chunks into per-step RMS loudness and spectral-flux onsets."""
+
+    def __init__(self) -> None:
+        self.hop = round(AUDIO_STEP_S * AUDIO_RATE)
+        self.window = np.hanning(FFT_SIZE).astype(np.float32)
+        self.pending = np.zeros(0, dtype=np.float32)
+        self.history = np.zeros(FFT_SIZE, dtype=np.float32)
+        self.prev_spectrum: np.ndarray | None = None
+        self.loudness: list[float] = []
+        self.flux: list[float] = []
+
+    def push(self, pcm: np.ndarray) -> None:
+        self.pending = np.concatenate([self.pending, pcm.astype(np.float32, copy=False)])
+        while len(self.pending) >= self.hop:
+            step, self.pending = self.pending[: self.hop], self.pending[self.hop :]
+            rms = float(np.sqrt(np.mean(step.astype(np.float64) ** 2)))
+            self.loudness.append(max(LOUDNESS_FLOOR_DB, 20 * np.log10(rms + 1e-12)))
+            self.history = np.concatenate([self.history[self.hop :], step])[-FFT_SIZE:]
+            spectrum = np.sqrt(np.abs(np.fft.rfft(self.history * self.window)))  # mild compression
+            if self.prev_spectrum is None:
+                self.flux.append(0.0)
+            else:
+                self.flux.append(float(np.maximum(spectrum - self.prev_spectrum, 0).sum()))
+            self.prev_spectrum = spectrum
+
+
+def _flash_track(times: np.ndarray, brightness: np.ndarray) -> np.ndarray:
+    """How far each frame's brightness jumps above the median of the preceding half second."""
+    flash = np.zeros(len(brightness), dtype=np.float32)
+    start = 0
+    for i in range(len(brightness)):
+        while times[start] < times[i] - FLASH_WINDOW_S:
+            start += 1
+        if i > start:
+            flash[i] = max(0.0, brightness[i] - float(np.median(brightness[start:i])))
+    return flash
+
+
+def _is_flash(cut: float, times: np.ndarray, brightness: np.ndarray, flash: np.ndarray) -> bool:
+    """A "cut" that is really a flash: brightness jumps, then falls back to where it was.
+
+    Content detectors fire on muzzle flashes and explosions; a real cut changes the picture for good.
+    """
+    i = int(np.searchsorted(times, cut - 1e-6))
+    if i >= len(times) or flash[i] < 0.08:
+        return False
+    before = brightness[(times >= cut - FLASH_WINDOW_S) & (times < cut)]
+    after = brightness[(times >= cut + 0.3) & (times < cut + 0.7)]
+    return bool(before.size and after.size and abs(float(after.mean()) - float(before.mean())) < 0.06)
+
+
+def _video_size(width: int, height: int, rotation: int, analysis_width: int) -> tuple[int, int]:
+    w, h = (height, width) if rotation in (90, 270) else (width, height)
+    scale = analysis_width / max(w, 1)
+    return analysis_width, max(2, round(h * scale / 2) * 2)
+
+
+def _demux(container: av.container.InputContainer, streams: list[Any]) -> Iterator[Any]:
+    for packet in container.demux(streams):  # ends with empty packets that drain the decoders
+        yield from packet.decode()
+
+
+def analyze_clip(
+    path: Path,
+    *,
+    analysis_width: int = 320,
+    detector: str = "adaptive",
+    skip_nonref: bool = False,
+    thread_type: str = "AUTO",
+) -> ClipAnalysis:
+    """Analyse one clip in one decode pass (see the module docstring)."""
+    started = time.perf_counter()
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        video.thread_type = thread_type
+        if skip_nonref:
+            video.codec_context.skip_frame = "NONREF"
+        audio = container.streams.audio[0] if container.streams.audio else None
+        fps = float(video.average_rate or video.guessed_rate or 30)
+        vstart = (
+            float(video.start_time * video.time_base)
+            if video.start_time is not None and video.time_base
+            else 0.0
+        )
+        width, height = video.codec_context.width, video.codec_context.height
+        cut_detector = AdaptiveDetector() if detector == "adaptive" else ContentDetector()
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE) if audio else None
+        reducer = _AudioReducer()
+        times: list[float] = []
+        motion: list[float] = []
+        brightness: list[float] = []
+        action_x: list[float] = []
+        spread: list[float] = []
+        cut_scores: dict[float, float] = {}
+        cuts: list[float] = []
+        prev: np.ndarray | None = None
+        prev_t = 0.0
+        size: tuple[int, int] | None = None
+        rotation = 0
+        streams = [video] + ([audio] if audio is not None else [])
+        for frame in _demux(container, streams):
+            if isinstance(frame, av.AudioFrame):
+                assert resampler is not None
+                for out in resampler.resample(frame):
+                    reducer.push(out.to_ndarray().reshape(-1))
+                continue
+            if frame.time is None:
+                continue
+            t = float(frame.time) - vstart
+            if size is None:
+                rotation = round(frame.rotation / 90) * 90 % 360
+                size = _video_size(width, height, rotation, analysis_width)
+            w, h = size if rotation in (0, 180) else (size[1], size[0])
+            bgr = frame.reformat(width=w, height=h, format="bgr24", interpolation="AREA").to_ndarray()
+            if rotation:
+                bgr = np.ascontiguousarray(np.rot90(bgr, k={90: -1, 180: 2, 270: 1}[rotation]))
+            gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255
+            if prev is None:
+                diff = np.zeros_like(gray)
+                gap = 1.0
+            else:
+                diff = np.abs(gray - prev)
+                gap = max(1.0, (t - prev_t) * fps)  # skipped (non-reference) frames widen the gap
+            columns = np.maximum(diff.mean(axis=0) - MOTION_NOISE, 0.0)
+            energy = float(columns.sum())
+            xs = (np.arange(len(columns)) + 0.5) / len(columns)
+            if energy > 1e-6:
+                centre = float((xs * columns).sum() / energy)
+                action_x.append(centre)
+                spread.append(float(np.sqrt(((xs - centre) ** 2 * columns).sum() / energy)))
+            else:
+                action_x.append(0.5)
+                spread.append(0.0)
+            times.append(t)
+            motion.append(float(diff.mean()) / gap)
+            brightness.append(float(gray.mean()))
+            for cut in cut_detector.process_frame(FrameTimecode(t, fps), bgr):
+                cuts.append(cut.seconds)
+            score = getattr(cut_detector, "_frame_score", None)
+            if score is not None:
+                cut_scores[round(t, 4)] = float(score)
+            prev, prev_t = gray, t
+
+    duration = (times[-1] + 1.0 / fps) if times else 0.0
+    t_arr = np.array(times, dtype=np.float64)
+    b_arr = np.array(brightness, dtype=np.float32)
+    flash = _flash_track(t_arr, b_arr)
+    cuts = [c for c in cuts if 0 < c < duration and not _is_flash(c, t_arr, b_arr, flash)]
+    bounds = [0.0, *sorted(cuts), duration]
+    scenes = tuple(
+        Scene(round(a, 4), round(b, 4), 0.0 if i == 0 else cut_scores.get(round(a, 4), 0.0))
+        for i, (a, b) in enumerate(itertools.pairwise(bounds))
+    )
+    flux = np.array(reducer.flux, dtype=np.float32)
+    onset = flux / float(flux.max()) if flux.size and flux.max() > 0 else flux
+    tracks = FeatureTracks(
+        frame_times_s=t_arr,
+        motion=np.array(motion, dtype=np.float32),
+        brightness=b_arr,
+        flash=flash,
+        action_x=np.array(action_x, dtype=np.float32),
+        action_spread=np.array(spread, dtype=np.float32),
+        audio_step_s=AUDIO_STEP_S,
+        loudness_db=np.array(reducer.loudness, dtype=np.float32),
+        onset=onset.astype(np.float32),
+    )
+    return ClipAnalysis(
+        version=ANALYSIS_VERSION,
+        duration_s=round(duration, 4),
+        fps=fps,
+        width=width,
+        height=height,
+        has_audio=audio is not None,
+        scenes=scenes,
+        tracks=tracks,
+        frames_decoded=len(times),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _analyze_or_error(path: Path, kwargs: dict[str, Any]) -> ClipAnalysis | Exception:
+    try:
+        return analyze_clip(path, **kwargs)
+    except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
+        return exc
+
+
+def iter_analyze_clips(
+    paths: list[Path], *, workers: int = 2, **kwargs: Any
+) -> Iterator[tuple[int, ClipAnalysis | Exception]]:
+    """(index, analysis or exception) as each clip finishes, one process per core.
+
+    With several workers each decoder runs single-threaded: one process per core decodes more frames per
+    second in total than frame threads in one process (measured 1.4× at 1080p60).
+    """
+    workers = max(1, min(workers, len(paths), os.cpu_count() or 1))
+    if workers == 1:
+        for i, path in enumerate(paths):
+            yield i, _analyze_or_error(path, kwargs)
+        return
+    kwargs = {"thread_type": "NONE", **kwargs}  # overridable
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_analyze_or_error, path, kwargs): i for i, path in enumerate(paths)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def analyze_clips(paths: list[Path], *, workers: int = 2, **kwargs: Any) -> list[ClipAnalysis | Exception]:
+    """Analyse clips in parallel; a failing clip yields its exception instead of failing the batch."""
+    results: list[ClipAnalysis | Exception | None] = [None] * len(paths)
+    for i, result in iter_analyze_clips(paths, workers=workers, **kwargs):
+        results[i] = result
+    return [r for r in results if r is not None]
