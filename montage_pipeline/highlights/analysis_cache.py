@@ -18,8 +18,10 @@ from montage_pipeline.resources.media_store import MediaStore
 log = logging.getLogger(__name__)
 
 
-def cache_key(sha256: str) -> str:
-    return f"analysis/v{ANALYSIS_VERSION}/{sha256[:2]}/{sha256}.npz"
+def cache_key(sha256: str, options: dict[str, object] | None = None) -> str:
+    """Where a clip's analysis lives: its bytes, the code's version and the options decide the result."""
+    tag = "-".join(f"{k}={options[k]}" for k in sorted(options)) if options else "default"
+    return f"analysis/v{ANALYSIS_VERSION}/{tag}/{sha256[:2]}/{sha256}.npz"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +37,20 @@ class AnalysisOutcome:
     analysis: ClipAnalysis | None
     cached: bool
     error: str | None
+    key: str
 
 
-def load_cached(store: MediaStore, sha256: str, workdir: Path) -> ClipAnalysis | None:
-    key = cache_key(sha256)
+def load_cached(
+    store: MediaStore, sha256: str, workdir: Path, options: dict[str, object] | None = None
+) -> ClipAnalysis | None:
+    return load_key(store, cache_key(sha256, options), workdir)
+
+
+def load_key(store: MediaStore, key: str, workdir: Path) -> ClipAnalysis | None:
+    """The cached analysis at `key`, or None when it is absent or unreadable."""
     if not store.exists(key):
         return None
-    local = workdir / f"{sha256}.npz"
+    local = workdir / Path(key).name
     store.get_file(key, local)
     try:
         return ClipAnalysis.load(local)
@@ -66,11 +75,12 @@ def analyze_with_cache(
         workdir = Path(tmp)
         todo: list[AnalysisJob] = []
         for job in jobs:
-            cached = load_cached(store, job.sha256, workdir)
+            cached = load_cached(store, job.sha256, workdir, analysis_options)
             if cached is None:
                 todo.append(job)
             else:
-                outcomes[job.clip_id] = AnalysisOutcome(job.clip_id, cached, True, None)
+                key = cache_key(job.sha256, analysis_options)
+                outcomes[job.clip_id] = AnalysisOutcome(job.clip_id, cached, True, None, key)
                 if on_outcome:
                     on_outcome(outcomes[job.clip_id])
         results = (
@@ -80,14 +90,15 @@ def analyze_with_cache(
         )
         for index, result in results:
             job = todo[index]
+            key = cache_key(job.sha256, analysis_options)
             if isinstance(result, Exception):
-                outcome = AnalysisOutcome(job.clip_id, None, False, f"{type(result).__name__}: {result}")
+                outcome = AnalysisOutcome(job.clip_id, None, False, f"{type(result).__name__}: {result}", key)
             else:
                 local = workdir / f"{job.sha256}.npz"
                 result.save(local)
-                store.put_file(local, cache_key(job.sha256), content_type="application/octet-stream")
+                store.put_file(local, key, content_type="application/octet-stream")
                 local.unlink(missing_ok=True)
-                outcome = AnalysisOutcome(job.clip_id, result, False, None)
+                outcome = AnalysisOutcome(job.clip_id, result, False, None, key)
             outcomes[job.clip_id] = outcome
             if on_outcome:
                 on_outcome(outcome)

@@ -13,6 +13,7 @@ class SceneSegment:
     start_s: float
     end_s: float
     cut_score: float  # the detector's score at the cut that starts this scene (0 for the first)
+    analysis_key: str  # where the clip's full analysis (feature tracks) is cached in the media store
 
 
 @dataclass(frozen=True, slots=True)
