@@ -1,0 +1,65 @@
+"""Text and image overlays, drawn once with Pillow and composited by FFmpeg's overlay filter.
+
+The font is the FreeType font bundled with Pillow (`ImageFont.load_default(size=...)`): it installs with
+our dependencies, so nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+
+@lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def montage_title(week_start: date) -> str:
+    """The seed's title: "Weekly Highlights - January 27, 2025"."""
+    return f"Weekly Highlights - {week_start:%B} {week_start.day}, {week_start.year}"
+
+
+def title_card(width: int, height: int, title: str, subtitle: str | None = None) -> Image.Image:
+    """A full-frame title card: a dark diagonal gradient, the title centred, an optional subtitle."""
+    card = Image.linear_gradient("L").resize((width, height)).rotate(35, expand=False, fillcolor=0)
+    base = Image.merge("RGB", (card.point(lambda v: 12 + v // 6), card.point(lambda v: 14 + v // 8), card.point(lambda v: 30 + v // 3)))
+    draw = ImageDraw.Draw(base)
+    size = max(16, int(min(width, height * 16 / 9) / 24))
+    words = title.split(" - ", 1)
+    lines = [words[0], words[1]] if len(words) == 2 and height > width else [title]
+    total = len(lines) * size * 1.3
+    y = (height - total) / 2
+    for line in lines:
+        box = draw.textbbox((0, 0), line, font=font(size))
+        draw.text(((width - (box[2] - box[0])) / 2, y), line, font=font(size), fill=(245, 245, 250))
+        y += size * 1.3
+    if subtitle:
+        small = max(12, size // 2)
+        box = draw.textbbox((0, 0), subtitle, font=font(small))
+        draw.text(((width - (box[2] - box[0])) / 2, y + size * 0.4), subtitle, font=font(small), fill=(200, 205, 230))
+    return base
+
+
+def lower_third(text: str, frame_width: int, frame_height: int) -> Image.Image:
+    """An RGBA credit plate sized for the frame; transparent around a soft dark box."""
+    size = max(12, int(min(frame_width, frame_height) / 22))
+    probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    box = probe.textbbox((0, 0), text, font=font(size))
+    pad = size // 2
+    w, h = box[2] - box[0] + 2 * pad, box[3] - box[1] + 2 * pad
+    plate = Image.new("RGBA", (w + 2 * pad, h + 2 * pad), (0, 0, 0, 0))
+    shadow = Image.new("RGBA", plate.size, (0, 0, 0, 0))
+    ImageDraw.Draw(shadow).rounded_rectangle((pad, pad, pad + w, pad + h), radius=pad, fill=(0, 0, 0, 150))
+    plate = Image.alpha_composite(plate, shadow.filter(ImageFilter.GaussianBlur(2)))
+    ImageDraw.Draw(plate).text((2 * pad - box[0], 2 * pad - box[1]), text, font=font(size), fill=(255, 255, 255, 255))
+    return plate
+
+
+def safe_position(plate: Image.Image, width: int, height: int) -> tuple[int, int]:
+    """Where a lower third goes: bottom-left in landscape; above the bottom 20 % UI band in portrait."""
+    if height > width:  # TikTok/Reels/Shorts: keep clear of the bottom ~20 % and the right ~12 %
+        return int(width * 0.06), int(height * 0.78) - plate.height
+    return int(width * 0.04), int(height * 0.90) - plate.height
