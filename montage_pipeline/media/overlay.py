@@ -25,7 +25,14 @@ def montage_title(week_start: date) -> str:
 def title_card(width: int, height: int, title: str, subtitle: str | None = None) -> Image.Image:
     """A full-frame title card: a dark diagonal gradient, the title centred, an optional subtitle."""
     card = Image.linear_gradient("L").resize((width, height)).rotate(35, expand=False, fillcolor=0)
-    base = Image.merge("RGB", (card.point(lambda v: 12 + v // 6), card.point(lambda v: 14 + v // 8), card.point(lambda v: 30 + v // 3)))
+    base = Image.merge(
+        "RGB",
+        (
+            card.point(lambda v: 12 + v // 6),
+            card.point(lambda v: 14 + v // 8),
+            card.point(lambda v: 30 + v // 3),
+        ),
+    )
     draw = ImageDraw.Draw(base)
     size = max(16, int(min(width, height * 16 / 9) / 24))
     words = title.split(" - ", 1)
@@ -39,7 +46,12 @@ def title_card(width: int, height: int, title: str, subtitle: str | None = None)
     if subtitle:
         small = max(12, size // 2)
         box = draw.textbbox((0, 0), subtitle, font=font(small))
-        draw.text(((width - (box[2] - box[0])) / 2, y + size * 0.4), subtitle, font=font(small), fill=(200, 205, 230))
+        draw.text(
+            ((width - (box[2] - box[0])) / 2, y + size * 0.4),
+            subtitle,
+            font=font(small),
+            fill=(200, 205, 230),
+        )
     return base
 
 
@@ -49,12 +61,14 @@ def lower_third(text: str, frame_width: int, frame_height: int) -> Image.Image:
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
     box = probe.textbbox((0, 0), text, font=font(size))
     pad = size // 2
-    w, h = box[2] - box[0] + 2 * pad, box[3] - box[1] + 2 * pad
+    w, h = int(box[2] - box[0]) + 2 * pad, int(box[3] - box[1]) + 2 * pad
     plate = Image.new("RGBA", (w + 2 * pad, h + 2 * pad), (0, 0, 0, 0))
     shadow = Image.new("RGBA", plate.size, (0, 0, 0, 0))
     ImageDraw.Draw(shadow).rounded_rectangle((pad, pad, pad + w, pad + h), radius=pad, fill=(0, 0, 0, 150))
     plate = Image.alpha_composite(plate, shadow.filter(ImageFilter.GaussianBlur(2)))
-    ImageDraw.Draw(plate).text((2 * pad - box[0], 2 * pad - box[1]), text, font=font(size), fill=(255, 255, 255, 255))
+    ImageDraw.Draw(plate).text(
+        (2 * pad - box[0], 2 * pad - box[1]), text, font=font(size), fill=(255, 255, 255, 255)
+    )
     return plate
 
 
