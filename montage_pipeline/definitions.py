@@ -8,8 +8,9 @@ from typing import Any
 
 import dagster as dg
 
-from montage_pipeline.assets import analysis, selection
+from montage_pipeline.assets import analysis, render, selection
 from montage_pipeline.automation import build_weekly_schedule, weekly_montage_job
+from montage_pipeline.io_managers.media_io_manager import MediaIOManager
 from montage_pipeline.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.profiles import Profile, load_profile
 from montage_pipeline.resources.media_store import LocalMediaStore, MediaStore, S3MediaStore
@@ -34,8 +35,10 @@ def build_media_store(profile: Profile) -> MediaStore:
 
 
 def build_resources(profile: Profile) -> dict[str, Any]:
+    media_store = build_media_store(profile)
     return {
-        "media_store": build_media_store(profile),
+        "media_store": media_store,
+        "media_io_manager": MediaIOManager(media_store=media_store),
         "platform_db": PlatformDatabase(url=_url(profile, "database_url")),
         "table_io_manager": TableIOManager(url=_url(profile, "tables_database_url")),
         "upload_storage": UploadStorage(root=str(profile.storage_root)),
@@ -45,7 +48,7 @@ def build_resources(profile: Profile) -> dict[str, Any]:
 def build_definitions(env: Mapping[str, str] | None = None) -> dg.Definitions:
     profile = load_profile(os.environ if env is None else env)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([selection, analysis]),
+        assets=dg.load_assets_from_modules([selection, analysis, render]),
         jobs=[weekly_montage_job],
         schedules=[build_weekly_schedule()],
         resources=build_resources(profile),
