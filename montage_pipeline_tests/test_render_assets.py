@@ -1,0 +1,92 @@
+"""The render assets on a planted week: both formats in the media store, spec checks passed."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import av
+import dagster as dg
+import pytest
+
+from montage_pipeline.assets.analysis import scene_segments, scored_highlights
+from montage_pipeline.assets.render import montage_renders
+from montage_pipeline.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.io_managers.media_io_manager import MediaIOManager
+from montage_pipeline.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.media.synth import plan_clip, write_clip
+from montage_pipeline.platform.migrate import upgrade
+from montage_pipeline.platform.models import Job, JobKind, JobStatus, Render, RenderFormat, User
+from montage_pipeline.resources.media_store import LocalMediaStore
+from montage_pipeline.resources.platform_db import PlatformDatabase
+from montage_pipeline.resources.upload_storage import UploadStorage
+
+WEEK = "2025-01-27"
+
+
+def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None:
+    upgrade(sqlite_url)
+    root = tmp_path / "storage"
+    db = PlatformDatabase(url=sqlite_url)
+    with db.session() as s:
+        for i in range(4):
+            rel = f"u/clip_{i}.mp4"
+            write_clip(root / rel, plan_clip(12.0, 30, seed=700 + i, width=320, height=180))
+            user = User(handle=f"gamer{i}", email=f"g{i}@example.com")
+            s.add(user)
+            s.flush()
+            job = Job(
+                user_id=user.id,
+                status=JobStatus.SUCCESS,
+                kind=JobKind.UPLOAD,
+                game="Valorant",
+                created_at=datetime(2025, 1, 28, tzinfo=UTC) + timedelta(hours=i),
+            )
+            s.add(job)
+            s.flush()
+            s.add(Render(job_id=job.id, format=RenderFormat.LANDSCAPE, path=rel))
+    store = LocalMediaStore(root=str(tmp_path / "media"))
+    result = dg.materialize(
+        [eligible_jobs, selected_clips, scene_segments, scored_highlights, montage_renders],
+        partition_key=WEEK,
+        resources={
+            "platform_db": db,
+            "table_io_manager": TableIOManager(url=sqlite_url),
+            "upload_storage": UploadStorage(root=str(root)),
+            "media_store": store,
+            "media_io_manager": MediaIOManager(media_store=store, cache_dir=str(tmp_path / "cache")),
+        },
+        run_config={
+            "ops": {
+                "scored_highlights": {"config": {"target_duration_s": 30.0, "min_clips": 3}},
+                "montage_renders": {"config": {"width_scale": 1 / 6, "fps": 30}},
+            }
+        },
+    )
+    assert result.success
+    spans = result.output_for_node("scored_highlights")
+    total = spans[-1].montage_out_s
+    checks = {
+        e.asset_check_evaluation_data.asset_key.to_user_string(): e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert checks == {"landscape_render": True, "portrait_render": True}
+    for name, size in (("landscape_render", (320, 180)), ("portrait_render", (180, 320))):
+        folder = tmp_path / "media" / "weeks" / WEEK / name
+        assert {p.name for p in folder.iterdir()} == {
+            "video.mp4",
+            "thumbnail.jpg",
+            "contact_sheet.jpg",
+            "manifest.json",
+        }
+        with av.open(str(folder / "video.mp4")) as c:
+            v = c.streams.video[0]
+            assert (v.width, v.height) == size
+            assert float(v.duration * v.time_base) == pytest.approx(total, abs=0.05)
+            assert not c.streams.audio  # the mix adds the soundtrack
+        meta = next(
+            m
+            for m in result.asset_materializations_for_node("montage_renders")
+            if m.asset_key.to_user_string() == name
+        ).metadata
+        assert meta["spec_failures"].value == "none"
+        assert str(meta["contact_sheet"].value).startswith("![contact sheet](data:image/jpeg;base64,")
