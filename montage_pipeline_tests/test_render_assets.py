@@ -81,6 +81,7 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
         with av.open(str(folder / "video.mp4")) as c:
             v = c.streams.video[0]
             assert (v.width, v.height) == size
+            assert v.duration is not None and v.time_base is not None
             assert float(v.duration * v.time_base) == pytest.approx(total, abs=0.05)
             assert not c.streams.audio  # the mix adds the soundtrack
         meta = next(

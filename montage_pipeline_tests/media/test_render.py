@@ -164,8 +164,8 @@ def test_vfr_and_rotated_sources_become_constant_rate_upright_output(tmp_path: P
     render([span], [OutputSpec(out, 640, 360, credits=False)], EncodeSettings(fps=30), title="t", intro_s=0.0)
     spec = inspect_video(out)
     assert spec.constant_fps and spec.fps == 30.0 and spec.duration_s == pytest.approx(2.0, abs=1 / 30)
-    frame = _frames(out, {10})[10]
-    rows_bright = (frame.mean(axis=2) > 200).mean(axis=1)
+    picture = _frames(out, {10})[10]
+    rows_bright = (picture.mean(axis=2) > 200).mean(axis=1)
     # Rotated upright, the stored left band runs across the picture (a horizontal band), not down it.
     assert rows_bright.max() > 0.2 and (rows_bright > 0.2).mean() < 0.5
 
