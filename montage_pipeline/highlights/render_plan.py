@@ -62,6 +62,8 @@ def render_spans(
                 peak_montage_s=s.peak_montage_s if s.peak_montage_s < out_m else None,
                 score=s.score,
                 action=tracks.get(s.clip_id),
+                transition_in=s.transition_in,
+                transition_s=s.transition_s,
             )
         )
         if out_m < s.montage_out_s:

@@ -175,3 +175,23 @@ def test_spec_failures_name_what_a_platform_would_reject(sources: dict[str, Path
     failures = spec_failures(spec, width=1920, height=1080, target_duration_s=20.0)
     text = "; ".join(failures)
     assert "size 320x180" in text and "GOP of" in text and "duration" in text
+
+
+def test_a_dissolve_blends_the_previous_clip_into_the_next(sources: dict[str, Path], tmp_path: Path) -> None:
+    a, b = sources["wide30"], sources["wide60"]
+    spans = [
+        RenderSpan(a, 1.0, 3.0, 0.0, 2.0, ""),
+        RenderSpan(b, 2.0, 4.0, 2.0, 4.0, "", transition_in="dissolve", transition_s=0.5),
+    ]
+    out = tmp_path / "dissolve.mp4"
+    render(spans, [OutputSpec(out, 320, 180, credits=False)], EncodeSettings(fps=FPS), title="t", intro_s=0.0)
+    mid = 60 + 7  # 7 of the 15 transition frames into the second span: about half and half
+    frame = _frames(out, {mid, 60 + 20})
+    alpha = 8 / 16
+    outgoing = _source_frame(a, 3.0 + 7 / FPS, (320, 180))
+    incoming = _source_frame(b, 2.0 + 7 / FPS, (320, 180))
+    blend = alpha * incoming + (1 - alpha) * outgoing
+    assert _psnr(frame[mid], blend) >= 25
+    assert _psnr(frame[mid], incoming) < _psnr(frame[mid], blend) - 3
+    after = _source_frame(b, 2.0 + 20 / FPS, (320, 180))
+    assert _psnr(frame[60 + 20], after) >= 25  # after the transition: the new clip alone
