@@ -6,6 +6,7 @@ from pathlib import Path
 import av
 import dagster as dg
 import pytest
+from PIL import Image
 
 from montage_pipeline.assets.analysis import scene_segments, scored_highlights
 from montage_pipeline.assets.render import montage_renders
@@ -43,6 +44,8 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
             s.add(job)
             s.flush()
             s.add(Render(job_id=job.id, format=RenderFormat.LANDSCAPE, path=rel))
+    logo = tmp_path / "logo.png"
+    Image.new("RGBA", (200, 100), (255, 0, 200, 255)).save(logo)
     store = LocalMediaStore(root=str(tmp_path / "media"))
     result = dg.materialize(
         [eligible_jobs, selected_clips, scene_segments, scored_highlights, montage_renders],
@@ -57,7 +60,7 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
         run_config={
             "ops": {
                 "scored_highlights": {"config": {"target_duration_s": 30.0, "min_clips": 3}},
-                "montage_renders": {"config": {"width_scale": 1 / 6, "fps": 30}},
+                "montage_renders": {"config": {"width_scale": 1 / 6, "fps": 30, "branding_logo": str(logo)}},
             }
         },
     )
@@ -72,12 +75,10 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
     assert checks == {"landscape_render": True, "portrait_render": True}
     for name, size in (("landscape_render", (320, 180)), ("portrait_render", (180, 320))):
         folder = tmp_path / "media" / "weeks" / WEEK / name
-        assert {p.name for p in folder.iterdir()} == {
-            "video.mp4",
-            "thumbnail.jpg",
-            "contact_sheet.jpg",
-            "manifest.json",
-        }
+        expected = {"video.mp4", "thumbnail.jpg", "contact_sheet.jpg", "manifest.json"}
+        if name == "portrait_render":
+            expected.add("video_unbranded.mp4")  # TikTok's copy: no added branding
+        assert {p.name for p in folder.iterdir()} == expected
         with av.open(str(folder / "video.mp4")) as c:
             v = c.streams.video[0]
             assert (v.width, v.height) == size
@@ -91,3 +92,12 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
         ).metadata
         assert meta["spec_failures"].value == "none"
         assert str(meta["contact_sheet"].value).startswith("![contact sheet](data:image/jpeg;base64,")
+
+    portrait = tmp_path / "media" / "weeks" / WEEK / "portrait_render"
+    magenta = []
+    for video in ("video.mp4", "video_unbranded.mp4"):
+        with av.open(str(portrait / video)) as c:
+            frame = next(f for i, f in enumerate(c.decode(video=0)) if i == 200).to_ndarray(format="rgb24")
+        pink = (frame[..., 0] > 200) & (frame[..., 1] < 80) & (frame[..., 2] > 150)
+        magenta.append(int(pink.sum()))
+    assert magenta[0] > 50 and magenta[1] == 0  # the logo is on the branded render only

@@ -23,6 +23,7 @@ from montage_pipeline.resources.media_store import MediaStore
 
 OUTPUTS = {"landscape_render": (1920, 1080), "portrait_render": (1080, 1920)}
 CHECK = "meets_platform_spec"
+UNBRANDED = "portrait_unbranded"
 
 
 class RenderConfig(dg.Config):
@@ -32,6 +33,9 @@ class RenderConfig(dg.Config):
     portrait_layout: Literal["follow", "blur_fill", "center"] = "follow"
     title: str | None = None  # default: "Weekly Highlights - <Month> <day>, <year>"
     width_scale: float = 1.0  # render smaller (e.g. 0.5) for previews and tests; 1.0 is the platform size
+    # A PNG logo (with alpha) shown on the branded renders; the portrait bundle then also carries
+    # `video_unbranded.mp4`, which is what TikTok receives (it forbids added branding).
+    branding_logo: str | None = None
 
 
 def _image_md(image: Image.Image, width: int = 160) -> str:
@@ -89,38 +93,40 @@ def montage_renders(
     )
     workdir = Path(tempfile.mkdtemp(prefix="montage-render-"))
     try:
-        specs = {}
+        logo = Path(config.branding_logo) if config.branding_logo else None
+        if logo is not None and not logo.is_file():
+            raise dg.Failure(f"branding_logo {logo} is not a file", allow_retries=False)
+        specs: dict[str, OutputSpec] = {}
         for name in selected:
             w, h = OUTPUTS[name]
             w, h = (round(w * config.width_scale / 2) * 2, round(h * config.width_scale / 2) * 2)
             layout = config.portrait_layout if name == "portrait_render" else "fit"
-            specs[name] = OutputSpec(workdir / f"{name}.mp4", w, h, layout=layout)
+            specs[name] = OutputSpec(workdir / f"{name}.mp4", w, h, layout=layout, logo=logo)
+            if name == "portrait_render" and logo is not None:
+                specs[UNBRANDED] = OutputSpec(workdir / f"{name}_unbranded.mp4", w, h, layout=layout)
         settings = EncodeSettings(fps=fps, crf=config.crf, preset=config.preset)
 
         def progress(done: int, total: int) -> None:
             context.log.info(f"rendered span {done}/{total}")
 
-        reports: dict[str, RenderReport] = {}
         landscape_spans = render_spans(scored_highlights, tracks)
         portrait_spans = render_spans(scored_highlights, tracks, max_duration_s=PORTRAIT_MAX_S)
-        if len(specs) == 2 and portrait_spans == landscape_spans:
-            both = render(
-                landscape_spans,
-                list(specs.values()),
-                settings,
-                title=title,
-                intro_s=intro_s,
-                progress=progress,
+        groups: dict[str, list[str]] = {}  # outputs that share a span list render in one decode pass
+        for name in specs:
+            groups.setdefault("landscape" if name == "landscape_render" else "portrait", []).append(name)
+        if portrait_spans == landscape_spans and len(groups) == 2:
+            groups = {"all": [n for names in groups.values() for n in names]}
+        reports: dict[str, RenderReport] = {}
+        for key, names in groups.items():
+            spans = portrait_spans if key == "portrait" else landscape_spans
+            done = render(
+                spans, [specs[n] for n in names], settings, title=title, intro_s=intro_s, progress=progress
             )
-            reports = dict(zip(specs, both, strict=True))
-        else:
-            for name, spec in specs.items():
-                spans = portrait_spans if name == "portrait_render" else landscape_spans
-                reports[name] = render(
-                    spans, [spec], settings, title=title, intro_s=intro_s, progress=progress
-                )[0]
+            reports.update(zip(names, done, strict=True))
+        unbranded = reports.pop(UNBRANDED, None)
         for name, report in reports.items():
-            yield from _report(context, name, report, workdir, total_s, intro_s)
+            extra = unbranded if name == "portrait_render" else None
+            yield from _report(context, name, report, workdir, total_s, intro_s, extra)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -132,6 +138,7 @@ def _report(
     workdir: Path,
     total_s: float,
     intro_s: float,
+    unbranded: RenderReport | None = None,
 ) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
     portrait = name == "portrait_render"
     thumb = workdir / f"{name}_thumbnail.jpg"
@@ -151,13 +158,25 @@ def _report(
         max_duration_s=PORTRAIT_MAX_S if portrait else None,
         allowed_stills=((0.0, intro_s + 0.2),),  # the title card is a still picture on purpose
     )
-    bundle = MediaBundle(
-        {
-            "video.mp4": MediaFile(report.path, "video/mp4"),
-            "thumbnail.jpg": MediaFile(thumb, "image/jpeg"),
-            "contact_sheet.jpg": MediaFile(sheet_path, "image/jpeg"),
-        }
-    )
+    files = {
+        "video.mp4": MediaFile(report.path, "video/mp4"),
+        "thumbnail.jpg": MediaFile(thumb, "image/jpeg"),
+        "contact_sheet.jpg": MediaFile(sheet_path, "image/jpeg"),
+    }
+    if unbranded is not None:
+        files["video_unbranded.mp4"] = MediaFile(unbranded.path, "video/mp4")
+        failures += [
+            f"unbranded: {f}"
+            for f in spec_failures(
+                inspect_video(unbranded.path),
+                width=report.width,
+                height=report.height,
+                target_duration_s=target,
+                max_duration_s=PORTRAIT_MAX_S,
+                allowed_stills=((0.0, intro_s + 0.2),),
+            )
+        ]
+    bundle = MediaBundle(files)
     context.log.info(
         f"{name}: {report.duration_s:.1f}s, {report.frames} frames, {report.speed_x_realtime:.2f}x realtime, "
         f"{report.size_bytes / 1e6:.1f} MB"

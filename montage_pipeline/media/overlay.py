@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -77,3 +78,17 @@ def safe_position(plate: Image.Image, width: int, height: int) -> tuple[int, int
     if height > width:  # TikTok/Reels/Shorts: keep clear of the bottom ~20 % and the right ~12 %
         return int(width * 0.06), int(height * 0.78) - plate.height
     return int(width * 0.04), int(height * 0.90) - plate.height
+
+
+def logo_image(path: Path, frame_width: int, frame_height: int) -> Image.Image:
+    """The configured logo as RGBA, about 9 % of the frame's shorter side tall."""
+    logo = Image.open(path).convert("RGBA")
+    height = max(8, int(min(frame_width, frame_height) * 0.09))
+    return logo.resize((max(1, round(logo.width * height / logo.height)), height))
+
+
+def logo_position(logo: Image.Image, width: int, height: int) -> tuple[int, int]:
+    """Top right in landscape; in portrait below the top ~14 % and clear of the right ~12 % UI column."""
+    if height > width:
+        return int(width * 0.88) - logo.width, int(height * 0.15)
+    return width - logo.width - int(width * 0.03), int(height * 0.05)

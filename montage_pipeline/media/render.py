@@ -24,7 +24,7 @@ import numpy as np
 from av.filter.context import FilterContext
 from PIL import Image
 
-from montage_pipeline.media.overlay import lower_third, safe_position, title_card
+from montage_pipeline.media.overlay import logo_image, logo_position, lower_third, safe_position, title_card
 from montage_pipeline.media.reframe import ActionTrack, CropPlan, plan_crop
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class OutputSpec:
     height: int
     layout: str = "fit"  # landscape: "fit"; portrait: "follow", "blur_fill" or "center"
     credits: bool = True
+    logo: Path | None = None  # branding; None for the unbranded variant (TikTok forbids added branding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,7 @@ class _SpanGraph:
     ) -> None:
         W, H = spec.width, spec.height
         g = av.filter.Graph()
-        tb = Fraction(1, fps)
+        tb = self.tb = Fraction(1, fps)
         self.src = g.add_buffer(width=src_w, height=src_h, format=av.VideoFormat(src_format), time_base=tb)
         node = self.src
         w, h = src_w, src_h
@@ -185,26 +186,40 @@ class _SpanGraph:
         else:
             node = self._chain(g, node, "scale", f"{W}:{H}:flags=bicubic")
         node = self._chain(g, node, "format", "yuv420p")
-        self.plate_src = None
-        self.plate: Image.Image | None = None
+        self.stills: list[tuple[FilterContext, Image.Image]] = []
         if spec.credits and span.credit:
-            self.plate = lower_third(span.credit, W, H)
-            x, y = safe_position(self.plate, W, H)
-            self.plate_src = g.add_buffer(
-                width=self.plate.width, height=self.plate.height, format=av.VideoFormat("rgba"), time_base=tb
-            )
+            plate = lower_third(span.credit, W, H)
             t0 = span.montage_in_s
-            overlay = g.add(
-                "overlay", f"x={x}:y={y}:eof_action=repeat:enable='between(t,{t0},{t0 + CREDIT_SECONDS})'"
+            node = self._overlay_still(
+                g, node, plate, safe_position(plate, W, H), f"between(t,{t0},{t0 + CREDIT_SECONDS})"
             )
-            node.link_to(overlay, 0, 0)
-            self.plate_src.link_to(overlay, 0, 1)
-            node = self._chain(g, overlay, "format", "yuv420p")
+        if spec.logo is not None:
+            logo = logo_image(spec.logo, W, H)
+            node = self._overlay_still(g, node, logo, logo_position(logo, W, H), None)
         self.sink = g.add("buffersink")
         node.link_to(self.sink)
         g.configure()
         self.graph = g
-        self.plate_pushed = False
+        self.stills_pushed = False
+
+    def _overlay_still(
+        self,
+        g: av.filter.Graph,
+        node: FilterContext,
+        image: Image.Image,
+        at: tuple[int, int],
+        enable: str | None,
+    ) -> FilterContext:
+        """Composite a still RGBA picture in the graph (pushed once; eof_action=repeat keeps it)."""
+        src = g.add_buffer(
+            width=image.width, height=image.height, format=av.VideoFormat("rgba"), time_base=self.tb
+        )
+        args = f"x={at[0]}:y={at[1]}:eof_action=repeat" + (f":enable='{enable}'" if enable else "")
+        overlay = g.add("overlay", args)
+        node.link_to(overlay, 0, 0)
+        src.link_to(overlay, 0, 1)
+        self.stills.append((src, image))
+        return self._chain(g, overlay, "format", "yuv420p")
 
     @staticmethod
     def _chain(g: av.filter.Graph, node: FilterContext, name: str, args: str | None = None) -> FilterContext:
@@ -230,13 +245,13 @@ class _SpanGraph:
         return overlay
 
     def run(self, frame: av.VideoFrame, pts: int) -> Iterator[av.VideoFrame]:
-        if self.plate_src is not None and not self.plate_pushed:
-            assert self.plate is not None
-            plate = av.VideoFrame.from_image(self.plate)
-            plate.pts = 0
-            self.plate_src.push(plate)
-            self.plate_src.push(None)  # one still picture; eof_action=repeat keeps it
-            self.plate_pushed = True
+        if not self.stills_pushed:
+            for src, image in self.stills:
+                still = av.VideoFrame.from_image(image)
+                still.pts = 0
+                src.push(still)
+                src.push(None)  # one still picture; eof_action=repeat keeps it
+            self.stills_pushed = True
         frame.pts = pts
         self.src.push(frame)
         while True:
