@@ -46,6 +46,7 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
             s.add(Render(job_id=job.id, format=RenderFormat.LANDSCAPE, path=rel))
     logo = tmp_path / "logo.png"
     Image.new("RGBA", (200, 100), (255, 0, 200, 255)).save(logo)
+    Image.new("RGB", (640, 360), (0, 200, 60)).save(tmp_path / "outro.png")
     store = LocalMediaStore(root=str(tmp_path / "media"))
     result = dg.materialize(
         [eligible_jobs, selected_clips, scene_segments, scored_highlights, montage_renders],
@@ -60,7 +61,15 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
         run_config={
             "ops": {
                 "scored_highlights": {"config": {"target_duration_s": 30.0, "min_clips": 3}},
-                "montage_renders": {"config": {"width_scale": 1 / 6, "fps": 30, "branding_logo": str(logo)}},
+                "montage_renders": {
+                    "config": {
+                        "width_scale": 1 / 6,
+                        "fps": 30,
+                        "branding_logo": str(logo),
+                        "outro_image": str(tmp_path / "outro.png"),
+                        "outro_s": 1.5,
+                    }
+                },
             }
         },
     )
@@ -83,7 +92,7 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
             v = c.streams.video[0]
             assert (v.width, v.height) == size
             assert v.duration is not None and v.time_base is not None
-            assert float(v.duration * v.time_base) == pytest.approx(total, abs=0.05)
+            assert float(v.duration * v.time_base) == pytest.approx(total + 1.5, abs=0.05)  # + the end card
             assert not c.streams.audio  # the mix adds the soundtrack
         meta = next(
             m

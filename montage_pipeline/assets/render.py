@@ -36,6 +36,9 @@ class RenderConfig(dg.Config):
     # A PNG logo (with alpha) shown on the branded renders; the portrait bundle then also carries
     # `video_unbranded.mp4`, which is what TikTok receives (it forbids added branding).
     branding_logo: str | None = None
+    intro_image: str | None = None  # branded title card background
+    outro_image: str | None = None  # branded end card, shown for outro_s seconds
+    outro_s: float = 2.0
 
 
 def _image_md(image: Image.Image, width: int = 160) -> str:
@@ -93,16 +96,28 @@ def montage_renders(
     )
     workdir = Path(tempfile.mkdtemp(prefix="montage-render-"))
     try:
-        logo = Path(config.branding_logo) if config.branding_logo else None
-        if logo is not None and not logo.is_file():
-            raise dg.Failure(f"branding_logo {logo} is not a file", allow_retries=False)
+        branding = {
+            key: Path(value)
+            for key, value in (
+                ("logo", config.branding_logo),
+                ("intro_image", config.intro_image),
+                ("outro_image", config.outro_image),
+            )
+            if value
+        }
+        for key, path in branding.items():
+            if not path.is_file():
+                raise dg.Failure(f"{key} {path} is not a file", allow_retries=False)
+        outro_s = config.outro_s if "outro_image" in branding else 0.0
         specs: dict[str, OutputSpec] = {}
         for name in selected:
             w, h = OUTPUTS[name]
             w, h = (round(w * config.width_scale / 2) * 2, round(h * config.width_scale / 2) * 2)
             layout = config.portrait_layout if name == "portrait_render" else "fit"
-            specs[name] = OutputSpec(workdir / f"{name}.mp4", w, h, layout=layout, logo=logo)
-            if name == "portrait_render" and logo is not None:
+            specs[name] = OutputSpec(
+                workdir / f"{name}.mp4", w, h, layout=layout, outro_s=outro_s, **branding
+            )
+            if name == "portrait_render" and branding:
                 specs[UNBRANDED] = OutputSpec(workdir / f"{name}_unbranded.mp4", w, h, layout=layout)
         settings = EncodeSettings(fps=fps, crf=config.crf, preset=config.preset)
 
@@ -110,7 +125,7 @@ def montage_renders(
             context.log.info(f"rendered span {done}/{total}")
 
         landscape_spans = render_spans(scored_highlights, tracks)
-        portrait_spans = render_spans(scored_highlights, tracks, max_duration_s=PORTRAIT_MAX_S)
+        portrait_spans = render_spans(scored_highlights, tracks, max_duration_s=PORTRAIT_MAX_S - outro_s)
         groups: dict[str, list[str]] = {}  # outputs that share a span list render in one decode pass
         for name in specs:
             groups.setdefault("landscape" if name == "landscape_render" else "portrait", []).append(name)
@@ -126,7 +141,7 @@ def montage_renders(
         unbranded = reports.pop(UNBRANDED, None)
         for name, report in reports.items():
             extra = unbranded if name == "portrait_render" else None
-            yield from _report(context, name, report, workdir, total_s, intro_s, extra)
+            yield from _report(context, name, report, workdir, total_s, intro_s, outro_s, extra)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -138,6 +153,7 @@ def _report(
     workdir: Path,
     total_s: float,
     intro_s: float,
+    outro_s: float,
     unbranded: RenderReport | None = None,
 ) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
     portrait = name == "portrait_render"
@@ -149,14 +165,16 @@ def _report(
     sheet_path = workdir / f"{name}_contact_sheet.jpg"
     sheet.convert("RGB").save(sheet_path, format="JPEG", quality=80)
     spec = inspect_video(report.path)
-    target = min(total_s, PORTRAIT_MAX_S) if portrait else total_s
+    target = min(total_s + outro_s, PORTRAIT_MAX_S) if portrait else total_s + outro_s
+    # The title card and the end card are still pictures on purpose.
+    stills = ((0.0, intro_s + 0.2), (report.duration_s - outro_s - 0.2, report.duration_s + 0.1))
     failures = spec_failures(
         spec,
         width=report.width,
         height=report.height,
         target_duration_s=target,
         max_duration_s=PORTRAIT_MAX_S if portrait else None,
-        allowed_stills=((0.0, intro_s + 0.2),),  # the title card is a still picture on purpose
+        allowed_stills=stills,
     )
     files = {
         "video.mp4": MediaFile(report.path, "video/mp4"),

@@ -23,8 +23,23 @@ def montage_title(week_start: date) -> str:
     return f"Weekly Highlights - {week_start:%B} {week_start.day}, {week_start.year}"
 
 
-def title_card(width: int, height: int, title: str, subtitle: str | None = None) -> Image.Image:
-    """A full-frame title card: a dark diagonal gradient, the title centred, an optional subtitle."""
+def cover(image: Image.Image, width: int, height: int) -> Image.Image:
+    """The image scaled to cover width×height and centre-cropped (no bars)."""
+    scale = max(width / image.width, height / image.height)
+    resized = image.convert("RGB").resize(
+        (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
+    )
+    left, top = (resized.width - width) // 2, (resized.height - height) // 2
+    return resized.crop((left, top, left + width, top + height))
+
+
+def title_card(
+    width: int, height: int, title: str, subtitle: str | None = None, background: Image.Image | None = None
+) -> Image.Image:
+    """A full-frame title card: the title centred over a dark gradient or a darkened branded image."""
+    if background is not None:
+        base = Image.blend(cover(background, width, height), Image.new("RGB", (width, height)), 0.45)
+        return _title_text(base, title, subtitle)
     card = Image.linear_gradient("L").resize((width, height)).rotate(35, expand=False, fillcolor=0)
     base = Image.merge(
         "RGB",
@@ -34,6 +49,11 @@ def title_card(width: int, height: int, title: str, subtitle: str | None = None)
             card.point(lambda v: 30 + v // 3),
         ),
     )
+    return _title_text(base, title, subtitle)
+
+
+def _title_text(base: Image.Image, title: str, subtitle: str | None) -> Image.Image:
+    width, height = base.size
     draw = ImageDraw.Draw(base)
     size = max(16, int(min(width, height * 16 / 9) / 24))
     words = title.split(" - ", 1)

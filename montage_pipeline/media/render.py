@@ -24,7 +24,14 @@ import numpy as np
 from av.filter.context import FilterContext
 from PIL import Image
 
-from montage_pipeline.media.overlay import logo_image, logo_position, lower_third, safe_position, title_card
+from montage_pipeline.media.overlay import (
+    cover,
+    logo_image,
+    logo_position,
+    lower_third,
+    safe_position,
+    title_card,
+)
 from montage_pipeline.media.reframe import ActionTrack, CropPlan, plan_crop
 
 log = logging.getLogger(__name__)
@@ -56,7 +63,11 @@ class OutputSpec:
     height: int
     layout: str = "fit"  # landscape: "fit"; portrait: "follow", "blur_fill" or "center"
     credits: bool = True
-    logo: Path | None = None  # branding; None for the unbranded variant (TikTok forbids added branding)
+    # Branding; all None for the unbranded variant (TikTok forbids added branding).
+    logo: Path | None = None
+    intro_image: Path | None = None  # the title card's background
+    outro_image: Path | None = None  # shown for `outro_s` after the last span
+    outro_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,16 +309,22 @@ def render(
     try:
         intro_frames = math.ceil(intro_s * fps - 1e-9)
         for enc in encoders:
-            card = av.VideoFrame.from_image(title_card(enc.spec.width, enc.spec.height, title)).reformat(
-                format="yuv420p"
-            )
+            spec = enc.spec
+            background = Image.open(spec.intro_image) if spec.intro_image else None
+            card = title_card(spec.width, spec.height, title, background=background)
+            still = av.VideoFrame.from_image(card).reformat(format="yuv420p")
             for _ in range(intro_frames):
-                enc.encode(card)
+                enc.encode(still)
         for index, span in enumerate(spans):
             _render_span(index, span, spans, outputs, encoders, reports, settings, index == best)
             if progress:
                 progress(index + 1, len(spans))
         for enc in encoders:
+            if enc.spec.outro_image is not None and enc.spec.outro_s > 0:
+                outro = cover(Image.open(enc.spec.outro_image), enc.spec.width, enc.spec.height)
+                still = av.VideoFrame.from_image(outro).reformat(format="yuv420p")
+                for _ in range(round(enc.spec.outro_s * fps)):
+                    enc.encode(still)
             enc.close()
     except BaseException:
         for enc in encoders:
