@@ -115,7 +115,14 @@ def montage_renders(
             w, h = (round(w * config.width_scale / 2) * 2, round(h * config.width_scale / 2) * 2)
             layout = config.portrait_layout if name == "portrait_render" else "fit"
             specs[name] = OutputSpec(
-                workdir / f"{name}.mp4", w, h, layout=layout, outro_s=outro_s, **branding
+                workdir / f"{name}.mp4",
+                w,
+                h,
+                layout=layout,
+                logo=branding.get("logo"),
+                intro_image=branding.get("intro_image"),
+                outro_image=branding.get("outro_image"),
+                outro_s=outro_s,
             )
             if name == "portrait_render" and branding:
                 specs[UNBRANDED] = OutputSpec(workdir / f"{name}_unbranded.mp4", w, h, layout=layout)
