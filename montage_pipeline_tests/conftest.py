@@ -7,11 +7,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+from dagster_aws.s3 import S3Resource
+from moto.server import ThreadedMotoServer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from montage_pipeline.platform.migrate import upgrade
+from montage_pipeline.resources.media_store import LocalMediaStore, MediaStore, S3MediaStore
 
 PG_ADMIN_URL = os.environ.get("MONTAGE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
@@ -47,3 +51,26 @@ def db_url(request: pytest.FixtureRequest) -> str:
     url: str = request.getfixturevalue("pg_url" if request.param == "postgres" else "sqlite_url")
     upgrade(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible server over HTTP on 127.0.0.1 (moto in server mode)."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStore:
+    """The media store, once as a local folder and once as a bucket on the S3 server."""
+    if request.param == "local":
+        return LocalMediaStore(root=str(tmp_path / "media"))
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = f"media-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return S3MediaStore(s3=S3Resource(endpoint_url=endpoint, region_name="us-east-1"), bucket=bucket)

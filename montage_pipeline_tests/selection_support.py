@@ -113,3 +113,17 @@ class PlatformRows:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def add_upload(session: Session, handle: str, rel_path: str, created_at: datetime, game: str) -> int:
+    """A successful upload job of a new user, with its landscape render at `rel_path`."""
+    user = User(handle=handle, email=f"{handle}@example.com")
+    session.add(user)
+    session.flush()
+    job = Job(
+        user_id=user.id, status=JobStatus.SUCCESS, kind=JobKind.UPLOAD, created_at=created_at, game=game
+    )
+    session.add(job)
+    session.flush()
+    session.add(Render(job_id=job.id, format=RenderFormat.LANDSCAPE, path=rel_path))
+    return job.id

@@ -13,10 +13,10 @@ from montage_pipeline.assets.analysis import scene_segments, scored_highlights
 from montage_pipeline.assets.selection import eligible_jobs, selected_clips
 from montage_pipeline.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.media.synth import PlantedTimeline, plan_clip, write_clip
-from montage_pipeline.platform.models import Job, JobKind, JobStatus, Render, RenderFormat, User
 from montage_pipeline.resources.media_store import LocalMediaStore
 from montage_pipeline.resources.platform_db import PlatformDatabase
 from montage_pipeline.resources.upload_storage import UploadStorage
+from montage_pipeline_tests.selection_support import add_upload
 
 WEEK = "2025-01-27"
 MONDAY = datetime(2025, 1, 27, tzinfo=UTC)
@@ -39,19 +39,9 @@ def _seed(db_url: str, root: Path, planted: dict[str, PlantedTimeline]) -> None:
     db = PlatformDatabase(url=db_url)
     with db.session() as s:
         for i, rel in enumerate(planted):
-            user = User(handle=f"player{i}", email=f"p{i}@example.com")
-            s.add(user)
-            s.flush()
-            job = Job(
-                user_id=user.id,
-                status=JobStatus.SUCCESS,
-                kind=JobKind.UPLOAD,
-                created_at=MONDAY + timedelta(hours=5 + i),
-                game=["Apex Legends", "Valorant"][i % 2],
+            add_upload(
+                s, f"player{i}", rel, MONDAY + timedelta(hours=5 + i), ["Apex Legends", "Valorant"][i % 2]
             )
-            s.add(job)
-            s.flush()
-            s.add(Render(job_id=job.id, format=RenderFormat.LANDSCAPE, path=rel))
 
 
 def _build(

@@ -15,10 +15,10 @@ from montage_pipeline.io_managers.media_io_manager import MediaIOManager
 from montage_pipeline.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.media.synth import plan_clip, write_clip
 from montage_pipeline.platform.migrate import upgrade
-from montage_pipeline.platform.models import Job, JobKind, JobStatus, Render, RenderFormat, User
 from montage_pipeline.resources.media_store import LocalMediaStore
 from montage_pipeline.resources.platform_db import PlatformDatabase
 from montage_pipeline.resources.upload_storage import UploadStorage
+from montage_pipeline_tests.selection_support import add_upload
 
 WEEK = "2025-01-27"
 
@@ -31,19 +31,9 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
         for i in range(4):
             rel = f"u/clip_{i}.mp4"
             write_clip(root / rel, plan_clip(12.0, 30, seed=700 + i, width=320, height=180))
-            user = User(handle=f"gamer{i}", email=f"g{i}@example.com")
-            s.add(user)
-            s.flush()
-            job = Job(
-                user_id=user.id,
-                status=JobStatus.SUCCESS,
-                kind=JobKind.UPLOAD,
-                game="Valorant",
-                created_at=datetime(2025, 1, 28, tzinfo=UTC) + timedelta(hours=i),
+            add_upload(
+                s, f"gamer{i}", rel, datetime(2025, 1, 28, tzinfo=UTC) + timedelta(hours=i), "Valorant"
             )
-            s.add(job)
-            s.flush()
-            s.add(Render(job_id=job.id, format=RenderFormat.LANDSCAPE, path=rel))
     logo = tmp_path / "logo.png"
     Image.new("RGBA", (200, 100), (255, 0, 200, 255)).save(logo)
     Image.new("RGB", (640, 360), (0, 200, 60)).save(tmp_path / "outro.png")
