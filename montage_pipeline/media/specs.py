@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
+
+from montage_pipeline.media.analysis import plane_view
 
 BLACK_LUMA = 0.08  # mean luma (0..1, video range included) under which a frame counts as black
 FROZEN_DIFF = 0.0015  # mean absolute luma change under which two frames count as the same picture
@@ -116,6 +119,18 @@ def inspect_video(path: Path) -> SpecReport:
     )
 
 
+def _small_luma(frame: av.VideoFrame) -> np.ndarray:
+    """The luma plane area-averaged to 160 px wide, 0..1, without a full-size conversion."""
+    if frame.format.name in ("yuv420p", "yuvj420p"):
+        luma = plane_view(frame.planes[0])
+        small = cv2.resize(
+            luma, (160, max(2, round(160 * frame.height / frame.width))), interpolation=cv2.INTER_AREA
+        )
+    else:
+        small = frame.reformat(width=160, height=90, format="gray").to_ndarray()
+    return small.astype(np.float32) / 255
+
+
 def _still_spans(path: Path) -> tuple[tuple[float, float], ...]:
     """Stretches longer than MAX_STILL_S where the picture is black or does not change."""
     spans: list[tuple[float, float]] = []
@@ -125,9 +140,10 @@ def _still_spans(path: Path) -> tuple[tuple[float, float], ...]:
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         video.thread_type = "AUTO"
+        video.codec_context.skip_frame = "NONREF"  # reference frames are dense enough to see 1 s stills
         for frame in container.decode(video):
             t = float(frame.time or 0.0)
-            y = frame.reformat(width=160, height=90, format="gray").to_ndarray().astype(np.float32) / 255
+            y = _small_luma(frame)
             still = float(y.mean()) < BLACK_LUMA or (
                 prev is not None and float(np.abs(y - prev).mean()) < FROZEN_DIFF
             )
