@@ -57,6 +57,20 @@ class FeatureTracks:
     onset: np.ndarray
 
 
+# What save() writes: scalar fields in a JSON header, feature tracks as arrays.
+HEADER_FIELDS = ("version", "duration_s", "fps", "width", "height", "has_audio", "frames_decoded", "seconds")
+TRACK_ARRAYS = (
+    "frame_times_s",
+    "motion",
+    "brightness",
+    "flash",
+    "action_x",
+    "action_spread",
+    "loudness_db",
+    "onset",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ClipAnalysis:
     version: int
@@ -72,34 +86,10 @@ class ClipAnalysis:
 
     def save(self, path: Path) -> None:
         """A compact .npz (arrays plus a JSON header), written atomically."""
-        header = {
-            k: getattr(self, k)
-            for k in (
-                "version",
-                "duration_s",
-                "fps",
-                "width",
-                "height",
-                "has_audio",
-                "frames_decoded",
-                "seconds",
-            )
-        }
+        header: dict[str, Any] = {k: getattr(self, k) for k in HEADER_FIELDS}
         header["scenes"] = [asdict(s) for s in self.scenes]
         header["audio_step_s"] = self.tracks.audio_step_s
-        arrays = {
-            name: getattr(self.tracks, name)
-            for name in (
-                "frame_times_s",
-                "motion",
-                "brightness",
-                "flash",
-                "action_x",
-                "action_spread",
-                "loudness_db",
-                "onset",
-            )
-        }
+        arrays = {name: getattr(self.tracks, name) for name in TRACK_ARRAYS}
         tmp = path.with_name(f".{path.name}.partial")
         with tmp.open("wb") as fh:
             np.savez_compressed(
@@ -112,30 +102,12 @@ class ClipAnalysis:
         with np.load(path) as data:
             header = json.loads(bytes(data["header"]).decode())
             tracks = FeatureTracks(
-                frame_times_s=data["frame_times_s"],
-                motion=data["motion"],
-                brightness=data["brightness"],
-                flash=data["flash"],
-                action_x=data["action_x"],
-                action_spread=data["action_spread"],
-                audio_step_s=float(header["audio_step_s"]),
-                loudness_db=data["loudness_db"],
-                onset=data["onset"],
+                audio_step_s=float(header["audio_step_s"]), **{n: data[n] for n in TRACK_ARRAYS}
             )
         if header["version"] != ANALYSIS_VERSION:
             raise ValueError(f"analysis version {header['version']} is not {ANALYSIS_VERSION}")
-        return cls(
-            version=header["version"],
-            duration_s=header["duration_s"],
-            fps=header["fps"],
-            width=header["width"],
-            height=header["height"],
-            has_audio=header["has_audio"],
-            scenes=tuple(Scene(**s) for s in header["scenes"]),
-            tracks=tracks,
-            frames_decoded=header["frames_decoded"],
-            seconds=header["seconds"],
-        )
+        scenes = tuple(Scene(**scene) for scene in header["scenes"])
+        return cls(scenes=scenes, tracks=tracks, **{k: header[k] for k in HEADER_FIELDS})
 
 
 class _AudioReducer:
