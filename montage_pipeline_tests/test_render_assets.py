@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from montage_pipeline.assets.analysis import scene_segments, scored_highlights
+from montage_pipeline.assets.audio import mixed_audio
 from montage_pipeline.assets.render import montage_renders
 from montage_pipeline.assets.selection import eligible_jobs, selected_clips
 from montage_pipeline.io_managers.media_io_manager import MediaIOManager
@@ -39,7 +40,7 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
     Image.new("RGB", (640, 360), (0, 200, 60)).save(tmp_path / "outro.png")
     store = LocalMediaStore(root=str(tmp_path / "media"))
     result = dg.materialize(
-        [eligible_jobs, selected_clips, scene_segments, scored_highlights, montage_renders],
+        [eligible_jobs, selected_clips, scene_segments, scored_highlights, montage_renders, mixed_audio],
         partition_key=WEEK,
         resources={
             "platform_db": db,
@@ -71,7 +72,7 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
-    assert checks == {"landscape_render": True, "portrait_render": True}
+    assert checks == {"landscape_render": True, "portrait_render": True, "mixed_audio": True}
     for name, size in (("landscape_render", (320, 180)), ("portrait_render", (180, 320))):
         folder = tmp_path / "media" / "weeks" / WEEK / name
         expected = {"video.mp4", "thumbnail.jpg", "contact_sheet.jpg", "manifest.json"}
@@ -100,3 +101,20 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
         pink = (frame[..., 0] > 200) & (frame[..., 1] < 80) & (frame[..., 2] > 150)
         magenta.append(int(pink.sum()))
     assert magenta[0] > 50 and magenta[1] == 0  # the logo is on the branded render only
+
+    final = tmp_path / "media" / "weeks" / WEEK / "mixed_audio"
+    assert {p.name for p in final.iterdir()} >= {
+        "final_landscape.mp4",
+        "final_portrait.mp4",
+        "final_portrait_unbranded.mp4",
+        "soundtrack.m4a",
+        "loudness.png",
+    }
+    for name in ("final_landscape.mp4", "final_portrait.mp4", "final_portrait_unbranded.mp4"):
+        with av.open(str(final / name)) as c:
+            a, v = c.streams.audio[0], c.streams.video[0]
+            assert (a.codec_context.name, a.rate, a.channels) == ("aac", 48000, 2)
+            assert v.codec_context.name == "h264"
+    meta = result.asset_materializations_for_node("mixed_audio")[0].metadata
+    assert abs(float(meta["loudness_lufs"].value) + 14) <= 1.0  # type: ignore[arg-type]
+    assert float(meta["true_peak_dbtp"].value) <= -1.0  # type: ignore[arg-type]

@@ -1,0 +1,168 @@
+"""`mixed_audio`: generated music on the EDL's beat grid, game audio, ducking, mastering, final mux."""
+
+import base64
+import io
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pyloudnorm
+from PIL import Image, ImageDraw
+
+from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile
+from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
+from montage_pipeline.media.mix import RATE, AudioSpan, combine, duck_gain, game_track
+from montage_pipeline.media.music import generate, plan_for_week
+from montage_pipeline.media.mux import encode_soundtrack, fit_to, master_and_mux, video_duration
+from montage_pipeline.partitions import weekly_partitions
+
+CHECK = "meets_audio_spec"
+
+
+class MixConfig(dg.Config):
+    duck_db: float = 9.0  # how far the music drops under loud game action
+    music_gain_db: float = -4.0  # music against the loudness-matched game audio
+    bitrate_kbps: int = 320
+
+
+def _loudness_plot(pcm: np.ndarray, width: int = 900, height: int = 220) -> Image.Image:
+    """Short-term (3 s) loudness over time, with the -14 LUFS target line."""
+    meter = pyloudnorm.Meter(RATE)
+    hop, win = RATE // 2, 3 * RATE
+    values = [
+        meter.integrated_loudness(pcm[:, i : i + win].T) if np.any(pcm[:, i : i + win]) else -70.0
+        for i in range(0, max(1, pcm.shape[1] - win), hop)
+    ]
+    img = Image.new("RGB", (width, height), (18, 18, 24))
+    draw = ImageDraw.Draw(img)
+
+    def y(lufs: float) -> float:
+        return height - (max(-40.0, min(0.0, lufs)) + 40) / 40 * height
+
+    draw.line([(0, y(-14)), (width, y(-14))], fill=(90, 160, 90), width=1)
+    points = [
+        (i * width / max(1, len(values) - 1), y(v if np.isfinite(v) else -70)) for i, v in enumerate(values)
+    ]
+    if len(points) > 1:
+        draw.line(points, fill=(240, 200, 80), width=2)
+    draw.text((6, 4), "short-term loudness (LUFS), target -14", fill=(200, 200, 210))
+    return img
+
+
+def _md_image(img: Image.Image) -> str:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return f"![loudness](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
+
+
+@dg.asset(
+    partitions_def=weekly_partitions,
+    group_name="montage",
+    kinds={"pyav", "pydub", "audio"},
+    io_manager_key="media_io_manager",
+    pool="render",
+    check_specs=[dg.AssetCheckSpec(CHECK, asset="mixed_audio", blocking=True)],
+    description="The soundtrack (music on the beat grid + game audio, -14 LUFS) muxed into both renders.",
+)
+def mixed_audio(
+    context: dg.AssetExecutionContext,
+    config: MixConfig,
+    scored_highlights: list[EditSpan],
+    landscape_render: MediaBundle,
+    portrait_render: MediaBundle,
+) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
+    spans = sorted(scored_highlights, key=lambda s: s.order)
+    landscape = landscape_render["video.mp4"].path
+    duration = video_duration(landscape)
+    scores = np.array([s.score for s in spans])
+    energy = (scores - scores.min()) / (np.ptp(scores) or 1.0) * 0.6 + 0.3  # 0.3..0.9 by score
+    order = np.argsort(np.argsort([s.order for s in spans]))
+    # Energy rises through the montage: blend each clip's score with its position.
+    rising = [0.5 * float(energy[i]) + 0.5 * (order[i] / max(1, len(spans) - 1)) for i in range(len(spans))]
+    plan = plan_for_week(
+        context.partition_key,
+        spans[0].tempo_bpm,
+        duration,
+        spans[0].intro_s,
+        [s.montage_in_s for s in spans[1:]],
+        rising,
+    )
+    music = generate(plan)
+    audio_spans = [
+        AudioSpan(
+            Path(s.source_path),
+            s.source_in_s,
+            s.source_out_s,
+            s.montage_in_s,
+            s.montage_out_s,
+            s.source_has_audio,
+            s.transition_s if s.transition_in == "dissolve" else 0.0,
+        )
+        for s in spans
+    ]
+    game = game_track(audio_spans, duration)
+    mixed = combine(music * duck_gain(game, config.duck_db), game, config.music_gain_db)
+    workdir = Path(tempfile.mkdtemp(prefix="montage-mix-"))
+    try:
+        outputs = {"final_landscape.mp4": landscape, "final_portrait.mp4": portrait_render["video.mp4"].path}
+        if "video_unbranded.mp4" in portrait_render.files:
+            outputs["final_portrait_unbranded.mp4"] = portrait_render["video_unbranded.mp4"].path
+        files: dict[str, MediaFile] = {}
+        failures: list[str] = []
+        measured = {}
+        mastered = {}
+        for name, video in outputs.items():
+            length = video_duration(video)
+            # A shorter cut (the 180 s portrait, the copy without an end card) fades out over its last second.
+            fade = 0.0 if abs(length - duration) < 1e-3 else 1.0
+            track, report, _ = master_and_mux(
+                video,
+                fit_to(mixed, length, fade_out_s=fade),
+                workdir / name,
+                bitrate=config.bitrate_kbps * 1000,
+            )
+            mastered[name] = (track, report)
+            spec = inspect_audio(workdir / name)
+            measured[name] = spec
+            failures += [f"{name}: {f}" for f in audio_failures(spec)]
+            files[name] = MediaFile(workdir / name, "video/mp4")
+        soundtrack, report = mastered["final_landscape.mp4"]
+        encode_soundtrack(soundtrack, workdir / "soundtrack.m4a", config.bitrate_kbps * 1000)
+        files["soundtrack.m4a"] = MediaFile(workdir / "soundtrack.m4a", "audio/mp4")
+        plot = _loudness_plot(soundtrack)
+        plot.save(workdir / "loudness.png")
+        files["loudness.png"] = MediaFile(workdir / "loudness.png", "image/png")
+        context.log.info(
+            f"soundtrack {report.integrated_lufs} LUFS, true peak {report.true_peak_dbtp} dBTP, "
+            f"LRA {report.loudness_range_lu} LU, {plan.tempo_bpm:g} BPM generated music"
+        )
+        final = measured["final_landscape.mp4"]
+        yield dg.Output(
+            MediaBundle(files),
+            metadata={
+                "loudness_lufs": final.integrated_lufs,
+                "true_peak_dbtp": final.true_peak_dbtp,
+                "loudness_range_lu": report.loudness_range_lu,
+                "tempo_bpm": plan.tempo_bpm,
+                "music": f"generated (seed {plan.seed}, {plan.tempo_bpm:g} BPM)",
+                "duration_s": round(duration, 3),
+                "loudness_plot": dg.MetadataValue.md(_md_image(plot)),
+                "audio_failures": "; ".join(failures) or "none",
+            },
+        )
+        yield dg.AssetCheckResult(
+            check_name=CHECK,
+            passed=not failures,
+            metadata={
+                "failures": "; ".join(failures) or "none",
+                "loudness_lufs": final.integrated_lufs,
+                "true_peak_dbtp": final.true_peak_dbtp,
+                "longest_silence_s": round(final.longest_silence_s, 3),
+            },
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,99 @@
+"""Measure a finished file's soundtrack as a streaming platform would, and list what fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import pyloudnorm
+
+from montage_pipeline.media.mix import RATE, true_peak_db
+
+SILENCE = 10 ** (-90 / 20)  # digital silence: below -90 dBFS
+CLIP = 0.999
+
+
+@dataclass(frozen=True, slots=True)
+class AudioSpecReport:
+    codec: str
+    sample_rate: int
+    channels: int
+    integrated_lufs: float
+    true_peak_dbtp: float
+    audio_duration_s: float
+    video_duration_s: float
+    video_fps: float
+    longest_silence_s: float
+    clipped_samples: int
+
+
+def decode_audio(path: Path) -> np.ndarray:
+    """The file's audio as float32 (channels, samples) at its own rate."""
+    chunks = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            chunks.append(
+                frame.to_ndarray().reshape(frame.layout.nb_channels, -1)
+                if frame.format.is_planar
+                else frame.to_ndarray().reshape(-1, frame.layout.nb_channels).T
+            )
+    return np.concatenate(chunks, axis=1).astype(np.float32) if chunks else np.zeros((2, 0), np.float32)
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    if not mask.any():
+        return 0
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return int((ends - starts).max())
+
+
+def inspect_audio(path: Path) -> AudioSpecReport:
+    with av.open(str(path)) as container:
+        audio = container.streams.audio[0]
+        video = container.streams.video[0] if container.streams.video else None
+        codec, rate, channels = audio.codec_context.name, audio.rate, audio.channels
+        v_dur = (
+            float(video.duration * video.time_base) if video and video.duration and video.time_base else 0.0
+        )
+        v_fps = float(video.average_rate) if video and video.average_rate else 30.0
+    pcm = decode_audio(path)
+    loud = pyloudnorm.Meter(rate).integrated_loudness(pcm.T) if pcm.shape[1] > rate else float("-inf")
+    quiet = np.abs(pcm).max(axis=0) < SILENCE if pcm.size else np.zeros(0, bool)
+    return AudioSpecReport(
+        codec=codec,
+        sample_rate=rate,
+        channels=channels,
+        integrated_lufs=round(float(loud), 2),
+        true_peak_dbtp=round(true_peak_db(pcm), 2) if pcm.size else -120.0,
+        audio_duration_s=pcm.shape[1] / rate,
+        video_duration_s=v_dur,
+        video_fps=v_fps,
+        longest_silence_s=_longest_run(quiet) / rate,
+        clipped_samples=int((np.abs(pcm) >= CLIP).sum()),
+    )
+
+
+def audio_failures(report: AudioSpecReport) -> list[str]:
+    failures = []
+    if abs(report.integrated_lufs - (-14.0)) > 1.0:
+        failures.append(f"integrated loudness {report.integrated_lufs} LUFS, expected -14 ±1")
+    if report.true_peak_dbtp > -1.0:
+        failures.append(f"true peak {report.true_peak_dbtp} dBTP over -1")
+    if (report.codec, report.sample_rate, report.channels) != ("aac", RATE, 2):
+        failures.append(
+            f"audio {report.codec} {report.sample_rate} Hz {report.channels} ch, expected AAC 48 kHz stereo"
+        )
+    # One video frame, plus the 1024 priming samples an AAC encoder puts in front (no edit list hides them).
+    if (
+        report.video_duration_s
+        and abs(report.audio_duration_s - report.video_duration_s) > 1.0 / report.video_fps + 1024 / RATE
+    ):
+        failures.append(f"audio {report.audio_duration_s:.3f}s vs video {report.video_duration_s:.3f}s")
+    if report.longest_silence_s > 2.0:
+        failures.append(f"{report.longest_silence_s:.1f}s of digital silence")
+    if report.clipped_samples:
+        failures.append(f"{report.clipped_samples} clipped samples")
+    return failures

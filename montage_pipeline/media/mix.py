@@ -1,0 +1,216 @@
+"""The montage's soundtrack: game audio per span, music ducked under the action, mastered for streaming.
+
+- Game audio: each span's audio decoded with PyAV and resampled to 48 kHz stereo (mono and 44.1 kHz
+  sources too; clips without audio give silence), loudness-matched per clip (ITU-R BS.1770 through
+  pyloudnorm) so every player sounds equally loud, with 10 ms fades at each cut and a crossfade under
+  dissolves.
+- Ducking: a sidechain envelope of the game track (10 ms attack, 400 ms release) lowers the music by
+  up to `duck_db` while the game is loud.
+- The two tracks are combined with pydub (PCM in, PCM out; pydub never calls ffmpeg here).
+- Master: integrated loudness to -14 LUFS, then a look-ahead limiter on the 4× oversampled signal keeps
+  the true peak at or under -1 dBTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import pyloudnorm
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.signal import resample_poly
+
+log = logging.getLogger(__name__)
+
+RATE = 48_000
+CLIP_LUFS = -20.0
+TARGET_LUFS = -14.0
+CEILING_DBTP = -1.0
+FADE_S = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class AudioSpan:
+    source_path: Path
+    source_in_s: float
+    source_out_s: float
+    montage_in_s: float
+    montage_out_s: float
+    has_audio: bool
+    crossfade_in_s: float = 0.0  # under a dissolve from the previous span
+
+
+@dataclass(frozen=True, slots=True)
+class MixReport:
+    integrated_lufs: float
+    true_peak_dbtp: float
+    loudness_range_lu: float
+    duration_s: float
+
+
+def decode_span_audio(span: AudioSpan) -> np.ndarray:
+    """Stereo float32 (2, n) at 48 kHz for [in, out) of the source; silence when it has no audio."""
+    n = round((span.source_out_s - span.source_in_s) * RATE)
+    out = np.zeros((2, n), dtype=np.float32)
+    if not span.has_audio:
+        return out
+    try:
+        with av.open(str(span.source_path)) as container:
+            if not container.streams.audio:
+                return out
+            stream = container.streams.audio[0]
+            assert stream.time_base is not None
+            start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+            container.seek(int((start + max(0.0, span.source_in_s - 0.5)) / stream.time_base), stream=stream)
+            chunks: list[np.ndarray] = []
+            first: float | None = None
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                if first is None:
+                    first = float(frame.time) - start
+                chunks.extend(c.to_ndarray() for c in resampler.resample(frame))
+                if float(frame.time) - start > span.source_out_s + 0.1:
+                    break
+            chunks.extend(c.to_ndarray() for c in resampler.resample(None))
+        if first is None or not chunks:
+            return out
+        # Samples are contiguous from the first decoded frame on: place them by that frame's time.
+        pcm = np.concatenate(chunks, axis=1)
+        i = round((first - span.source_in_s) * RATE)
+        a, b = max(0, i), min(n, i + pcm.shape[1])
+        if b > a:
+            out[:, a:b] = pcm[:, a - i : b - i]
+    except av.error.FFmpegError as exc:
+        log.warning("%s: audio unreadable (%s); using silence", span.source_path.name, exc)
+    return out
+
+
+def _loudness_match(pcm: np.ndarray, meter: pyloudnorm.Meter) -> np.ndarray:
+    if pcm.shape[1] < int(0.4 * RATE) or not np.any(pcm):
+        return pcm
+    loudness = meter.integrated_loudness(pcm.T)
+    if not np.isfinite(loudness):
+        return pcm
+    return (pcm * 10 ** ((CLIP_LUFS - loudness) / 20)).astype(np.float32)
+
+
+def game_track(spans: Sequence[AudioSpan], duration_s: float) -> np.ndarray:
+    """All spans' game audio on the montage timeline, loudness-matched, with fades at every cut."""
+    meter = pyloudnorm.Meter(RATE)
+    track = np.zeros((2, round(duration_s * RATE)), dtype=np.float32)
+    fade = int(FADE_S * RATE)
+    for span in spans:
+        pcm = _loudness_match(decode_span_audio(span), meter)
+        n = pcm.shape[1]
+        ramp_in = max(fade, int(span.crossfade_in_s * RATE))
+        env = np.ones(n, dtype=np.float32)
+        env[: min(ramp_in, n)] = np.linspace(0, 1, min(ramp_in, n))
+        env[max(0, n - fade) :] *= np.linspace(1, 0, min(fade, n))
+        i = round(span.montage_in_s * RATE)
+        j = min(track.shape[1], i + n)
+        track[:, i:j] += (pcm * env)[:, : j - i]
+    return track
+
+
+def duck_gain(
+    game: np.ndarray, duck_db: float = 9.0, attack_s: float = 0.01, release_s: float = 0.4
+) -> np.ndarray:
+    """Per-sample music gain: 1 when the game is quiet, down to -duck_db while it is loud."""
+    level = np.sqrt(uniform_filter1d((game**2).mean(axis=0), size=int(0.02 * RATE)))
+    db = 20 * np.log10(level + 1e-9)
+    amount = np.clip((db + 40) / 25, 0, 1)  # -40 dBFS: no ducking; -15 dBFS and louder: full ducking
+    # Fast attack, slow release: a one-pole follower that rises fast and falls slowly.
+    a_up, a_down = np.exp(-1 / (attack_s * RATE)), np.exp(-1 / (release_s * RATE))
+    follow = np.empty_like(amount)
+    # Decimated follower (every 1 ms) keeps this cheap for three minutes of audio.
+    step = RATE // 1000
+    coarse = amount[::step]
+    out = np.empty_like(coarse)
+    acc = 0.0
+    up, down = a_up**step, a_down**step
+    for k, v in enumerate(coarse):
+        acc = v + (acc - v) * (up if v > acc else down)
+        out[k] = acc
+    follow = np.repeat(out, step)[: len(amount)]
+    if len(follow) < len(amount):
+        follow = np.pad(follow, (0, len(amount) - len(follow)), mode="edge")
+    return (10 ** (-duck_db * follow / 20)).astype(np.float32)
+
+
+def combine(music: np.ndarray, game: np.ndarray, music_gain_db: float = -4.0) -> np.ndarray:
+    """Overlay the ducked music and the game audio with pydub (16-bit PCM in and out)."""
+    from pydub import AudioSegment  # imported here: pydub warns at import when no ffmpeg is on PATH
+
+    def segment(pcm: np.ndarray) -> AudioSegment:
+        data = (np.clip(pcm, -1, 1).T * 32767).astype("<i2").tobytes()
+        return AudioSegment(data=data, sample_width=2, frame_rate=RATE, channels=2)
+
+    n = min(music.shape[1], game.shape[1])
+    # Headroom before summing: the master stage sets the final level.
+    mixed = segment(game[:, :n] * 0.5).overlay(segment(music[:, :n] * 0.5).apply_gain(music_gain_db))
+    samples = np.frombuffer(mixed.raw_data, dtype="<i2").reshape(-1, 2).T
+    return (samples.astype(np.float32) / 32767).astype(np.float32)
+
+
+def true_peak_db(pcm: np.ndarray) -> float:
+    over = resample_poly(pcm, 4, 1, axis=1)
+    return float(20 * np.log10(np.max(np.abs(over)) + 1e-12))
+
+
+def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[np.ndarray, MixReport]:
+    """-14 LUFS integrated, true peak ≤ `limiter_dbtp` (oversampled look-ahead limiter).
+
+    The default leaves 1 dB for the AAC encoder, which overshoots on sharp transients; `master_and_mux`
+    measures the encoded file and tightens this when that is not enough.
+    """
+    meter = pyloudnorm.Meter(RATE)
+    out = pcm.astype(np.float32)
+    # Gain to the target, limit the peaks, and again: limiting lowers the loudness a little each time.
+    for _ in range(5):
+        loud = meter.integrated_loudness(out.T)
+        if not np.isfinite(loud):
+            break
+        out = out * 10 ** ((TARGET_LUFS - loud) / 20)
+        out = _limit(out, limiter_dbtp)
+        if abs(meter.integrated_loudness(out.T) - TARGET_LUFS) <= 0.3:
+            break
+    out = out.astype(np.float32)
+    final = meter.integrated_loudness(out.T)
+    lra = _loudness_range(out, meter)
+    return out, MixReport(round(float(final), 2), round(true_peak_db(out), 2), lra, out.shape[1] / RATE)
+
+
+def _limit(pcm: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
+    """A look-ahead peak limiter on the 4× oversampled signal: true peak ≤ `ceiling_dbtp`."""
+    ceiling = 10 ** (ceiling_dbtp / 20)
+    out = pcm
+    look = int(0.005 * RATE)
+    for _ in range(3):
+        over = np.abs(resample_poly(out, 4, 1, axis=1)).max(axis=0)
+        peak = over[: 4 * out.shape[1]].reshape(-1, 4).max(axis=1)
+        needed = np.minimum(1.0, ceiling / np.maximum(peak, 1e-9))
+        gain = -maximum_filter1d(-needed, size=2 * look + 1)  # the minimum around each sample: look-ahead
+        gain = uniform_filter1d(gain, size=look)  # smooth (no clicks); still ≤ needed at every peak
+        out = out * np.minimum(gain, 1.0)
+        if true_peak_db(out) <= ceiling_dbtp - 0.1:
+            break
+    return out
+
+
+def _loudness_range(pcm: np.ndarray, meter: pyloudnorm.Meter) -> float:
+    """EBU R128 LRA, approximately: spread (10th–95th percentile) of 3 s short-term loudness."""
+    win, hop = 3 * RATE, RATE
+    values = []
+    for i in range(0, max(0, pcm.shape[1] - win), hop):
+        value = meter.integrated_loudness(pcm[:, i : i + win].T)
+        if np.isfinite(value) and value > -70:
+            values.append(value)
+    if len(values) < 2:
+        return 0.0
+    return round(float(np.percentile(values, 95) - np.percentile(values, 10)), 2)

@@ -1,0 +1,106 @@
+"""Put the soundtrack into a rendered video: video packets copied as they are, AAC-LC 48 kHz stereo.
+
+Packets are interleaved by time as they are written (no whole-file buffering), the moov goes first
+(faststart) and no edit list is written. The audio is cut or padded to the video's duration, so the two
+streams end within one frame of each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from montage_pipeline.media.mix import MixReport, master, true_peak_db
+
+RATE = 48_000
+AAC_FRAME = 1024
+
+
+def _audio_frames(pcm: np.ndarray) -> list[av.AudioFrame]:
+    frames = []
+    for i in range(0, pcm.shape[1], AAC_FRAME):
+        chunk = np.ascontiguousarray(pcm[:, i : i + AAC_FRAME], dtype=np.float32)
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+        frame.sample_rate = RATE
+        frame.pts = i
+        frames.append(frame)
+    return frames
+
+
+def video_duration(path: Path) -> float:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        assert video.duration is not None and video.time_base is not None
+        return float(video.duration * video.time_base)
+
+
+def fit_to(pcm: np.ndarray, duration_s: float, fade_out_s: float = 0.0) -> np.ndarray:
+    """The soundtrack cut or padded to exactly `duration_s`, with an optional fade-out at the end."""
+    n = round(duration_s * RATE)
+    out = np.zeros((2, n), dtype=np.float32)
+    m = min(n, pcm.shape[1])
+    out[:, :m] = pcm[:, :m]
+    if fade_out_s > 0:
+        k = min(n, round(fade_out_s * RATE))
+        out[:, n - k :] *= np.linspace(1, 0, k, dtype=np.float32)
+    return out
+
+
+def mux(video_path: Path, pcm: np.ndarray, out_path: Path, bitrate: int = 320_000) -> None:
+    tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
+    with (
+        av.open(str(video_path)) as source,
+        av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart", "use_editlist": "0"}) as out,
+    ):
+        vin = source.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        aout = out.add_stream("aac", rate=RATE, layout="stereo")
+        aout.bit_rate = bitrate
+        assert vin.time_base is not None
+        pending = _audio_frames(pcm)
+        k = 0
+        for packet in source.demux(vin):
+            if packet.dts is None:
+                continue
+            t = float(packet.dts * vin.time_base)
+            while k < len(pending) and k * AAC_FRAME / RATE <= t:  # interleave: audio up to this packet
+                out.mux(aout.encode(pending[k]))
+                k += 1
+            packet.stream = vout
+            out.mux(packet)
+        for frame in pending[k:]:
+            out.mux(aout.encode(frame))
+        out.mux(aout.encode(None))
+    tmp.replace(out_path)
+
+
+def encode_soundtrack(pcm: np.ndarray, path: Path, bitrate: int = 320_000) -> None:
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        stream = out.add_stream("aac", rate=RATE, layout="stereo")
+        stream.bit_rate = bitrate
+        for frame in _audio_frames(pcm):
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    tmp.replace(path)
+
+
+def master_and_mux(
+    video_path: Path, mixed: np.ndarray, out_path: Path, ceiling_dbtp: float = -1.0, bitrate: int = 320_000
+) -> tuple[np.ndarray, MixReport, float]:
+    """Master, mux, and measure the *encoded* audio: if AAC pushed the true peak over the ceiling, master
+    again with the limiter lowered by the excess. Loudness stays at the target; only peaks come down.
+    Returns the soundtrack, its report, and the encoded file's true peak."""
+    from montage_pipeline.media.audio_specs import decode_audio
+
+    margin = 1.0
+    for _ in range(4):
+        soundtrack, report = master(mixed, limiter_dbtp=ceiling_dbtp - margin)
+        mux(video_path, soundtrack, out_path, bitrate)
+        encoded_peak = true_peak_db(decode_audio(out_path))
+        if encoded_peak <= ceiling_dbtp:
+            break
+        margin += encoded_peak - ceiling_dbtp + 0.2
+    return soundtrack, report, encoded_peak

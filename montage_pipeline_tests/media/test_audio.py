@@ -1,0 +1,127 @@
+"""Music on the beat grid, the game-audio mix, ducking and mastering, on real decoded audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import correlate
+
+from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
+from montage_pipeline.media.mix import RATE, AudioSpan, decode_span_audio, duck_gain, game_track
+from montage_pipeline.media.music import generate, plan_for_week
+from montage_pipeline.media.mux import fit_to, master_and_mux
+from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderSpan, render
+from montage_pipeline.media.synth import PlantedEvent, plan_clip, write_clip
+
+
+def _onsets(pcm: np.ndarray, threshold_db: float = 12.0) -> np.ndarray:
+    """Times where the 5 ms energy jumps by `threshold_db` over the previous 50 ms."""
+    energy = uniform_filter1d((pcm**2).mean(axis=0), size=240)
+    db = 10 * np.log10(energy + 1e-12)
+    before = uniform_filter1d(db, size=2400, origin=1199)
+    rising = (db - before > threshold_db) & (np.diff(db, prepend=db[0]) > 0)
+    starts = np.flatnonzero(rising & ~np.roll(rising, 1))
+    kept: list[int] = []
+    for i in starts:  # one onset per attack: ignore re-triggers within 60 ms
+        if not kept or i - kept[-1] > 0.06 * RATE:
+            kept.append(int(i))
+    return np.array(kept) / RATE
+
+
+def test_music_onsets_fall_on_the_beat_grid() -> None:
+    beat = 60 / 128
+    intro = 8 * beat
+    cuts = [intro + 16 * beat * k for k in range(1, 5)]
+    plan = plan_for_week("2025-01-27", 128, intro + 16 * beat * 5, intro, cuts, [0.3, 0.5, 0.7, 0.8, 0.9])
+    music = generate(plan)
+    assert music.shape == (2, round(plan.duration_s * RATE))
+    assert 0.45 < float(np.abs(music).max()) <= 0.51  # -6 dBFS, no clipping
+    onsets = _onsets(music[:, round(intro * RATE) :]) + intro
+    assert len(onsets) >= 20
+    # Every detected attack sits on the sixteenth-note grid (drums, bass, arpeggio), within 10 ms.
+    grid = beat / 4
+    off = np.abs(((onsets + grid / 2) % grid) - grid / 2)
+    assert np.mean(off <= 0.010) >= 0.95
+    again = generate(plan)
+    assert np.array_equal(music, again)  # a rerun of the week gives the same music
+
+
+def test_ducking_lowers_the_music_under_game_action() -> None:
+    t = np.arange(4 * RATE) / RATE
+    game = np.zeros((2, len(t)), np.float32)
+    game[:, :] = 0.002 * np.sin(2 * np.pi * 200 * t)  # quiet ambience
+    burst = (t >= 2.0) & (t < 2.4)
+    game[:, burst] = 0.5 * np.sin(2 * np.pi * 300 * t[burst])
+    gain_db = 20 * np.log10(duck_gain(game))
+    assert gain_db[int(2.2 * RATE)] <= -6.0
+    assert gain_db[int(1.0 * RATE)] >= -0.5
+    assert gain_db[int(3.9 * RATE)] >= -1.0  # released after the action
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("audio_src")
+    bang = (PlantedEvent("loud", 3.0, 3.25),)
+    specs = {
+        "bang": plan_clip(6.0, 30, seed=81, width=320, height=180, calm=True, events=bang),
+        "mono44": plan_clip(6.0, 30, seed=82, width=320, height=180, audio_channels=1, audio_rate=44100),
+        "silent": plan_clip(6.0, 30, seed=83, width=320, height=180, has_audio=False),
+    }
+    out = {}
+    for name, plan in specs.items():
+        out[name] = d / f"{name}.mp4"
+        write_clip(out[name], plan)
+    return out
+
+
+def test_sources_of_every_kind_decode_to_48k_stereo(clips: dict[str, Path]) -> None:
+    mono = decode_span_audio(AudioSpan(clips["mono44"], 1.0, 3.0, 0.0, 2.0, True))
+    assert mono.shape == (2, 2 * RATE) and np.abs(mono).max() > 0.001
+    assert np.allclose(mono[0], mono[1], atol=1e-4)
+    silent = decode_span_audio(AudioSpan(clips["silent"], 1.0, 3.0, 0.0, 2.0, False))
+    assert silent.shape == (2, 2 * RATE) and not silent.any()
+
+
+def test_a_planted_bang_is_heard_at_its_montage_time_in_the_final_file(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    spans = [
+        AudioSpan(clips["mono44"], 0.5, 3.5, 1.0, 4.0, True),
+        AudioSpan(clips["bang"], 1.5, 4.5, 4.0, 7.0, True),  # the bang at source 3.0 → montage 5.5
+        AudioSpan(clips["silent"], 1.0, 4.0, 7.0, 10.0, False),
+    ]
+    duration = 10.0
+    video = tmp_path / "video.mp4"
+    render(
+        [
+            RenderSpan(s.source_path, s.source_in_s, s.source_out_s, s.montage_in_s, s.montage_out_s, "")
+            for s in spans
+        ],
+        [OutputSpec(video, 320, 180, credits=False)],
+        EncodeSettings(fps=30),
+        title="t",
+        intro_s=1.0,
+    )
+    game = game_track(spans, duration)
+    music = generate(plan_for_week("2025-01-27", 120, duration, 1.0, [4.0, 7.0], [0.4, 0.6, 0.8]))
+    from montage_pipeline.media.mix import combine
+
+    final = tmp_path / "final.mp4"
+    _, report, encoded_peak = master_and_mux(
+        video, fit_to(combine(music * duck_gain(game), game), duration), final
+    )
+    assert report.integrated_lufs == pytest.approx(-14.0, abs=0.5)
+    assert report.true_peak_dbtp <= -2.0 and encoded_peak <= -1.0
+    spec = inspect_audio(final)
+    assert audio_failures(spec) == []
+
+    from montage_pipeline.media.audio_specs import decode_audio
+
+    heard = decode_audio(final).mean(axis=0)
+    source = decode_span_audio(AudioSpan(clips["bang"], 2.8, 3.6, 0.0, 0.8, True)).mean(axis=0)
+    xc = correlate(heard, source, mode="valid")
+    lag = int(np.argmax(np.abs(xc))) / RATE
+    assert lag == pytest.approx(5.5 - 0.2, abs=0.03)  # the snippet starts 0.2 s before the bang
