@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 DEFAULT_TARGET_DURATION_S = 180.0
 
@@ -19,3 +20,14 @@ def target_duration_s() -> float:
     if not 15 <= value <= 3600:
         raise ValueError(f"WEEKLY_MONTAGE_DURATION={value:g} is outside 15..3600 seconds")
     return value
+
+
+def music_library() -> Path | None:
+    """A folder of music tracks (env `MONTAGE_MUSIC_LIBRARY`); None: generate the music instead."""
+    raw = os.environ.get("MONTAGE_MUSIC_LIBRARY", "").strip()
+    if not raw:
+        return None
+    folder = Path(raw).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"MONTAGE_MUSIC_LIBRARY={raw!r} is not a folder")
+    return folder

@@ -135,3 +135,28 @@ def test_the_newest_policy_is_the_seed_baseline(sqlite_url: str, week_clips, tmp
     created = {c.clip_id: c.created_at for c in result.output_for_node("selected_clips")}
     assert [created[s.clip_id] for s in spans] == sorted((created[s.clip_id] for s in spans), reverse=True)
     assert all(s.source_in_s == 0.0 for s in spans)
+
+
+def test_with_a_music_library_the_cuts_follow_the_tracks_tempo(
+    sqlite_url: str, week_clips, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from montage_pipeline.media.music import generate, plan_for_week
+    from montage_pipeline.platform.migrate import upgrade
+    from montage_pipeline_tests.media.test_audio import _write_wav
+
+    library = tmp_path / "library"
+    library.mkdir()
+    beat = 60 / 131
+    track = generate(plan_for_week("t", 131, 40.0, 0.0, [8 * beat * k for k in range(1, 9)], [0.8] * 9))
+    _write_wav(library / "anthem.wav", np.asarray(track))
+    monkeypatch.setenv("MONTAGE_MUSIC_LIBRARY", str(library))
+    upgrade(sqlite_url)
+    root, planted = week_clips
+    _seed(sqlite_url, root, planted)
+    result = _build(sqlite_url, root, tmp_path / "media")
+    spans = result.output_for_node("scored_highlights")
+    assert spans[0].tempo_bpm == pytest.approx(131, abs=1.0)
+    meta = result.asset_materializations_for_node("scored_highlights")[0].metadata
+    assert meta["music_track"].value == "anthem.wav"

@@ -19,12 +19,13 @@ from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.media.analysis import ClipAnalysis
 from montage_pipeline.media.edl_export import write_json, write_otio
 from montage_pipeline.media.excitement import ExcitementWeights
+from montage_pipeline.media.music_library import week_track
 from montage_pipeline.media.timeline import TimelineRules
 from montage_pipeline.media.windows import WindowRules
 from montage_pipeline.partitions import weekly_partitions
 from montage_pipeline.resources.media_store import MediaStore
 from montage_pipeline.selection.rows import SelectedClip
-from montage_pipeline.settings import target_duration_s
+from montage_pipeline.settings import music_library, target_duration_s
 
 
 class SceneSegmentsConfig(dg.Config):
@@ -200,6 +201,9 @@ def scored_highlights(
     week = context.partition_key
     analysed_ids = {s.clip_id for s in scene_segments}
     clips = [c for c in selected_clips if c.clip_id in analysed_ids]
+    track = None if config.tempo_bpm else week_track(music_library(), week)
+    if track is not None:
+        context.log.info(f"music: {track.path.name} at {track.tempo_bpm:g} BPM; the cuts follow its beats")
     rules = TimelineRules(
         target_s=config.target_duration_s or target_duration_s(),
         min_clips=config.min_clips,
@@ -209,7 +213,7 @@ def scored_highlights(
         min_len_s=config.min_window_s,
         max_len_s=config.max_window_s,
         intro_beats=config.intro_beats,
-        tempo_bpm=config.tempo_bpm,
+        tempo_bpm=config.tempo_bpm or (track.tempo_bpm if track else None),
         tempo_range_bpm=(config.tempo_min_bpm, config.tempo_max_bpm),
     )
     if config.policy == "newest":
@@ -265,6 +269,7 @@ def scored_highlights(
             "target_duration_s": rules.target_s,
             "clips_in_montage": len(spans),
             "tempo_bpm": timeline.tempo_bpm,
+            "music_track": track.path.name if track else "generated",
             "peaks_on_downbeat": sum(s.peak_on_downbeat for s in spans),
             "mean_score": round(sum(s.score for s in spans) / len(spans), 4),
             "policy": config.policy,

@@ -17,8 +17,10 @@ from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
 from montage_pipeline.media.mix import RATE, AudioSpan, combine, duck_gain, game_track
 from montage_pipeline.media.music import generate, plan_for_week
+from montage_pipeline.media.music_library import fit_track, week_track
 from montage_pipeline.media.mux import encode_soundtrack, fit_to, master_and_mux, video_duration
 from montage_pipeline.partitions import weekly_partitions
+from montage_pipeline.settings import music_library
 
 CHECK = "meets_audio_spec"
 
@@ -91,7 +93,9 @@ def mixed_audio(
         [s.montage_in_s for s in spans[1:]],
         rising,
     )
-    music = generate(plan)
+    library_track = week_track(music_library(), context.partition_key)
+    # A library track starts at its first beat and shares the edit's tempo (scored_highlights used it).
+    music = fit_track(library_track, duration) if library_track is not None else generate(plan)
     audio_spans = [
         AudioSpan(
             Path(s.source_path),
@@ -138,7 +142,7 @@ def mixed_audio(
         files["loudness.png"] = MediaFile(workdir / "loudness.png", "image/png")
         context.log.info(
             f"soundtrack {report.integrated_lufs} LUFS, true peak {report.true_peak_dbtp} dBTP, "
-            f"LRA {report.loudness_range_lu} LU, {plan.tempo_bpm:g} BPM generated music"
+            f"LRA {report.loudness_range_lu} LU, music: {getattr(library_track, 'path', 'generated')}"
         )
         final = measured["final_landscape.mp4"]
         yield dg.Output(
@@ -148,7 +152,9 @@ def mixed_audio(
                 "true_peak_dbtp": final.true_peak_dbtp,
                 "loudness_range_lu": report.loudness_range_lu,
                 "tempo_bpm": plan.tempo_bpm,
-                "music": f"generated (seed {plan.seed}, {plan.tempo_bpm:g} BPM)",
+                "music": f"{library_track.path.name} ({library_track.tempo_bpm:g} BPM)"
+                if library_track
+                else f"generated (seed {plan.seed}, {plan.tempo_bpm:g} BPM)",
                 "duration_s": round(duration, 3),
                 "loudness_plot": dg.MetadataValue.md(_md_image(plot)),
                 "audio_failures": "; ".join(failures) or "none",

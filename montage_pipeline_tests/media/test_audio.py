@@ -125,3 +125,39 @@ def test_a_planted_bang_is_heard_at_its_montage_time_in_the_final_file(
     xc = correlate(heard, source, mode="valid")
     lag = int(np.argmax(np.abs(xc))) / RATE
     assert lag == pytest.approx(5.5 - 0.2, abs=0.03)  # the snippet starts 0.2 s before the bang
+
+
+def _write_wav(path: Path, pcm: np.ndarray) -> None:
+    import av
+
+    with av.open(str(path), "w") as c:
+        stream = c.add_stream("pcm_s16le", rate=RATE, layout="stereo")
+        data = (np.clip(pcm, -1, 1) * 32767).astype(np.int16).T.reshape(1, -1).copy()
+        frame = av.AudioFrame.from_ndarray(data, format="s16", layout="stereo")
+        frame.sample_rate = RATE
+        c.mux(stream.encode(frame))
+        c.mux(stream.encode(None))
+
+
+@pytest.mark.parametrize("bpm", [97, 124, 138])
+def test_a_library_track_is_measured_and_fitted_to_the_edit(bpm: int, tmp_path: Path) -> None:
+    from montage_pipeline.media.music_library import choose_track, estimate_beats, fit_track, list_tracks
+
+    beat = 60 / bpm
+    music = generate(plan_for_week("lib", bpm, 30.0, 0.0, [8 * beat * k for k in range(1, 6)], [0.8] * 6))
+    lead_in = 0.37  # silence before the first beat, as real tracks have
+    _write_wav(
+        tmp_path / "track.wav",
+        np.concatenate([np.zeros((2, int(lead_in * RATE)), np.float32), music], axis=1),
+    )
+    (tmp_path / "notes.txt").write_text("not music")
+    tracks = list_tracks(tmp_path)
+    assert [t.name for t in tracks] == ["track.wav"]
+    assert choose_track(tracks, "2025-01-27") == tracks[0]
+    beats = estimate_beats(tracks[0])
+    assert beats.tempo_bpm == pytest.approx(bpm, abs=1.0)
+    assert beats.first_beat_s == pytest.approx(lead_in, abs=0.025)
+    fitted = fit_track(beats, 70.0)  # longer than the track: looped on whole bars
+    assert fitted.shape == (2, 70 * RATE)
+    assert np.abs(fitted[:, -10:]).max() < 1e-3  # faded out at the end
+    assert float(np.abs(fitted).max()) == pytest.approx(10 ** (-6 / 20), abs=1e-3)
