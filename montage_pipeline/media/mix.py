@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -101,17 +101,26 @@ def _loudness_match(pcm: np.ndarray, meter: pyloudnorm.Meter) -> np.ndarray:
 
 
 def game_track(spans: Sequence[AudioSpan], duration_s: float) -> np.ndarray:
-    """All spans' game audio on the montage timeline, loudness-matched, with fades at every cut."""
+    """All spans' game audio on the montage timeline, loudness-matched, with fades at every cut.
+
+    Under a dissolve the outgoing clip's audio plays on past its out-point and fades out while the
+    incoming one fades in (a crossfade), like the pictures.
+    """
     meter = pyloudnorm.Meter(RATE)
     track = np.zeros((2, round(duration_s * RATE)), dtype=np.float32)
     fade = int(FADE_S * RATE)
-    for span in spans:
-        pcm = _loudness_match(decode_span_audio(span), meter)
+    for index, span in enumerate(spans):
+        tail_s = spans[index + 1].crossfade_in_s if index + 1 < len(spans) else 0.0
+        extended = replace(
+            span, source_out_s=span.source_out_s + tail_s, montage_out_s=span.montage_out_s + tail_s
+        )
+        pcm = _loudness_match(decode_span_audio(extended), meter)
         n = pcm.shape[1]
         ramp_in = max(fade, int(span.crossfade_in_s * RATE))
+        ramp_out = max(fade, int(tail_s * RATE))
         env = np.ones(n, dtype=np.float32)
         env[: min(ramp_in, n)] = np.linspace(0, 1, min(ramp_in, n))
-        env[max(0, n - fade) :] *= np.linspace(1, 0, min(fade, n))
+        env[max(0, n - ramp_out) :] *= np.linspace(1, 0, min(ramp_out, n))
         i = round(span.montage_in_s * RATE)
         j = min(track.shape[1], i + n)
         track[:, i:j] += (pcm * env)[:, : j - i]

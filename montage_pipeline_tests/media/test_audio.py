@@ -161,3 +161,19 @@ def test_a_library_track_is_measured_and_fitted_to_the_edit(bpm: int, tmp_path: 
     assert fitted.shape == (2, 70 * RATE)
     assert np.abs(fitted[:, -10:]).max() < 1e-3  # faded out at the end
     assert float(np.abs(fitted).max()) == pytest.approx(10 ** (-6 / 20), abs=1e-3)
+
+
+def test_a_dissolve_crossfades_the_game_audio(clips: dict[str, Path]) -> None:
+    first = AudioSpan(clips["mono44"], 0.5, 2.5, 0.0, 2.0, True)
+    quiet_next = {"cut": 0.0, "dissolve": 0.5}
+    tracks = {
+        kind: game_track(
+            [first, AudioSpan(clips["silent"], 0.5, 2.5, 2.0, 4.0, False, crossfade_in_s=d)], 4.0
+        )
+        for kind, d in quiet_next.items()
+    }
+    early, late = slice(int(2.05 * RATE), int(2.15 * RATE)), slice(int(2.6 * RATE), int(2.7 * RATE))
+    # After a cut the first clip is gone; under a dissolve it plays on and fades out over 0.5 s.
+    assert np.abs(tracks["cut"][:, early]).max() == 0.0
+    assert np.abs(tracks["dissolve"][:, early]).mean() > 0.001
+    assert np.abs(tracks["dissolve"][:, late]).max() == 0.0
