@@ -15,10 +15,10 @@ from PIL import Image, ImageDraw
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
-from montage_pipeline.media.mix import RATE, AudioSpan, combine, duck_gain, game_track
+from montage_pipeline.media.mix import RATE, AudioSpan, MixReport, combine, duck_gain, game_track
 from montage_pipeline.media.music import generate, plan_for_week
 from montage_pipeline.media.music_library import fit_track, week_track
-from montage_pipeline.media.mux import encode_soundtrack, fit_to, master_and_mux, video_duration
+from montage_pipeline.media.mux import encode_soundtrack, fit_to, master_and_mux, mux, video_duration
 from montage_pipeline.partitions import weekly_partitions
 from montage_pipeline.settings import music_library
 
@@ -118,18 +118,23 @@ def mixed_audio(
         files: dict[str, MediaFile] = {}
         failures: list[str] = []
         measured = {}
-        mastered = {}
+        mastered: dict[str, tuple[np.ndarray, MixReport]] = {}
         for name, video in outputs.items():
             length = video_duration(video)
             # A shorter cut (the 180 s portrait, the copy without an end card) fades out over its last second.
             fade = 0.0 if abs(length - duration) < 1e-3 else 1.0
-            track, report, _ = master_and_mux(
-                video,
-                fit_to(mixed, length, fade_out_s=fade),
-                workdir / name,
-                bitrate=config.bitrate_kbps * 1000,
-            )
-            mastered[name] = (track, report)
+            same = next((m for m in mastered.values() if m[0].shape[1] == round(length * RATE)), None)
+            if same is not None and not fade:  # the same timeline: the mastered soundtrack fits as it is
+                mux(video, same[0], workdir / name, config.bitrate_kbps * 1000)
+                mastered[name] = same
+            else:
+                track, report, _ = master_and_mux(
+                    video,
+                    fit_to(mixed, length, fade_out_s=fade),
+                    workdir / name,
+                    bitrate=config.bitrate_kbps * 1000,
+                )
+                mastered[name] = (track, report)
             spec = inspect_audio(workdir / name)
             measured[name] = spec
             failures += [f"{name}: {f}" for f in audio_failures(spec)]
