@@ -1,7 +1,5 @@
 """`mixed_audio`: generated music on the EDL's beat grid, game audio, ducking, mastering, final mux."""
 
-import base64
-import io
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -12,6 +10,7 @@ import numpy as np
 import pyloudnorm
 from PIL import Image, ImageDraw
 
+from montage_pipeline.assets.ui import image_markdown
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
@@ -53,12 +52,6 @@ def _loudness_plot(pcm: np.ndarray, width: int = 900, height: int = 220) -> Imag
         draw.line(points, fill=(240, 200, 80), width=2)
     draw.text((6, 4), "short-term loudness (LUFS), target -14", fill=(200, 200, 210))
     return img
-
-
-def _md_image(img: Image.Image) -> str:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return f"![loudness](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
 
 
 @dg.asset(
@@ -161,7 +154,7 @@ def mixed_audio(
                 if library_track
                 else f"generated (seed {plan.seed}, {plan.tempo_bpm:g} BPM)",
                 "duration_s": round(duration, 3),
-                "loudness_plot": dg.MetadataValue.md(_md_image(plot)),
+                "loudness_plot": dg.MetadataValue.md(image_markdown(plot, "loudness", image_format="PNG")),
                 "audio_failures": "; ".join(failures) or "none",
             },
         )

@@ -1,7 +1,5 @@
 """`landscape_render` and `portrait_render`: the EDL rendered to platform spec, from one decode pass."""
 
-import base64
-import io
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -12,6 +10,7 @@ from typing import Literal
 import dagster as dg
 from PIL import Image
 
+from montage_pipeline.assets.ui import image_markdown
 from montage_pipeline.highlights.render_plan import PORTRAIT_MAX_S, action_tracks, output_fps, render_spans
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile
@@ -39,14 +38,6 @@ class RenderConfig(dg.Config):
     intro_image: str | None = None  # branded title card background
     outro_image: str | None = None  # branded end card, shown for outro_s seconds
     outro_s: float = 2.0
-
-
-def _image_md(image: Image.Image, width: int = 160) -> str:
-    image = image.copy()
-    image.thumbnail((width * 6, width * 6))
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="JPEG", quality=70)
-    return f"![contact sheet](data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()})"
 
 
 def _save_thumbnail(image: Image.Image, size: tuple[int, int], path: Path) -> None:
@@ -218,7 +209,7 @@ def _report(
             "render_speed_x": round(report.speed_x_realtime, 3),
             "file_size_mb": round(report.size_bytes / 1e6, 2),
             "bitrate_kbps": round(report.bitrate_kbps),
-            "contact_sheet": dg.MetadataValue.md(_image_md(sheet)),
+            "contact_sheet": dg.MetadataValue.md(image_markdown(sheet, "contact sheet")),
             "spec_failures": "; ".join(failures) or "none",
         },
     )
