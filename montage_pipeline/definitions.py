@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from montage_pipeline.assets import analysis, audio, render, selection
+from montage_pipeline.assets import analysis, audio, publish, render, selection
 from montage_pipeline.automation import build_weekly_schedule, weekly_montage_job
 from montage_pipeline.io_managers.media_io_manager import MediaIOManager
 from montage_pipeline.io_managers.table_io_manager import TableIOManager
@@ -48,7 +48,7 @@ def build_resources(profile: Profile) -> dict[str, Any]:
 def build_definitions(env: Mapping[str, str] | None = None) -> dg.Definitions:
     profile = load_profile(os.environ if env is None else env)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([selection, analysis, render, audio]),
+        assets=dg.load_assets_from_modules([selection, analysis, render, audio, publish]),
         jobs=[weekly_montage_job],
         schedules=[build_weekly_schedule()],
         resources=build_resources(profile),

@@ -18,6 +18,7 @@ from montage_pipeline.media.mix import RATE, AudioSpan, MixReport, combine, duck
 from montage_pipeline.media.music import generate, plan_for_week
 from montage_pipeline.media.music_library import fit_track, week_track
 from montage_pipeline.media.mux import encode_soundtrack, fit_to, master_and_mux, mux, video_duration
+from montage_pipeline.media.specs import inspect_video, spec_failures
 from montage_pipeline.partitions import weekly_partitions
 from montage_pipeline.settings import music_library
 
@@ -131,6 +132,12 @@ def mixed_audio(
             spec = inspect_audio(workdir / name)
             measured[name] = spec
             failures += [f"{name}: {f}" for f in audio_failures(spec)]
+            # Muxing rewrites the container: the video must still be what the render check passed.
+            video_spec = inspect_video(workdir / name, stills=False)
+            failures += [
+                f"{name}: {f}"
+                for f in spec_failures(video_spec, width=video_spec.width, height=video_spec.height)
+            ]
             files[name] = MediaFile(workdir / name, "video/mp4")
         soundtrack, report = mastered["final_landscape.mp4"]
         encode_soundtrack(soundtrack, workdir / "soundtrack.m4a", config.bitrate_kbps * 1000)

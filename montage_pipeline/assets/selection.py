@@ -7,6 +7,8 @@ from typing import Literal
 import dagster as dg
 
 from montage_pipeline.partitions import week_window, weekly_partitions
+from montage_pipeline.platform.models import JobStatus
+from montage_pipeline.publishing.montage_record import set_job_status
 from montage_pipeline.resources.platform_db import PlatformDatabase
 from montage_pipeline.resources.upload_storage import UploadStorage
 from montage_pipeline.selection.queries import eligible_jobs_in_window
@@ -50,6 +52,10 @@ def eligible_jobs(
     )
     with platform_db.session() as session:
         jobs = eligible_jobs_in_window(session, start, end, config.max_jobs)
+        selection = context.run.asset_selection
+        if selection is None or dg.AssetKey("s3_exports") in selection:
+            # This run builds the week through to its export: the platform shows the montage job running.
+            set_job_status(session, context.partition_key, JobStatus.PROCESSING)
     if not jobs:
         context.log.warning("No successful jobs found for weekly montage")
     else:

@@ -18,13 +18,13 @@ RATE = 48_000
 AAC_FRAME = 1024
 
 
-def _audio_frames(pcm: np.ndarray) -> list[av.AudioFrame]:
+def _audio_frames(pcm: np.ndarray, start: int = 0) -> list[av.AudioFrame]:
     frames = []
     for i in range(0, pcm.shape[1], AAC_FRAME):
         chunk = np.ascontiguousarray(pcm[:, i : i + AAC_FRAME], dtype=np.float32)
         frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
         frame.sample_rate = RATE
-        frame.pts = i
+        frame.pts = start + i
         frames.append(frame)
     return frames
 
@@ -59,7 +59,12 @@ def mux(video_path: Path, pcm: np.ndarray, out_path: Path, bitrate: int = 320_00
         aout = out.add_stream("aac", rate=RATE, layout="stereo")
         aout.bit_rate = bitrate
         assert vin.time_base is not None
-        pending = _audio_frames(pcm)
+        # AAC encoders put 1024 priming samples in front, stamped with negative timestamps. Left so,
+        # the muxer shifts every stream, and without an edit list the MP4 muxer absorbs that shift in
+        # the first video sample's duration: a variable frame rate that platforms flag. Instead the
+        # first 1024 samples of the soundtrack (silence under the title card) make way for the
+        # priming, so every decoded sample still lands at its own time and nothing is shifted.
+        pending = _audio_frames(pcm[:, AAC_FRAME:], start=AAC_FRAME)
         k = 0
         for packet in source.demux(vin):
             if packet.dts is None:

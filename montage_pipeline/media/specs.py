@@ -70,7 +70,8 @@ def _nal_types(packet: bytes) -> set[int]:
     return types
 
 
-def inspect_video(path: Path) -> SpecReport:
+def inspect_video(path: Path, stills: bool = True) -> SpecReport:
+    """The file's spec; `stills=False` skips the decode pass that finds black or frozen stretches."""
     boxes = _top_level_boxes(path)
     kinds = [b[0] for b in boxes]
     moov_first = "moov" in kinds and "mdat" in kinds and kinds.index("moov") < kinds.index("mdat")
@@ -101,7 +102,7 @@ def inspect_video(path: Path) -> SpecReport:
         fps = float(video.average_rate or 0)
         duration = float(video.duration * video.time_base) if video.duration and video.time_base else 0.0
         info = (video.width, video.height, cc.name, str(video.profile or ""), str(cc.pix_fmt or ""))
-    stills = _still_spans(path)
+    still_spans = _still_spans(path) if stills else ()
     return SpecReport(
         width=info[0],
         height=info[1],
@@ -115,7 +116,7 @@ def inspect_video(path: Path) -> SpecReport:
         moov_before_mdat=moov_first,
         has_edit_list=has_elst,
         duration_s=duration,
-        black_or_frozen_spans=stills,
+        black_or_frozen_spans=still_spans,
     )
 
 

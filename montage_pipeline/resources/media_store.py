@@ -7,8 +7,10 @@ are POSIX paths relative to the store's prefix; anything that could climb out of
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -32,11 +34,43 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    size: int
+    metadata: dict[str, str]
+
+
 class MediaStore(dg.ConfigurableResource, ABC):
     """The interface the media IO manager and the export stage use."""
 
     @abstractmethod
-    def put_file(self, local: Path, key: str, content_type: str | None = None) -> None: ...
+    def put_file(
+        self,
+        local: Path,
+        key: str,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        """Store a file; the object appears whole or not at all (multipart completes atomically)."""
+
+    @abstractmethod
+    def head(self, key: str) -> StoredObject | None: ...
+
+    @abstractmethod
+    def stored_sha256(self, key: str) -> str:
+        """The sha256 of the bytes the store holds, read back in a stream (verification, not trust)."""
+
+    @abstractmethod
+    def copy_object(self, source: str, target: str) -> None:
+        """A server-side copy (content type, cache headers and metadata go along)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def url(self, key: str, expires_s: int | None = None, public_base_url: str | None = None) -> str:
+        """A URL a person or a platform can fetch: public (base URL + key) or presigned for expires_s."""
 
     @abstractmethod
     def get_file(self, key: str, local: Path) -> None: ...
@@ -59,12 +93,53 @@ class LocalMediaStore(MediaStore):
     def _path(self, key: str) -> Path:
         return Path(self.root) / _safe_key(key)
 
-    def put_file(self, local: Path, key: str, content_type: str | None = None) -> None:
+    def put_file(
+        self,
+        local: Path,
+        key: str,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.partial")
         shutil.copyfile(local, tmp)
+        sidecar = self._meta_path(key)
+        if metadata:
+            sidecar.write_text(json.dumps(metadata, sort_keys=True))
+        else:
+            sidecar.unlink(missing_ok=True)
         tmp.replace(target)
+
+    def _meta_path(self, key: str) -> Path:
+        path = self._path(key)
+        return path.with_name(f".{path.name}.meta.json")
+
+    def head(self, key: str) -> StoredObject | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        sidecar = self._meta_path(key)
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        return StoredObject(path.stat().st_size, meta)
+
+    def stored_sha256(self, key: str) -> str:
+        return file_sha256(self._path(key))
+
+    def copy_object(self, source: str, target: str) -> None:
+        src = self._path(source)
+        meta = self.head(source)
+        self.put_file(src, target, metadata=meta.metadata if meta else None)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+        self._meta_path(key).unlink(missing_ok=True)
+
+    def url(self, key: str, expires_s: int | None = None, public_base_url: str | None = None) -> str:
+        if public_base_url:
+            return f"{public_base_url.rstrip('/')}/{_safe_key(key)}"
+        return self.uri(key)
 
     def get_file(self, key: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -99,9 +174,58 @@ class S3MediaStore(MediaStore):
     def _key(self, key: str) -> str:
         return self.prefix + _safe_key(key)
 
-    def put_file(self, local: Path, key: str, content_type: str | None = None) -> None:
-        extra = {"ContentType": content_type} if content_type else None
-        self.client.upload_file(str(local), self.bucket, self._key(key), ExtraArgs=extra)
+    def put_file(
+        self,
+        local: Path,
+        key: str,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if content_type:
+            extra["ContentType"] = content_type
+        if cache_control:
+            extra["CacheControl"] = cache_control
+        if metadata:
+            extra["Metadata"] = metadata
+        self.client.upload_file(str(local), self.bucket, self._key(key), ExtraArgs=extra or None)
+
+    def head(self, key: str) -> StoredObject | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return StoredObject(int(head["ContentLength"]), dict(head.get("Metadata") or {}))
+
+    def stored_sha256(self, key: str) -> str:
+        body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        digest = hashlib.sha256()
+        for chunk in body.iter_chunks(1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def copy_object(self, source: str, target: str) -> None:
+        # Managed copy: multipart server-side copy for big objects; metadata and headers are copied.
+        self.client.copy({"Bucket": self.bucket, "Key": self._key(source)}, self.bucket, self._key(target))
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def url(self, key: str, expires_s: int | None = None, public_base_url: str | None = None) -> str:
+        if public_base_url:
+            return f"{public_base_url.rstrip('/')}/{self._key(key)}"
+        return str(
+            self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=expires_s or 7 * 24 * 3600,
+            )
+        )
 
     def get_file(self, key: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)

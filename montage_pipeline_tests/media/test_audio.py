@@ -117,6 +117,12 @@ def test_a_planted_bang_is_heard_at_its_montage_time_in_the_final_file(
     assert report.true_peak_dbtp <= -2.0 and encoded_peak <= -1.0
     spec = inspect_audio(final)
     assert audio_failures(spec) == []
+    # Muxing copies the video packets: the frame rate stays constant (platforms flag VFR files).
+    from montage_pipeline.media.specs import inspect_video
+
+    before, after = inspect_video(video, stills=False), inspect_video(final, stills=False)
+    assert after.constant_fps and after.fps == pytest.approx(30, abs=1e-6)
+    assert after.duration_s == pytest.approx(before.duration_s, abs=1e-6)
 
     from montage_pipeline.media.audio_specs import decode_audio
 

@@ -1,0 +1,133 @@
+"""A week built through `mixed_audio` once per test module, on the real Postgres and the S3 server.
+
+The publishing tests start from what a real run leaves behind: the week's tables in Postgres and its
+media in a bucket, so `s3_exports` and `social_posts` load their inputs through the real IO managers.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+from PIL import Image
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from montage_pipeline.assets.analysis import scene_segments, scored_highlights
+from montage_pipeline.assets.audio import mixed_audio
+from montage_pipeline.assets.publish import s3_exports
+from montage_pipeline.assets.render import montage_renders
+from montage_pipeline.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.io_managers.media_io_manager import MediaIOManager
+from montage_pipeline.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.media.synth import plan_clip, write_clip
+from montage_pipeline.platform.migrate import upgrade
+from montage_pipeline.platform.models import Job, SubscriptionTier, User
+from montage_pipeline.resources.media_store import S3MediaStore
+from montage_pipeline.resources.platform_db import PlatformDatabase
+from montage_pipeline.resources.upload_storage import UploadStorage
+from montage_pipeline_tests.conftest import PG_ADMIN_URL
+from montage_pipeline_tests.selection_support import add_upload
+
+WEEK = "2025-01-27"
+# handle -> (tier, opted out of featuring); each uploads one clip this week.
+CREATORS = {
+    "ace": (SubscriptionTier.CREATOR_PLUS, False),
+    "blaze": (SubscriptionTier.CREATOR_PLUS, False),
+    "cobalt": (SubscriptionTier.FREE, False),
+    "dusk": (SubscriptionTier.CREATOR, False),
+    "ember": (SubscriptionTier.CREATOR_PLUS, True),
+}
+BUILT = [eligible_jobs, selected_clips, scene_segments, scored_highlights, montage_renders, mixed_audio]
+RUN_CONFIG: dict[str, Any] = {
+    "ops": {
+        "scored_highlights": {"config": {"target_duration_s": 24.0, "min_clips": 3}},
+        "montage_renders": {"config": {"width_scale": 1 / 6, "fps": 30}},
+    }
+}
+
+
+@dataclass
+class BuiltWeek:
+    db_url: str
+    endpoint: str
+    bucket: str
+    root: Path
+    cache: Path
+
+    def store(self, endpoint: str | None = None) -> S3MediaStore:
+        s3 = S3Resource(endpoint_url=endpoint or self.endpoint, region_name="us-east-1")
+        return S3MediaStore(s3=s3, bucket=self.bucket)
+
+    def resources(self, endpoint: str | None = None, **extra: Any) -> dict[str, Any]:
+        store = self.store(endpoint)
+        return {
+            "platform_db": PlatformDatabase(url=self.db_url),
+            "table_io_manager": TableIOManager(url=self.db_url),
+            "upload_storage": UploadStorage(root=str(self.root)),
+            "media_store": store,
+            "media_io_manager": MediaIOManager(media_store=store, cache_dir=str(self.cache)),
+            **extra,
+        }
+
+    def session(self) -> Session:
+        return Session(create_engine(self.db_url), expire_on_commit=False)
+
+    def user_ids(self) -> dict[str, int]:
+        with self.session() as s:
+            return {u.handle: u.id for u in s.query(User).all()}
+
+
+def build_week(tmp: Path, endpoint: str) -> Iterator[BuiltWeek]:
+    """Create a database and a bucket, seed the creators' uploads, build through mixed_audio."""
+    name = f"montage_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    bucket = f"media-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    try:
+        upgrade(url)
+        week = BuiltWeek(url, endpoint, bucket, tmp / "storage", tmp / "cache")
+        with week.session() as s, s.begin():
+            for i, (handle, (tier, opted_out)) in enumerate(CREATORS.items()):
+                rel = f"{handle}/clip.mp4"
+                write_clip(week.root / rel, plan_clip(10.0, 30, seed=900 + i, width=320, height=180))
+                job_id = add_upload(
+                    s, handle, rel, datetime(2025, 1, 28, tzinfo=UTC) + timedelta(hours=i), "Apex"
+                )
+                user = s.get(Job, job_id).user  # type: ignore[union-attr]
+                assert user is not None
+                user.subscription_tier = tier
+                user.opted_out_of_featuring = opted_out
+        logo = tmp / "logo.png"
+        Image.new("RGBA", (120, 60), (255, 0, 200, 255)).save(logo)
+        config = copy.deepcopy(RUN_CONFIG)
+        config["ops"]["montage_renders"]["config"]["branding_logo"] = str(logo)  # + an unbranded copy
+        result = dg.materialize(BUILT, partition_key=WEEK, resources=week.resources(), run_config=config)
+        assert result.success
+        yield week
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def export_week(week: BuiltWeek, endpoint: str | None = None, **kwargs: Any) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [*BUILT, s3_exports],
+        selection=[s3_exports],
+        partition_key=WEEK,
+        resources=week.resources(endpoint),
+        **kwargs,
+    )
