@@ -12,9 +12,10 @@ from montage_pipeline.assets import analysis, audio, publish, render, selection
 from montage_pipeline.automation import build_weekly_schedule, weekly_montage_job
 from montage_pipeline.io_managers.media_io_manager import MediaIOManager
 from montage_pipeline.io_managers.table_io_manager import TableIOManager
-from montage_pipeline.profiles import Profile, load_profile
+from montage_pipeline.profiles import Profile, ProfileError, load_profile
 from montage_pipeline.resources.media_store import LocalMediaStore, MediaStore, S3MediaStore
 from montage_pipeline.resources.platform_db import PlatformDatabase
+from montage_pipeline.resources.social import InstagramResource, TikTokResource, TokenVault, YouTubeResource
 from montage_pipeline.resources.upload_storage import UploadStorage
 
 
@@ -34,9 +35,62 @@ def build_media_store(profile: Profile) -> MediaStore:
     return LocalMediaStore(root=str(profile.media_root))
 
 
-def build_resources(profile: Profile) -> dict[str, Any]:
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _enabled(env: Mapping[str, str], var: str) -> bool:
+    return env.get(var, "").strip().lower() in _TRUE
+
+
+def _secret(env: Mapping[str, str], var: str, why: str) -> dg.EnvVar:
+    """A secret as an EnvVar (kept out of the UI and the logs); missing while needed fails at load."""
+    if not env.get(var):
+        raise ProfileError(f"{why} needs {var} set (see README.md, 'Environment variables')")
+    return dg.EnvVar(var)
+
+
+def build_social_resources(env: Mapping[str, str]) -> dict[str, Any]:
+    """The three platforms, off unless enabled; their API URLs overridable (the local fakes)."""
+    youtube_on, tiktok_on = _enabled(env, "YOUTUBE_API_ENABLED"), _enabled(env, "TIKTOK_API_ENABLED")
+    instagram_on = _enabled(env, "INSTAGRAM_API_ENABLED")
+    youtube = YouTubeResource(enabled=False)
+    if youtube_on:
+        youtube = YouTubeResource(
+            enabled=True,
+            client_id=_secret(env, "YOUTUBE_CLIENT_ID", "YOUTUBE_API_ENABLED"),
+            client_secret=_secret(env, "YOUTUBE_CLIENT_SECRET", "YOUTUBE_API_ENABLED"),
+            api_url=env.get("YOUTUBE_API_URL") or YouTubeResource.model_fields["api_url"].default,
+            token_url=env.get("GOOGLE_TOKEN_URL") or YouTubeResource.model_fields["token_url"].default,
+            privacy=env.get("YOUTUBE_PRIVACY") or "unlisted",  # type: ignore[arg-type]
+            publish_at=env.get("YOUTUBE_PUBLISH_AT", ""),
+        )
+    tiktok = TikTokResource(enabled=False)
+    if tiktok_on:
+        tiktok = TikTokResource(
+            enabled=True,
+            client_key=_secret(env, "TIKTOK_CLIENT_KEY", "TIKTOK_API_ENABLED"),
+            client_secret=_secret(env, "TIKTOK_CLIENT_SECRET", "TIKTOK_API_ENABLED"),
+            api_url=env.get("TIKTOK_API_URL") or TikTokResource.model_fields["api_url"].default,
+            mode="direct" if env.get("TIKTOK_POST_MODE") == "direct" else "inbox",
+            privacy_level=env.get("TIKTOK_PRIVACY_LEVEL") or "SELF_ONLY",
+        )
+    instagram = InstagramResource(enabled=False)
+    if instagram_on:
+        instagram = InstagramResource(
+            enabled=True,
+            graph_url=env.get("INSTAGRAM_GRAPH_URL") or InstagramResource.model_fields["graph_url"].default,
+            refresh_url=env.get("INSTAGRAM_REFRESH_URL")
+            or InstagramResource.model_fields["refresh_url"].default,
+        )
+    any_on = youtube_on or tiktok_on or instagram_on
+    vault = TokenVault(fernet_keys=_secret(env, "MONTAGE_TOKEN_KEYS", "social posting") if any_on else "")
+    return {"youtube": youtube, "tiktok": tiktok, "instagram": instagram, "token_vault": vault}
+
+
+def build_resources(profile: Profile, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     media_store = build_media_store(profile)
     return {
+        **build_social_resources(os.environ if env is None else env),
         "media_store": media_store,
         "media_io_manager": MediaIOManager(media_store=media_store),
         "platform_db": PlatformDatabase(url=_url(profile, "database_url")),
@@ -51,7 +105,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> dg.Definitions:
         assets=dg.load_assets_from_modules([selection, analysis, render, audio, publish]),
         jobs=[weekly_montage_job],
         schedules=[build_weekly_schedule()],
-        resources=build_resources(profile),
+        resources=build_resources(profile, os.environ if env is None else env),
     )
 
 

@@ -80,7 +80,7 @@ def test_a_week_publishes_verified_files_and_its_row(week: BuiltWeek) -> None:
     }
     assert ids["ember"] not in row.featured_user_ids  # opted out of featuring
     assert row.clip_count == len(row.featured_user_ids)  # one clip each this week
-    assert row.total_duration is not None and 20 < row.total_duration < 30
+    assert row.total_duration is not None and 28 < row.total_duration < 40
     assert row.is_featured is False
 
 

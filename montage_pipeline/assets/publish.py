@@ -3,6 +3,7 @@
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -10,7 +11,8 @@ from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.io_managers.media_io_manager import MediaBundle
 from montage_pipeline.media.mux import video_duration
 from montage_pipeline.partitions import weekly_partitions
-from montage_pipeline.platform.models import JobStatus
+from montage_pipeline.platform.models import JobStatus, PostState, SocialPlatform
+from montage_pipeline.publishing.content import PostContent, caption, description, tags
 from montage_pipeline.publishing.exports import ExportedFile, ExportFile, publish_file
 from montage_pipeline.publishing.gate import export_failures
 from montage_pipeline.publishing.montage_record import (
@@ -18,9 +20,20 @@ from montage_pipeline.publishing.montage_record import (
     default_title,
     record_published,
     set_job_status,
+    week_start_dt,
+)
+from montage_pipeline.publishing.outbox import ensure_rows
+from montage_pipeline.publishing.posting import (
+    PlatformClient,
+    SocialPostRow,
+    is_final,
+    post_targets,
+    run_outbox,
+    week_rows,
 )
 from montage_pipeline.resources.media_store import MediaStore
 from montage_pipeline.resources.platform_db import PlatformDatabase
+from montage_pipeline.resources.social import InstagramResource, TikTokResource, TokenVault, YouTubeResource
 
 NETWORK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -145,4 +158,115 @@ def s3_exports(
             "landscape": dg.MetadataValue.url(by_name["final_landscape.mp4"].uri),
             "portrait": dg.MetadataValue.url(by_name["final_portrait.mp4"].uri),
         },
+    )
+
+
+class SocialPostsConfig(dg.Config):
+    attempts_per_post: int = 5  # tries with backoff inside one step, before the step's own retry
+    portrait_url_expires_s: int = 24 * 3600  # how long Instagram may take to fetch the video
+
+
+@dg.asset(
+    partitions_def=weekly_partitions,
+    group_name="montage",
+    kinds={"youtube", "tiktok", "instagram"},
+    io_manager_key="table_io_manager",
+    retry_policy=NETWORK_RETRY,
+    description="The week posted for opted-in Creator+ users: YouTube (16:9), TikTok and Instagram Reels "
+    "(9:16), exactly once each, through the social_posts outbox.",
+)
+def social_posts(
+    context: dg.AssetExecutionContext,
+    config: SocialPostsConfig,
+    s3_exports: list[ExportedFile],
+    mixed_audio: MediaBundle,
+    scored_highlights: list[EditSpan],
+    media_store: MediaStore,
+    platform_db: PlatformDatabase,
+    token_vault: TokenVault,
+    youtube: YouTubeResource,
+    tiktok: TikTokResource,
+    instagram: InstagramResource,
+) -> dg.Output[list[SocialPostRow]]:
+    week = context.partition_key
+    week_start = week_start_dt(week)
+    clients: dict[SocialPlatform, PlatformClient] = {
+        platform: client
+        for platform, client in (
+            (SocialPlatform.YOUTUBE, youtube.client()),
+            (SocialPlatform.TIKTOK, tiktok.client()),
+            (SocialPlatform.INSTAGRAM, instagram.client()),
+        )
+        if client is not None
+    }
+    spans = sorted(scored_highlights, key=lambda s: s.order)
+    featured = list(dict.fromkeys(s.user_id for s in spans))
+    with platform_db.session() as session:
+        targets = post_targets(session, featured, list(clients))
+        added = ensure_rows(session, week_start, targets)
+    handles = ", ".join(dict.fromkeys(f"@{s.user_handle}" for s in spans))
+    if clients:
+        platforms = ", ".join(p.value for p in clients)
+        context.log.info(f"featured: {handles}; {len(targets)} posts ({added} new) on {platforms}")
+        content = _post_content(week, s3_exports, mixed_audio, spans, media_store, config)
+        run_outbox(
+            platform_db.sessionmaker,
+            week_start,
+            clients,
+            content,
+            token_vault.cipher(),
+            worker=context.run_id,
+            attempts=config.attempts_per_post,
+        )
+    else:
+        context.log.info(
+            "social posting is off (YOUTUBE_API_ENABLED, TIKTOK_API_ENABLED, INSTAGRAM_API_ENABLED)"
+        )
+    with platform_db.session() as session:
+        rows = week_rows(session, week, week_start)
+    open_rows = [r for r in rows if not is_final(r)]
+    metadata: dict[str, Any] = {
+        "dagster/row_count": len(rows),
+        "posts_succeeded": sum(r.state == PostState.PUBLISHED.value for r in rows),
+        "posts_failed": sum(r.state == PostState.FAILED.value for r in rows),
+        "posts_pending": len(open_rows),
+        "platforms_enabled": ", ".join(p.value for p in clients) or "none",
+    }
+    if open_rows and clients:
+        # Left open by transient failures: fail the step so its retry policy resumes them.
+        detail = "; ".join(f"{r.platform} post {r.post_id}: {r.last_error}" for r in open_rows)
+        raise dg.Failure(f"{len(open_rows)} posts not finished: {detail}", metadata=metadata)
+    return dg.Output(rows, metadata=metadata)
+
+
+def _post_content(
+    week: str,
+    exports: list[ExportedFile],
+    mixed: MediaBundle,
+    spans: list[EditSpan],
+    media_store: MediaStore,
+    config: SocialPostsConfig,
+) -> PostContent:
+    by_name = {e.name: e for e in exports}
+    title = default_title(week)
+    portrait = mixed["final_portrait.mp4"].path
+    unbranded = mixed.files.get("final_portrait_unbranded.mp4")
+    thumbnail: Path | None = None
+    if "thumbnail_landscape.jpg" in by_name:
+        thumbnail = Path(tempfile.mkdtemp(prefix="montage-post-")) / "thumbnail.jpg"
+        media_store.get_file(by_name["thumbnail_landscape.jpg"].key, thumbnail)
+    duration = video_duration(mixed["final_landscape.mp4"].path)
+    return PostContent(
+        week=week,
+        title=title,
+        description=description(title, spans, duration),
+        caption=caption(title, spans),
+        tags=tags(spans),
+        landscape=mixed["final_landscape.mp4"].path,
+        portrait=portrait,
+        portrait_unbranded=unbranded.path if unbranded else portrait,
+        thumbnail=thumbnail,
+        portrait_url=media_store.url(by_name["final_portrait.mp4"].key, config.portrait_url_expires_s),
+        duration_s=duration,
+        portrait_duration_s=video_duration(portrait),
     )

@@ -28,6 +28,13 @@ class PlatformDatabase(dg.ConfigurableResource):
             self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         return self._engine
 
+    @property
+    def sessionmaker(self) -> sessionmaker[Session]:
+        """Plain sessions (the caller begins its own transactions), for code outside Dagster."""
+        _ = self.engine
+        assert self._sessions is not None
+        return self._sessions
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on any error."""
