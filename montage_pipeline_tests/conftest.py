@@ -74,3 +74,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStore:
     bucket = f"media-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
     return S3MediaStore(s3=S3Resource(endpoint_url=endpoint, region_name="us-east-1"), bucket=bucket)
+
+
+@pytest.fixture(scope="session")
+def built_week(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[object]:
+    """One week built through `mixed_audio` and exported, shared by the publishing tests (~50 s once)."""
+    from montage_pipeline_tests.publish_support import build_week, export_week
+
+    for week in build_week(tmp_path_factory.mktemp("built_week"), s3_endpoint):
+        assert export_week(week).success
+        yield week

@@ -121,6 +121,6 @@ def post_week(week: BuiltWeek, fakes: Fakes, **kwargs: Any) -> dg.ExecuteInProce
         selection=[social_posts],
         partition_key=WEEK,
         resources=week.resources(**social_resources(fakes, **enabled)),
-        run_config={"ops": {"social_posts": {"config": {"attempts_per_post": 4}}}},
+        run_config={"ops": {"social_posts": {"config": {"attempts_per_post": 4, "backoff_base_s": 0.02}}}},
         **kwargs,
     )

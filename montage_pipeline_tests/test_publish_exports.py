@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -14,7 +13,7 @@ from sqlalchemy import select
 from montage_pipeline.partitions import week_window
 from montage_pipeline.platform.models import Job, JobKind, JobStatus, WeeklyMontage
 from montage_pipeline.selection.queries import eligible_jobs_in_window
-from montage_pipeline_tests.publish_support import WEEK, BuiltWeek, build_week, export_week
+from montage_pipeline_tests.publish_support import WEEK, BuiltWeek, export_week
 from montage_pipeline_tests.s3_fault_proxy import S3FaultProxy
 
 FILES = {
@@ -28,9 +27,9 @@ FILES = {
 }
 
 
-@pytest.fixture(scope="module")
-def week(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[BuiltWeek]:
-    yield from build_week(tmp_path_factory.mktemp("exports"), s3_endpoint)
+@pytest.fixture
+def week(built_week: BuiltWeek) -> BuiltWeek:
+    return built_week
 
 
 def _objects(week: BuiltWeek, prefix: str) -> dict[str, dict]:

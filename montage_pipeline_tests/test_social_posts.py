@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from montage_pipeline.platform.models import PostState, SocialConnection, SocialPlatform, SocialPost
 from montage_pipeline.publishing.tokens import TokenCipher
-from montage_pipeline_tests.publish_support import WEEK, BuiltWeek, build_week, export_week
+from montage_pipeline_tests.publish_support import WEEK, BuiltWeek
 from montage_pipeline_tests.social_support import KEY, Fakes, post_week, start_fakes
 
 YT, TT, IG = SocialPlatform.YOUTUBE, SocialPlatform.TIKTOK, SocialPlatform.INSTAGRAM
@@ -23,11 +23,9 @@ def _http_fakes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 
-@pytest.fixture(scope="module")
-def week(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[BuiltWeek]:
-    for built in build_week(tmp_path_factory.mktemp("social"), s3_endpoint):
-        assert export_week(built).success
-        yield built
+@pytest.fixture
+def week(built_week: BuiltWeek) -> BuiltWeek:
+    return built_week
 
 
 @pytest.fixture

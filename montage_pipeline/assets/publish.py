@@ -163,6 +163,7 @@ def s3_exports(
 
 class SocialPostsConfig(dg.Config):
     attempts_per_post: int = 5  # tries with backoff inside one step, before the step's own retry
+    backoff_base_s: float = 0.5  # full-jitter exponential backoff base (a Retry-After header wins)
     portrait_url_expires_s: int = 24 * 3600  # how long Instagram may take to fetch the video
 
 
@@ -217,6 +218,7 @@ def social_posts(
             token_vault.cipher(),
             worker=context.run_id,
             attempts=config.attempts_per_post,
+            backoff_base_s=config.backoff_base_s,
         )
     else:
         context.log.info(

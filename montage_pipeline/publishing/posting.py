@@ -96,6 +96,7 @@ def run_outbox(
     cipher: TokenCipher,
     worker: str,
     attempts: int = 5,
+    backoff_base_s: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Work through the week's open posts until none is left that this worker may claim."""
@@ -131,7 +132,7 @@ def run_outbox(
 
         what = f"{post.platform.value} post {post.id}"
         try:
-            with_backoff(attempt, what, attempts=attempts, sleep=sleep)
+            with_backoff(attempt, what, attempts=attempts, base_s=backoff_base_s, sleep=sleep)
             progress.release(last_error=None)
             log.info("%s published: %s", what, progress.post.url or progress.post.remote_id)
         except PermanentPostError as exc:
