@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--clips", type=int, default=20, help="good clips to generate (default 20)")
     demo.add_argument("--size", type=_size, default=(1920, 1080), help="clip size (default 1920x1080)")
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: derived from the week)")
+    api = sub.add_parser("api", help="serve the read API for the frontend (/v2/weekly-montages)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
     imp = seed.add_parser("import", help="register existing video files as a week's uploads")
     imp.add_argument("--week", required=True)
     imp.add_argument("--manifest", required=True, type=Path)
@@ -88,6 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             conn.execute(text(f'DROP TABLE "{args.table}"'))
         print(f"dropped {args.table}")
+        return 0
+
+    if args.command == "api":
+        from montage_pipeline.api.serve import serve
+
+        serve(args.host, args.port)
         return 0
 
     if args.command == "seed":

@@ -8,15 +8,18 @@ from typing import Any
 
 import dagster as dg
 
+from montage_pipeline.admin import feature_montage_job, rebuild_week_job, retitle_montage_job
 from montage_pipeline.assets import analysis, audio, publish, render, selection
 from montage_pipeline.automation import build_weekly_schedule, weekly_montage_job
 from montage_pipeline.io_managers.media_io_manager import MediaIOManager
 from montage_pipeline.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.profiles import Profile, ProfileError, load_profile
 from montage_pipeline.resources.media_store import LocalMediaStore, MediaStore, S3MediaStore
+from montage_pipeline.resources.notify import AlertWebhook, Mailer
 from montage_pipeline.resources.platform_db import PlatformDatabase
 from montage_pipeline.resources.social import InstagramResource, TikTokResource, TokenVault, YouTubeResource
 from montage_pipeline.resources.upload_storage import UploadStorage
+from montage_pipeline.sensors import late_uploads, montage_failure_alert, notify_featured_creators
 
 
 def _url(profile: Profile, field: str) -> Any:
@@ -87,9 +90,24 @@ def build_social_resources(env: Mapping[str, str]) -> dict[str, Any]:
     return {"youtube": youtube, "tiktok": tiktok, "instagram": instagram, "token_vault": vault}
 
 
+def build_notify_resources(env: Mapping[str, str]) -> dict[str, Any]:
+    """The failure webhook and the SMTP server for creator emails; both optional."""
+    webhook = dg.EnvVar("MONTAGE_ALERT_WEBHOOK_URL") if env.get("MONTAGE_ALERT_WEBHOOK_URL") else ""
+    mailer = Mailer(
+        host=env.get("MONTAGE_SMTP_HOST", ""),
+        port=int(env.get("MONTAGE_SMTP_PORT") or 587),
+        username=env.get("MONTAGE_SMTP_USERNAME", ""),
+        password=dg.EnvVar("MONTAGE_SMTP_PASSWORD") if env.get("MONTAGE_SMTP_PASSWORD") else "",
+        sender=env.get("MONTAGE_SMTP_FROM") or "highlights@example.com",
+        starttls=env.get("MONTAGE_SMTP_STARTTLS", "true").lower() in _TRUE,
+    )
+    return {"alert_webhook": AlertWebhook(url=webhook), "mailer": mailer}
+
+
 def build_resources(profile: Profile, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     media_store = build_media_store(profile)
     return {
+        **build_notify_resources(os.environ if env is None else env),
         **build_social_resources(os.environ if env is None else env),
         "media_store": media_store,
         "media_io_manager": MediaIOManager(media_store=media_store),
@@ -103,7 +121,8 @@ def build_definitions(env: Mapping[str, str] | None = None) -> dg.Definitions:
     profile = load_profile(os.environ if env is None else env)
     return dg.Definitions(
         assets=dg.load_assets_from_modules([selection, analysis, render, audio, publish]),
-        jobs=[weekly_montage_job],
+        jobs=[weekly_montage_job, rebuild_week_job, feature_montage_job, retitle_montage_job],
+        sensors=[montage_failure_alert, late_uploads, notify_featured_creators],
         schedules=[build_weekly_schedule()],
         resources=build_resources(profile, os.environ if env is None else env),
     )

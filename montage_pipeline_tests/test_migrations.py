@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 from montage_pipeline.platform.migrate import current_revision, downgrade, upgrade
 from montage_pipeline.platform.models import Base, WeeklyMontage
 
-PLATFORM_TABLES = {"users", "jobs", "renders", "social_connections", "weekly_montages", "social_posts"}
+PLATFORM_TABLES = {
+    "users",
+    "jobs",
+    "renders",
+    "social_connections",
+    "weekly_montages",
+    "social_posts",
+    "montage_notifications",
+}
 
 
 @pytest.mark.parametrize("backend", ["pg_url", "sqlite_url"])
@@ -24,7 +32,7 @@ def test_upgrade_creates_the_platform_schema_and_downgrade_removes_it(backend: s
         for table in PLATFORM_TABLES:  # the migration and the models describe the same columns
             migrated = {c["name"] for c in inspector.get_columns(table)}
             assert migrated == {c.name for c in Base.metadata.tables[table].columns}, table
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0003"
         upgrade(url)  # idempotent
         downgrade(url, "base")
         assert not PLATFORM_TABLES & set(inspect(engine).get_table_names())

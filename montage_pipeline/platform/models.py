@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import false
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -128,6 +129,7 @@ class User(Base):
         _enum(SubscriptionTier, "subscription_tier"), default=SubscriptionTier.FREE
     )
     opted_out_of_featuring: Mapped[bool] = mapped_column(Boolean, default=False)
+    notifications_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     jobs: Mapped[list[Job]] = relationship(back_populates="user")
@@ -229,3 +231,16 @@ class SocialPost(Base):
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class MontageNotification(Base):
+    """One email per (week, featured user): claimed ('sending') before it is sent, so never twice."""
+
+    __tablename__ = "montage_notifications"
+    __table_args__ = (UniqueConstraint("week_start", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16))  # sending | sent | failed
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,78 @@
+"""Admin jobs, launched from the Dagster UI's Launchpad with run config: feature a montage, retitle it.
+
+They edit only the admin's fields of `weekly_montages` (`is_featured`, `title`); everything else in the
+row is what the pipeline built. Rebuilding a week is the weekly job itself: `rebuild_week_job` is the
+same selection under a name an admin finds, tagged so runs show who asked.
+"""
+
+import dagster as dg
+
+from montage_pipeline.partitions import parse_week
+from montage_pipeline.publishing.montage_record import montage_row
+from montage_pipeline.resources.platform_db import PlatformDatabase
+
+
+class FeatureConfig(dg.Config):
+    week: str  # the Monday the week starts, e.g. 2025-01-27
+    featured: bool = True
+
+
+class TitleConfig(dg.Config):
+    week: str
+    title: str
+
+
+def _check_week(week: str) -> None:
+    try:
+        parse_week(week)
+    except ValueError as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from None
+
+
+@dg.op(description="Mark a week's montage featured (or not) for the frontend.")
+def set_featured(
+    context: dg.OpExecutionContext, config: FeatureConfig, platform_db: PlatformDatabase
+) -> None:
+    _check_week(config.week)
+    with platform_db.session() as session:
+        row = montage_row(session, config.week)
+        if row is None:
+            raise dg.Failure(f"no montage for the week of {config.week} yet", allow_retries=False)
+        row.is_featured = config.featured
+        montage_id = row.id
+    context.log.info(f"montage {montage_id} ({config.week}) is_featured={config.featured}")
+    context.add_output_metadata({"weekly_montage_id": montage_id, "is_featured": config.featured})
+
+
+@dg.op(description="Change a week's montage title (what the frontend shows; published videos keep theirs).")
+def set_title(context: dg.OpExecutionContext, config: TitleConfig, platform_db: PlatformDatabase) -> None:
+    _check_week(config.week)
+    title = config.title.strip()
+    if not title or len(title) > 255:
+        raise dg.Failure("the title must be 1 to 255 characters", allow_retries=False)
+    with platform_db.session() as session:
+        row = montage_row(session, config.week)
+        if row is None:
+            raise dg.Failure(f"no montage for the week of {config.week} yet", allow_retries=False)
+        row.title = title
+        montage_id = row.id
+    context.log.info(f"montage {montage_id} ({config.week}) retitled {title!r}")
+    context.add_output_metadata({"weekly_montage_id": montage_id, "title": title})
+
+
+@dg.job(tags={"montage/admin": "feature"}, description="Feature or unfeature a week's montage.")
+def feature_montage_job() -> None:
+    set_featured()
+
+
+@dg.job(tags={"montage/admin": "title"}, description="Change a week's montage title.")
+def retitle_montage_job() -> None:
+    set_title()
+
+
+rebuild_week_job = dg.define_asset_job(
+    name="rebuild_week_job",
+    selection=dg.AssetSelection.groups("montage"),
+    description="Rebuild one week from its uploads to its posts (pick the week in the partition picker).",
+    tags={"montage/job": "weekly", "montage/admin": "rebuild"},
+)

@@ -1,0 +1,59 @@
+"""The API's request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class Montage(BaseModel):
+    id: int
+    week_start: date
+    title: str | None
+    clip_count: int | None
+    total_duration: float | None
+    featured_user_ids: list[int]
+    is_featured: bool
+    render_path_landscape: str | None
+    render_path_portrait: str | None
+    created_at: datetime
+
+
+class MontageList(BaseModel):
+    items: list[Montage]
+    count: int
+
+
+class FeatureBody(BaseModel):
+    is_featured: bool
+
+
+class TitleBody(BaseModel):
+    title: str = Field(min_length=1, max_length=255)
+
+    @field_validator("title")
+    @classmethod
+    def not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("the title must not be blank")
+        return value
+
+
+class TriggerBody(BaseModel):
+    week_start: date
+
+    @field_validator("week_start")
+    @classmethod
+    def a_past_monday(cls, value: date) -> date:
+        if value.weekday() != 0:
+            raise ValueError(f"{value} is a {value:%A}: weeks start on Monday")
+        if value > date.today():
+            raise ValueError(f"{value} is in the future")
+        return value
+
+
+class Triggered(BaseModel):
+    run_id: str
+    week_start: date

@@ -1,0 +1,21 @@
+"""`montage api`: the read API on uvicorn, configured from the environment like the pipeline."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from montage_pipeline.api.app import create_app
+from montage_pipeline.profiles import load_profile
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    profile = load_profile()
+    app = create_app(
+        profile.database_url_value(),
+        admin_token=os.environ.get("MONTAGE_ADMIN_TOKEN") or None,
+        dagster_graphql_url=os.environ.get("DAGSTER_GRAPHQL_URL") or None,
+        code_location=os.environ.get("DAGSTER_CODE_LOCATION", "montage_pipeline"),
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info")
