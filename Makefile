@@ -42,6 +42,7 @@ dev: install
 
 services:
 	@bash .ci/ensure-postgres
+	@bash .ci/ensure-chromium
 
 lint: install
 	$(BIN)/ruff check .
