@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,19 +16,14 @@ from sqlalchemy.orm import Session
 
 from montage_pipeline.api.app import create_app
 from montage_pipeline.platform.models import WeeklyMontage
+from montage_pipeline_tests.webserver_support import dagster_webserver, embedded_home, free_port
 
 TOKEN = "admin-token-for-tests"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(app: object) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -136,41 +126,13 @@ def test_trigger_launches_the_weeks_run_through_dagster(tmp_path: Path, sqlite_u
     """A real dagster-webserver on an embedded instance receives the run for the week."""
     from montage_pipeline.platform.migrate import upgrade
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    home = embedded_home(tmp_path / "dagster_home")
     montage_home = tmp_path / "montage"
     montage_home.mkdir()
     upgrade(f"sqlite:///{montage_home / 'platform.sqlite'}")
-    port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MONTAGE_HOME": str(montage_home)}
-    webserver = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dagster-webserver"),
-            "-m",
-            "montage_pipeline.definitions",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(150):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
+    with dagster_webserver(home, montage_home) as web:
         upgrade(sqlite_url)
-        app = create_app(
-            sqlite_url, admin_token=TOKEN, dagster_graphql_url=f"http://127.0.0.1:{port}/graphql"
-        )
+        app = create_app(sqlite_url, admin_token=TOKEN, dagster_graphql_url=f"{web}/graphql")
         for base in _serve(app):
             response = requests.post(
                 f"{base}/v2/weekly-montages/trigger",
@@ -186,6 +148,3 @@ def test_trigger_launches_the_weeks_run_through_dagster(tmp_path: Path, sqlite_u
             run = instance.get_run_by_id(run_id)
             assert run is not None and run.job_name == "weekly_montage_job"
             assert run.tags["dagster/partition"] == "2025-01-27"
-    finally:
-        webserver.terminate()
-        webserver.wait(20)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,9 +17,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import requests
 
-ROOT = Path(__file__).resolve().parents[1]
+from montage_pipeline_tests.webserver_support import dagster_webserver, embedded_home
+
 WEEK = "2025-01-27"
 ASSETS = [
     "eligible_jobs",
@@ -36,17 +35,9 @@ ASSETS = [
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def demo_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    home, montage_home = tmp_path / "dagster_home", tmp_path / "montage"
-    home.mkdir()
-    shutil.copy(ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    home, montage_home = embedded_home(tmp_path / "dagster_home"), tmp_path / "montage"
     env = {**os.environ, "DAGSTER_HOME": str(home), "MONTAGE_HOME": str(montage_home)}
     montage = str(Path(sys.executable).parent / "montage")
     seed = [montage, "seed", "demo", "--week", WEEK, "--clips", "4", "--size", "320x180", "--seed", "3"]
@@ -62,28 +53,8 @@ def demo_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
             run_config={"ops": {"montage_renders": {"config": {"width_scale": 1 / 6, "fps": 30}}}},
         )
         assert result.success
-    port = _free_port()
-    web = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dagster-webserver"),
-            *("-m", "montage_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port)),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(240):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        web.terminate()
-        web.wait(30)
+    with dagster_webserver(home, montage_home) as base:
+        yield base
 
 
 @pytest.mark.timeout(420)

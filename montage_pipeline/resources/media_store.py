@@ -75,11 +75,12 @@ class MediaStore(dg.ConfigurableResource, ABC):
     @abstractmethod
     def get_file(self, key: str, local: Path) -> None: ...
 
-    @abstractmethod
-    def exists(self, key: str) -> bool: ...
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
 
-    @abstractmethod
-    def size(self, key: str) -> int | None: ...
+    def size(self, key: str) -> int | None:
+        head = self.head(key)
+        return head.size if head else None
 
     @abstractmethod
     def uri(self, key: str) -> str: ...
@@ -232,20 +233,6 @@ class S3MediaStore(MediaStore):
         tmp = local.with_name(f".{local.name}.partial")
         self.client.download_file(self.bucket, self._key(key), str(tmp))
         tmp.replace(local)
-
-    def exists(self, key: str) -> bool:
-        return self.size(key) is not None
-
-    def size(self, key: str) -> int | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-                return None
-            raise
-        return int(head["ContentLength"])
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"

@@ -1,0 +1,140 @@
+"""The whole week, measured: a generated week end to end on the embedded profile, cold and warm.
+
+Ours: every asset of `weekly_montage_job` in one process (analysis fans out to 2 workers), seconds per
+asset and peak memory. Warm: the analysis rerun on the same clips (cached by content hash). The floor,
+in the same run: the ffmpeg CLI decoding every candidate clip once (two at a time, one per core) plus
+rendering the same two outputs from the same EDL (one `-filter_complex` each, same x264 settings; the
+CLI does no analysis, no music, no mastering, no checks: it is a floor, not a competitor).
+Debian's ffmpeg is used for this benchmark only.
+
+    python benchmarks/bench_week.py --clips 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import resource
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+from _common import ffmpeg, run_parallel, timed
+from bench_render import cli_command
+from sqlalchemy.orm import Session
+
+from montage_pipeline.highlights.render_plan import PORTRAIT_MAX_S, output_fps, render_spans
+from montage_pipeline.platform.engine import make_engine
+from montage_pipeline.platform.migrate import upgrade
+from montage_pipeline.platform.seed_demo import seed_demo
+
+WEEK = "2025-01-27"
+
+
+def _step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
+    """Each step's own duration, as Dagster recorded it."""
+    return {
+        e.step_key: float(e.event_specific_data.duration_ms or 0) / 1000  # type: ignore[union-attr]
+        for e in result.all_events
+        if e.event_type_value == "STEP_SUCCESS" and e.step_key
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clips", type=int, default=10)
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--duration", type=float, default=90.0, help="target montage seconds")
+    args = parser.parse_args()
+    w, h = (int(v) for v in args.size.split("x"))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-week-"))
+    os.environ["WEEKLY_MONTAGE_DURATION"] = str(args.duration)
+    env = {"MONTAGE_HOME": str(workdir / "montage")}
+    (workdir / "montage").mkdir()
+    url = f"sqlite:///{workdir / 'montage' / 'platform.sqlite'}"
+    upgrade(url)
+    print(f"seeding {args.clips} clips at {args.size} ...", flush=True)
+    with Session(make_engine(url)) as session, session.begin():
+        seed_demo(session, workdir / "montage" / "storage", WEEK, clips=args.clips, size=(w, h), seed=7)
+
+    from montage_pipeline.definitions import build_definitions
+
+    defs = build_definitions(env)
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        start = time.perf_counter()
+        cold = job.execute_in_process(partition_key=WEEK, instance=instance)
+        cold_s = time.perf_counter() - start
+        assert cold.success
+        steps = _step_seconds(cold)
+        warm_start = time.perf_counter()
+        warm = job.execute_in_process(
+            partition_key=WEEK, instance=instance, asset_selection=[dg.AssetKey("scene_segments")]
+        )
+        warm_s = time.perf_counter() - warm_start
+        assert warm.success
+        warm_steps = _step_seconds(warm)
+    peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+    clips = cold.output_for_node("selected_clips")
+    spans = cold.output_for_node("scored_highlights")
+    fps = output_fps(spans, 0)  # what our render chose
+    floor_rows: list[tuple[str, float]] = []
+    binary = ffmpeg()
+    if binary:
+        decode = [[binary, "-v", "error", "-threads", "1", "-i", c.path, "-f", "null", "-"] for c in clips]
+        floor_rows.append(
+            (
+                f"ffmpeg CLI: decode {len(clips)} candidates, 2 at a time",
+                timed(lambda: run_parallel(decode, 2)),
+            )
+        )
+        intro = spans[0].intro_s
+        out = workdir / "floor"
+        out.mkdir()
+        for name, (ow, oh), limit in (
+            ("landscape", (1920, 1080), None),
+            ("portrait", (1080, 1920), PORTRAIT_MAX_S),
+        ):
+            rs = render_spans(spans, {}, max_duration_s=limit)
+            cmd = cli_command(binary, rs, intro, out / f"{name}.mp4", ow, oh, fps, "veryfast")
+            floor_rows.append(
+                (
+                    f"ffmpeg CLI: render {name} from the EDL",
+                    timed(functools.partial(subprocess.run, cmd, check=True)),
+                )
+            )
+    floor_s = sum(s for _, s in floor_rows)
+
+    print(
+        f"\nweek {WEEK}: {args.clips} generated clips at {args.size}, {len(clips)} candidates, "
+        f"{len(spans)} spans, montage {spans[-1].montage_out_s:.0f} s at {fps} fps\n"
+    )
+    print("| step | ours cold s |")
+    print("|---|---|")
+    for step, seconds in steps.items():
+        print(f"| {step} | {seconds:.1f} |")
+    print(f"| **whole week (wall)** | **{cold_s:.1f}** |")
+    print()
+    print("| floor | s |")
+    print("|---|---|")
+    for name, seconds in floor_rows:
+        print(f"| {name} | {seconds:.1f} |")
+    if floor_rows:
+        print(f"| **floor total** | **{floor_s:.1f}** |")
+        print(f"\nwhole week cold / floor: {cold_s / floor_s:.2f}×")
+    cold_analysis = steps.get("scene_segments", 0.0)
+    warm_analysis = warm_steps.get("scene_segments", warm_s)
+    speedup = cold_analysis / max(warm_analysis, 1e-3)
+    print(f"analysis cold {cold_analysis:.1f} s, warm {warm_analysis:.2f} s: {speedup:.0f}× faster")
+    print(f"peak memory: this process {peak_self:.0f} MB, largest child {peak_children:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
