@@ -123,3 +123,27 @@ def test_one_refresh_per_connection_even_when_asked_twice(sqlite_url: str) -> No
     assert calls == ["refresh-1"]
     assert second.get(force_refresh=True, stale="access-1") == "access-2"
     assert calls == ["refresh-1", "refresh-2"]  # the rotated refresh token was stored and used
+
+
+def test_posting_is_off_by_default_and_a_half_configured_platform_fails_at_load() -> None:
+    from montage_pipeline.definitions import build_social_resources
+    from montage_pipeline.profiles import ProfileError
+
+    off = build_social_resources({})
+    assert not (off["youtube"].enabled or off["tiktok"].enabled or off["instagram"].enabled)
+    with pytest.raises(ProfileError, match="YOUTUBE_CLIENT_ID"):
+        build_social_resources({"YOUTUBE_API_ENABLED": "true"})
+    with pytest.raises(ProfileError, match="MONTAGE_TOKEN_KEYS"):
+        build_social_resources({"INSTAGRAM_API_ENABLED": "1"})
+    on = build_social_resources(
+        {
+            "TIKTOK_API_ENABLED": "yes",
+            "TIKTOK_CLIENT_KEY": "k",
+            "TIKTOK_CLIENT_SECRET": "s",
+            "MONTAGE_TOKEN_KEYS": "x",
+            "TIKTOK_API_URL": "http://127.0.0.1:9",
+        }
+    )
+    assert (
+        on["tiktok"].enabled and on["tiktok"].api_url == "http://127.0.0.1:9" and on["tiktok"].mode == "inbox"
+    )
