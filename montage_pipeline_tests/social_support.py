@@ -56,7 +56,7 @@ def start_fakes(week: BuiltWeek, expires_in: timedelta = timedelta(hours=1)) -> 
     youtube = YouTubeFake(processing_polls=1).start()
     tiktok = TikTokFake(min_chunk_bytes=64 * 1024, max_chunk_bytes=1024 * 1024, processing_polls=1).start()
     instagram = InstagramFake(processing_polls=1).start()
-    fakes = Fakes(youtube, tiktok, instagram, {})  # type: ignore[arg-type]
+    fakes = Fakes(youtube, tiktok, instagram, {})
     cipher = TokenCipher(KEY)
     ids = week.user_ids()
     with week.session() as s, s.begin():

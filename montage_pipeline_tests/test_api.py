@@ -5,40 +5,64 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 import uvicorn
-from sqlalchemy import create_engine
+from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from montage_pipeline.api.app import create_app
+from montage_pipeline.platform.engine import make_engine
+from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import WeeklyMontage
 from montage_pipeline_tests.webserver_support import dagster_webserver, embedded_home, free_port
 
+# dagster_graphql calls gql the deprecated way; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:Using variable_values:DeprecationWarning")
+
 TOKEN = "admin-token-for-tests"
-ROOT = Path(__file__).resolve().parents[1]
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+MONTAGE_KEYS = {
+    "id",
+    "week_start",
+    "title",
+    "clip_count",
+    "total_duration",
+    "featured_user_ids",
+    "is_featured",
+    "render_path_landscape",
+    "render_path_portrait",
+    "created_at",
+}
 
 
-def _serve(app: object) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """The app on uvicorn in a thread, on a port the OS picks; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def _seed(url: str) -> list[int]:
+    """Three weeks, oldest first: published, published and featured, not yet rendered."""
     ids = []
-    with Session(create_engine(url), expire_on_commit=False) as s, s.begin():
+    engine = make_engine(url)
+    with Session(engine) as s, s.begin():
         for i, (published, featured) in enumerate([(True, False), (True, True), (False, False)]):
             row = WeeklyMontage(
                 week_start=datetime(2025, 1, 6, tzinfo=UTC) + timedelta(weeks=i),
@@ -53,98 +77,158 @@ def _seed(url: str) -> list[int]:
             s.add(row)
             s.flush()
             ids.append(row.id)
+    engine.dispose()
     return ids
 
 
 @pytest.fixture
 def api(db_url: str) -> Iterator[tuple[str, list[int]]]:
     ids = _seed(db_url)
-    for base in _serve(create_app(db_url, admin_token=TOKEN)):
+    with serving(create_app(db_url, admin_token=TOKEN)) as base:
         yield base, ids
 
 
-def test_reads(api: tuple[str, list[int]]) -> None:
+def test_list_orders_newest_week_first_and_filters(api: tuple[str, list[int]]) -> None:
     base, ids = api
     listing = requests.get(f"{base}/v2/weekly-montages", timeout=5).json()
     assert [m["week_start"] for m in listing["items"]] == ["2025-01-20", "2025-01-13", "2025-01-06"]
     assert listing["count"] == 3
-    assert requests.get(f"{base}/v2/weekly-montages?limit=1", timeout=5).json()["count"] == 1
-    featured = requests.get(f"{base}/v2/weekly-montages?featured_only=true", timeout=5).json()
-    assert [m["id"] for m in featured["items"]] == [ids[1]]
-    latest = requests.get(f"{base}/v2/weekly-montages/latest", timeout=5).json()
-    assert latest["id"] == ids[1]  # the newest *published* one (week 3 has no files yet)
-    one = requests.get(f"{base}/v2/weekly-montages/{ids[0]}", timeout=5).json()
-    assert one["title"] == "Weekly Highlights 0" and one["featured_user_ids"] == [1, 2]
-    assert requests.get(f"{base}/v2/weekly-montages/999999", timeout=5).status_code == 404
-    for bad in ("/v2/weekly-montages?limit=0", "/v2/weekly-montages?limit=101", "/v2/weekly-montages/abc"):
-        response = requests.get(base + bad, timeout=5)
+    first = listing["items"][0]
+    assert set(first) == MONTAGE_KEYS
+    assert first["created_at"].endswith("Z") and datetime.fromisoformat(first["created_at"]).tzinfo
+    limited = requests.get(f"{base}/v2/weekly-montages", params={"limit": 1}, timeout=5).json()
+    assert limited["count"] == 1 and limited["items"][0]["id"] == ids[2]
+    featured = requests.get(f"{base}/v2/weekly-montages", params={"featured_only": "true"}, timeout=5).json()
+    assert [m["id"] for m in featured["items"]] == [ids[1]] and featured["count"] == 1
+    for limit in (0, 101, "ten"):
+        response = requests.get(f"{base}/v2/weekly-montages", params={"limit": limit}, timeout=5)
         assert response.status_code == 422 and "detail" in response.json()
-    spec = requests.get(f"{base}/openapi.json", timeout=5).json()
-    assert {
-        "/v2/weekly-montages",
-        "/v2/weekly-montages/latest",
-        "/v2/weekly-montages/{montage_id}/title",
-    } <= set(spec["paths"])
+
+
+def test_latest_and_by_id(api: tuple[str, list[int]]) -> None:
+    base, ids = api
+    latest = requests.get(f"{base}/v2/weekly-montages/latest", timeout=5).json()
+    assert latest["id"] == ids[1]  # the newest *published* one: the third week has no files yet
+    one = requests.get(f"{base}/v2/weekly-montages/{ids[0]}", timeout=5).json()
+    assert one["week_start"] == "2025-01-06" and one["title"] == "Weekly Highlights 0"
+    assert one["featured_user_ids"] == [1, 2] and one["clip_count"] == 10 and one["is_featured"] is False
+    missing = requests.get(f"{base}/v2/weekly-montages/999999", timeout=5)
+    assert missing.status_code == 404 and missing.json() == {"detail": "weekly montage 999999 not found"}
+    assert requests.get(f"{base}/v2/weekly-montages/abc", timeout=5).status_code == 422
+
+
+def test_latest_is_404_until_a_week_is_published(db_url: str) -> None:
+    with serving(create_app(db_url, admin_token=TOKEN)) as base:
+        response = requests.get(f"{base}/v2/weekly-montages/latest", timeout=5)
+    assert response.status_code == 404 and response.json() == {"detail": "no published weekly montage yet"}
 
 
 def test_admin_routes_need_the_token(api: tuple[str, list[int]]) -> None:
     base, ids = api
     url = f"{base}/v2/weekly-montages/{ids[0]}"
-    assert requests.patch(f"{url}/feature", json={"is_featured": True}, timeout=5).status_code == 401
-    wrong = requests.patch(
-        f"{url}/feature", json={"is_featured": True}, headers={"Authorization": "Bearer nope"}, timeout=5
-    )
-    assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"] == "Bearer"
-    auth = {"Authorization": f"Bearer {TOKEN}"}
-    done = requests.patch(f"{url}/feature", json={"is_featured": True}, headers=auth, timeout=5)
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {TOKEN}"}):
+        for route, body in (("feature", {"is_featured": True}), ("title", {"title": "Hijacked"})):
+            refused = requests.patch(f"{url}/{route}", json=body, headers=headers, timeout=5)
+            assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+            assert refused.json() == {"detail": "a valid admin bearer token is required"}
+    unchanged = requests.get(url, timeout=5).json()
+    assert unchanged["is_featured"] is False and unchanged["title"] == "Weekly Highlights 0"
+
+    done = requests.patch(f"{url}/feature", json={"is_featured": True}, headers=AUTH, timeout=5)
     assert done.status_code == 200 and done.json()["is_featured"] is True
-    titled = requests.patch(f"{url}/title", json={"title": "  Clutch  "}, headers=auth, timeout=5)
-    assert titled.json()["title"] == "Clutch"
-    assert requests.patch(f"{url}/title", json={"title": "   "}, headers=auth, timeout=5).status_code == 422
-    assert requests.get(url, timeout=5).json()["title"] == "Clutch"
-    trigger = requests.post(
-        f"{base}/v2/weekly-montages/trigger", json={"week_start": "2025-01-28"}, headers=auth, timeout=5
+    titled = requests.patch(f"{url}/title", json={"title": "  Clutch  "}, headers=AUTH, timeout=5)
+    assert titled.status_code == 200 and titled.json()["title"] == "Clutch"
+    for bad in ("   ", "", "x" * 256):
+        assert requests.patch(f"{url}/title", json={"title": bad}, headers=AUTH, timeout=5).status_code == 422
+    stored = requests.get(url, timeout=5).json()
+    assert stored["title"] == "Clutch" and stored["is_featured"] is True
+    gone = requests.patch(
+        f"{base}/v2/weekly-montages/999999/feature", json={"is_featured": True}, headers=AUTH, timeout=5
     )
-    assert trigger.status_code == 422  # a Tuesday
-    assert TOKEN not in wrong.text + done.text
+    assert gone.status_code == 404 and "detail" in gone.json()
+    assert TOKEN not in refused.text + done.text + titled.text + gone.text
 
 
-def test_admin_routes_are_off_without_a_token(sqlite_url: str) -> None:
-    from montage_pipeline.platform.migrate import upgrade
-
-    upgrade(sqlite_url)
-    ids = _seed(sqlite_url)
-    for base in _serve(create_app(sqlite_url, admin_token=None)):
-        response = requests.patch(
-            f"{base}/v2/weekly-montages/{ids[0]}/feature", json={"is_featured": True}, timeout=5
+def test_trigger_validates_the_week_and_needs_dagster(db_url: str) -> None:
+    nothing_listens = f"http://127.0.0.1:{free_port()}/graphql"
+    with serving(create_app(db_url, admin_token=TOKEN, dagster_graphql_url=nothing_listens)) as base:
+        trigger = f"{base}/v2/weekly-montages/trigger"
+        next_monday = datetime.now(UTC).date() + timedelta(days=7 - datetime.now(UTC).weekday())
+        for week in ("2025-01-28", next_monday.isoformat(), "2023-12-25", "last week"):
+            response = requests.post(trigger, json={"week_start": week}, headers=AUTH, timeout=5)
+            assert response.status_code == 422, week  # a Tuesday, the future, before the first week
+        assert requests.post(trigger, json={"week_start": "2025-01-27"}, timeout=5).status_code == 401
+        unreachable = requests.post(trigger, json={"week_start": "2025-01-27"}, headers=AUTH, timeout=60)
+        assert unreachable.status_code == 502 and "Connection refused" in unreachable.json()["detail"]
+    with serving(create_app(db_url, admin_token=TOKEN)) as base:
+        response = requests.post(
+            f"{base}/v2/weekly-montages/trigger", json={"week_start": "2025-01-27"}, headers=AUTH, timeout=5
         )
-        assert response.status_code == 503 and "MONTAGE_ADMIN_TOKEN" in response.json()["detail"]
+    assert response.status_code == 503 and "DAGSTER_GRAPHQL_URL" in response.json()["detail"]
 
 
-@pytest.mark.timeout(180)
+def test_admin_routes_are_off_without_a_token(db_url: str) -> None:
+    montage_id = _seed(db_url)[0]
+    app = create_app(db_url, admin_token=None, dagster_graphql_url="http://127.0.0.1:1/graphql")
+    with serving(app) as base:
+        calls = (
+            ("patch", f"{montage_id}/feature", {"is_featured": True}),
+            ("patch", f"{montage_id}/title", {"title": "New"}),
+            ("post", "trigger", {"week_start": "2025-01-27"}),
+        )
+        for method, path, body in calls:
+            response = requests.request(
+                method, f"{base}/v2/weekly-montages/{path}", json=body, headers=AUTH, timeout=5
+            )
+            assert response.status_code == 503
+            assert response.json() == {"detail": "admin routes are disabled: MONTAGE_ADMIN_TOKEN is not set"}
+        assert requests.get(f"{base}/v2/weekly-montages", timeout=5).json()["count"] == 3
+
+
+def test_openapi_lists_the_routes(sqlite_url: str) -> None:
+    upgrade(sqlite_url)
+    with serving(create_app(sqlite_url, admin_token=None)) as base:
+        spec = requests.get(f"{base}/openapi.json", timeout=5).json()
+        docs = requests.get(f"{base}/docs", timeout=5)
+    assert spec["info"]["title"] == "montage_pipeline read API"
+    assert {path: set(ops) for path, ops in spec["paths"].items()} == {
+        "/v2/weekly-montages": {"get"},
+        "/v2/weekly-montages/latest": {"get"},
+        "/v2/weekly-montages/{montage_id}": {"get"},
+        "/v2/weekly-montages/{montage_id}/feature": {"patch"},
+        "/v2/weekly-montages/{montage_id}/title": {"patch"},
+        "/v2/weekly-montages/trigger": {"post"},
+    }
+    assert spec["paths"]["/v2/weekly-montages/trigger"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+@pytest.mark.timeout(120)
 def test_trigger_launches_the_weeks_run_through_dagster(tmp_path: Path, sqlite_url: str) -> None:
     """A real dagster-webserver on an embedded instance receives the run for the week."""
-    from montage_pipeline.platform.migrate import upgrade
+    from dagster import DagsterInstance, RunsFilter
 
+    upgrade(sqlite_url)
     home = embedded_home(tmp_path / "dagster_home")
     montage_home = tmp_path / "montage"
     montage_home.mkdir()
-    upgrade(f"sqlite:///{montage_home / 'platform.sqlite'}")
+    week = "2025-01-27"
     with dagster_webserver(home, montage_home) as web:
-        upgrade(sqlite_url)
-        app = create_app(sqlite_url, admin_token=TOKEN, dagster_graphql_url=f"{web}/graphql")
-        for base in _serve(app):
+        # `-m montage_pipeline.definitions` names the code location after the module.
+        graphql = f"{web}/graphql"
+        app = create_app(sqlite_url, TOKEN, graphql, code_location="montage_pipeline.definitions")
+        with serving(app) as base:
             response = requests.post(
-                f"{base}/v2/weekly-montages/trigger",
-                json={"week_start": "2025-01-27"},
-                headers={"Authorization": f"Bearer {TOKEN}"},
-                timeout=60,
+                f"{base}/v2/weekly-montages/trigger", json={"week_start": week}, headers=AUTH, timeout=60
             )
-            assert response.status_code == 202, response.text
-            run_id = response.json()["run_id"]
-        from dagster import DagsterInstance
-
-        with DagsterInstance.from_config(str(home)) as instance:
-            run = instance.get_run_by_id(run_id)
-            assert run is not None and run.job_name == "weekly_montage_job"
-            assert run.tags["dagster/partition"] == "2025-01-27"
+        assert response.status_code == 202, response.text
+        assert response.json()["week_start"] == week
+        run_id = response.json()["run_id"]
+        with serving(create_app(sqlite_url, TOKEN, graphql, code_location="nope")) as base:
+            refused = requests.post(
+                f"{base}/v2/weekly-montages/trigger", json={"week_start": week}, headers=AUTH, timeout=60
+            )
+        assert refused.status_code == 502 and "Could not find Pipeline nope" in refused.json()["detail"]
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(RunsFilter(tags={"dagster/partition": week}))
+    assert [(run.run_id, run.job_name) for run in runs] == [(run_id, "weekly_montage_job")]

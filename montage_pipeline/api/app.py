@@ -4,12 +4,17 @@ Reads never touch Dagster. `POST /v2/weekly-montages/trigger` launches the week'
 Dagster GraphQL API (the webserver's `/graphql`), the same way the UI does.
 """
 
+# No `from __future__ import annotations`: FastAPI resolves the route signatures at runtime, and they
+# name `Db`, which is local to `create_app`.
+
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +30,11 @@ from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.models import WeeklyMontage
 
 JOB_NAME = "weekly_montage_job"
+REPOSITORY_NAME = "__repository__"  # what Dagster names the repository of a `Definitions` object
+GRAPHQL_TIMEOUT_S = 30
+
+# auto_error=False: a missing header is our 401 (with WWW-Authenticate), not FastAPI's own error.
+bearer = HTTPBearer(auto_error=False, description="MONTAGE_ADMIN_TOKEN")
 
 
 def _montage(row: WeeklyMontage) -> Montage:
@@ -48,18 +58,25 @@ def create_app(
     dagster_graphql_url: str | None = None,
     code_location: str = "montage_pipeline",
 ) -> FastAPI:
-    app = FastAPI(title="montage_pipeline read API", version="2")
-    sessions = sessionmaker(make_engine(database_url), expire_on_commit=False)
+    engine = make_engine(database_url)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="montage_pipeline read API", version="2", lifespan=lifespan)
 
     def db() -> Iterator[Session]:
         with sessions() as session:
             yield session
 
-    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
+    def admin(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         if not admin_token:
             raise HTTPException(503, "admin routes are disabled: MONTAGE_ADMIN_TOKEN is not set")
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), admin_token.encode()):
+        given = credentials.credentials if credentials else ""
+        if not secrets.compare_digest(given.encode(), admin_token.encode()):
             raise HTTPException(401, "a valid admin bearer token is required", {"WWW-Authenticate": "Bearer"})
 
     def found(session: Session, montage_id: int) -> WeeklyMontage:
@@ -70,7 +87,7 @@ def create_app(
 
     Db = Annotated[Session, Depends(db)]
 
-    @app.get("/v2/weekly-montages", response_model=MontageList)
+    @app.get("/v2/weekly-montages")
     def list_montages(
         session: Db,
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -82,7 +99,8 @@ def create_app(
         items = [_montage(r) for r in session.scalars(query)]
         return MontageList(items=items, count=len(items))
 
-    @app.get("/v2/weekly-montages/latest", response_model=Montage)
+    # Declared before `/{montage_id}` so "latest" is not read as an id.
+    @app.get("/v2/weekly-montages/latest")
     def latest(session: Db) -> Montage:
         row = session.scalars(
             select(WeeklyMontage)
@@ -97,54 +115,53 @@ def create_app(
             raise HTTPException(404, "no published weekly montage yet")
         return _montage(row)
 
-    @app.get("/v2/weekly-montages/{montage_id}", response_model=Montage)
+    @app.get("/v2/weekly-montages/{montage_id}")
     def by_id(montage_id: int, session: Db) -> Montage:
         return _montage(found(session, montage_id))
 
-    @app.patch(
-        "/v2/weekly-montages/{montage_id}/feature", response_model=Montage, dependencies=[Depends(admin)]
-    )
+    @app.patch("/v2/weekly-montages/{montage_id}/feature", dependencies=[Depends(admin)])
     def feature(montage_id: int, body: FeatureBody, session: Db) -> Montage:
         row = found(session, montage_id)
         row.is_featured = body.is_featured
         session.commit()
         return _montage(row)
 
-    @app.patch(
-        "/v2/weekly-montages/{montage_id}/title", response_model=Montage, dependencies=[Depends(admin)]
-    )
+    @app.patch("/v2/weekly-montages/{montage_id}/title", dependencies=[Depends(admin)])
     def title(montage_id: int, body: TitleBody, session: Db) -> Montage:
         row = found(session, montage_id)
         row.title = body.title
         session.commit()
         return _montage(row)
 
-    @app.post(
-        "/v2/weekly-montages/trigger",
-        status_code=202,
-        response_model=Triggered,
-        dependencies=[Depends(admin)],
-    )
+    @app.post("/v2/weekly-montages/trigger", status_code=202, dependencies=[Depends(admin)])
     def trigger(body: TriggerBody) -> Triggered:
         if not dagster_graphql_url:
             raise HTTPException(503, "triggering is disabled: DAGSTER_GRAPHQL_URL is not set")
+        # Imported here: it pulls in all of Dagster, which the read routes never need.
         from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
         week = body.week_start.isoformat()
         parts = urlsplit(dagster_graphql_url)
+        client = DagsterGraphQLClient(
+            parts.hostname or "127.0.0.1",
+            port_number=parts.port,
+            use_https=parts.scheme == "https",
+            timeout=GRAPHQL_TIMEOUT_S,
+            path_prefix=parts.path.removesuffix("/").removesuffix("/graphql"),
+        )
         try:
-            client = DagsterGraphQLClient(
-                parts.hostname or "127.0.0.1", port_number=parts.port, use_https=parts.scheme == "https"
-            )
+            # Both names pin the location: with only one, the client ignores it and looks the job up.
             run_id = client.submit_job_execution(
                 JOB_NAME,
                 repository_location_name=code_location,
+                repository_name=REPOSITORY_NAME,
                 tags={"dagster/partition": week, "montage/trigger": "api"},
             )
         except DagsterGraphQLClientError as exc:
-            raise HTTPException(502, f"Dagster refused the run: {exc}") from None
-        except Exception as exc:
-            raise HTTPException(502, f"Dagster is not reachable: {type(exc).__name__}") from None
+            # A transport failure's own message is the useful part; the client's wraps it in the query.
+            cause = exc.__cause__
+            reason = str(cause) if cause else ": ".join(str(arg) for arg in exc.args)
+            raise HTTPException(502, f"Dagster did not launch the run: {reason}") from None
         return Triggered(run_id=run_id, week_start=body.week_start)
 
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -47,10 +47,15 @@ class TriggerBody(BaseModel):
     @field_validator("week_start")
     @classmethod
     def a_past_monday(cls, value: date) -> date:
+        # Imported here: it pulls in all of Dagster, which the read routes never need.
+        from montage_pipeline.partitions import FIRST_WEEK
+
         if value.weekday() != 0:
             raise ValueError(f"{value} is a {value:%A}: weeks start on Monday")
-        if value > date.today():
+        if value > datetime.now(UTC).date():
             raise ValueError(f"{value} is in the future")
+        if value < date.fromisoformat(FIRST_WEEK):
+            raise ValueError(f"{value} is before the first week, {FIRST_WEEK}")
         return value
 
 

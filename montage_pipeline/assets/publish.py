@@ -216,7 +216,7 @@ def social_posts(
             clients,
             content,
             token_vault.cipher(),
-            worker=context.run_id,
+            worker=context.run.run_id,
             attempts=config.attempts_per_post,
             backoff_base_s=config.backoff_base_s,
         )

@@ -1,4 +1,4 @@
-"""Local stand-ins for YouTube, TikTok and Instagram and their OAuth token endpoints (tests, demo)."""
+"""Local stand-ins for YouTube, TikTok and Instagram and their OAuth token endpoints (tests, offline demo)."""
 
 from montage_pipeline.fake_social.base import FakeServer, Fault
 from montage_pipeline.fake_social.instagram import InstagramFake
