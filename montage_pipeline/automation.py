@@ -2,7 +2,9 @@
 
 `build_schedule_from_partitioned_job(job, hour_of_day=2)` on weekly partitions with `day_offset=1` gives
 cron `0 2 * * 1`: the Monday 02:00 UTC tick targets the week that ended two hours earlier (the seed built
-the week that had just started: two hours of uploads, a bug we do not copy).
+the week that had just started: two hours of uploads, a bug we do not copy). The tick runs in the
+partitions' timezone (`MONTAGE_WEEK_TIMEZONE`, see partitions.py); Dagster allows no other for a
+partitioned job's schedule, which keeps "02:00 on Monday" two hours after the week's end.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def _schedule_status() -> dg.DefaultScheduleStatus:
 
 
 def build_weekly_schedule() -> dg.ScheduleDefinition | dg.UnresolvedPartitionedAssetScheduleDefinition:
-    """Monday 02:00 UTC by default; `MONTAGE_SCHEDULE_HOUR` / `MONTAGE_SCHEDULE_MINUTE` move the tick."""
+    """Monday 02:00 in the weeks' timezone by default; `MONTAGE_SCHEDULE_HOUR` / `MONTAGE_SCHEDULE_MINUTE`
+    move the tick."""
     return dg.build_schedule_from_partitioned_job(
         weekly_montage_job,
         name="weekly_montage_schedule",

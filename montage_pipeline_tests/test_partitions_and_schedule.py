@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -48,3 +52,54 @@ def test_monday_0200_tick_builds_the_week_that_just_ended() -> None:
         result = resolved.evaluate_tick(context)
     assert result.run_requests is not None
     assert [r.partition_key for r in result.run_requests] == ["2025-01-27"]
+
+
+_LOCAL_TICK = """
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+import dagster as dg
+from montage_pipeline.definitions import defs
+from montage_pipeline.partitions import week_window
+schedule = defs.get_schedule_def("weekly_montage_schedule")
+tick = datetime(2025, 2, 3, 2, 0, tzinfo=ZoneInfo("America/New_York"))
+with dg.instance_for_test() as instance:
+    result = schedule.evaluate_tick(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+    )
+start, end = week_window("2025-01-27")
+print(json.dumps({
+    "cron": schedule.cron_schedule,
+    "timezone": schedule.execution_timezone,
+    "keys": [r.partition_key for r in result.run_requests or []],
+    "window": [start.isoformat(), end.isoformat()],
+}))
+"""
+
+
+def _definitions_in(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_week_timezone_moves_window_and_tick_together() -> None:
+    """A platform in New York cuts weeks at local midnight and ticks Monday 02:00 local time."""
+    done = _definitions_in({"MONTAGE_WEEK_TIMEZONE": "America/New_York"}, _LOCAL_TICK)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["cron"] == "0 2 * * 1"
+    assert seen["timezone"] == "America/New_York"
+    assert seen["keys"] == ["2025-01-27"]
+    assert seen["window"] == ["2025-01-27T05:00:00+00:00", "2025-02-03T05:00:00+00:00"]
+
+
+def test_unknown_week_timezone_fails_at_load_naming_the_variable() -> None:
+    done = _definitions_in({"MONTAGE_WEEK_TIMEZONE": "Mars/Olympus"}, "import montage_pipeline.definitions")
+    assert done.returncode != 0
+    assert "MONTAGE_WEEK_TIMEZONE='Mars/Olympus' is not an IANA timezone name" in done.stderr

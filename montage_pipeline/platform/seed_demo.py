@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from montage_pipeline.media.synth import ClipPlan, PlantedTimeline, plan_clip, write_clip
-from montage_pipeline.partitions import parse_week
+from montage_pipeline.partitions import parse_week, week_window
 from montage_pipeline.platform.models import (
     Job,
     JobKind,
@@ -146,7 +146,9 @@ def seed_demo(
     """Seed one week; reseeding the same week replaces what the previous seeding wrote."""
     if clips < 1:
         raise ValueError("--clips must be at least 1")
-    week_start = parse_week(week)
+    parse_week(week)
+    week_start, week_end = week_window(week)
+    week_seconds = (week_end - week_start).total_seconds()  # 167 or 169 h across a DST change
     rng = random.Random(seed if seed is not None else int(week_start.timestamp()))
     clip_dir = Path("demo") / week
     root = storage_root.resolve()
@@ -169,7 +171,7 @@ def seed_demo(
         to_write.append(
             _ClipJob(rel, plan_clip(duration, fps, seed=rng.randrange(1 << 30), width=width, height=height))
         )
-        created = week_start + timedelta(seconds=rng.uniform(60, 7 * 24 * 3600 - 60))
+        created = week_start + timedelta(seconds=rng.uniform(60, week_seconds - 60))
         job_specs.append(
             {
                 "role": "good",
@@ -263,7 +265,7 @@ def seed_demo(
             "role": "outside_week",
             "user": handles[1],
             "game": GAMES[1],
-            "created_at": week_start + timedelta(days=7),
+            "created_at": week_end,
             "path": to_write[2].rel_path,
         },
     ]

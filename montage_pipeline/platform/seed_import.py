@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from montage_pipeline.media.paths import UnsafePathError, resolve_inside
-from montage_pipeline.partitions import parse_week
+from montage_pipeline.partitions import parse_week, week_window
 from montage_pipeline.platform.models import (
     Job,
     JobKind,
@@ -84,8 +84,8 @@ def _container_duration(path: Path) -> float | None:
 
 
 def import_manifest(session: Session, storage_root: Path, week: str, manifest: Path) -> ImportReport:
-    start = parse_week(week)
-    end = start + timedelta(days=7)
+    parse_week(week)
+    start, end = week_window(week)  # a DST week is 167 or 169 hours long in a local timezone
     try:
         entries = json.loads(manifest.read_text())
     except (OSError, json.JSONDecodeError) as exc:
