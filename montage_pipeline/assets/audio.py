@@ -17,7 +17,7 @@ from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
 from montage_pipeline.media.mix import RATE, AudioSpan, MixReport, combine, duck_gain, game_track
 from montage_pipeline.media.music import generate, plan_for_week
 from montage_pipeline.media.music_library import fit_track, week_track
-from montage_pipeline.media.mux import encode_soundtrack, fit_to, master_and_mux, mux, video_duration
+from montage_pipeline.media.mux import fit_to, master_and_encode, mux, video_duration
 from montage_pipeline.media.specs import inspect_video, spec_failures
 from montage_pipeline.partitions import weekly_partitions
 from montage_pipeline.settings import music_library
@@ -112,23 +112,20 @@ def mixed_audio(
         files: dict[str, MediaFile] = {}
         failures: list[str] = []
         measured = {}
-        mastered: dict[str, tuple[np.ndarray, MixReport]] = {}
+        # One mastered, encoded soundtrack per distinct cut (length, fade); cuts that share one copy it.
+        encoded: dict[tuple[int, float], tuple[Path, np.ndarray, MixReport]] = {}
         for name, video in outputs.items():
             length = video_duration(video)
             # A shorter cut (the 180 s portrait, the copy without an end card) fades out over its last second.
             fade = 0.0 if abs(length - duration) < 1e-3 else 1.0
-            same = next((m for m in mastered.values() if m[0].shape[1] == round(length * RATE)), None)
-            if same is not None and not fade:  # the same timeline: the mastered soundtrack fits as it is
-                mux(video, same[0], workdir / name, config.bitrate_kbps * 1000)
-                mastered[name] = same
-            else:
-                track, report, _ = master_and_mux(
-                    video,
-                    fit_to(mixed, length, fade_out_s=fade),
-                    workdir / name,
-                    bitrate=config.bitrate_kbps * 1000,
+            key = (round(length * RATE), fade)
+            if key not in encoded:
+                audio_path = workdir / f"soundtrack-{len(encoded)}.m4a"
+                track, report, _ = master_and_encode(
+                    fit_to(mixed, length, fade_out_s=fade), audio_path, bitrate=config.bitrate_kbps * 1000
                 )
-                mastered[name] = (track, report)
+                encoded[key] = (audio_path, track, report)
+            mux(video, encoded[key][0], workdir / name)
             spec = inspect_audio(workdir / name)
             measured[name] = spec
             failures += [f"{name}: {f}" for f in audio_failures(spec)]
@@ -139,9 +136,9 @@ def mixed_audio(
                 for f in spec_failures(video_spec, width=video_spec.width, height=video_spec.height)
             ]
             files[name] = MediaFile(workdir / name, "video/mp4")
-        soundtrack, report = mastered["final_landscape.mp4"]
-        encode_soundtrack(soundtrack, workdir / "soundtrack.m4a", config.bitrate_kbps * 1000)
-        files["soundtrack.m4a"] = MediaFile(workdir / "soundtrack.m4a", "audio/mp4")
+        landscape_key = (round(duration * RATE), 0.0)
+        audio_path, soundtrack, report = encoded.get(landscape_key) or next(iter(encoded.values()))
+        files["soundtrack.m4a"] = MediaFile(audio_path, "audio/mp4")
         plot = _loudness_plot(soundtrack)
         plot.save(workdir / "loudness.png")
         files["loudness.png"] = MediaFile(workdir / "loudness.png", "image/png")

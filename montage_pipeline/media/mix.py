@@ -8,7 +8,7 @@
   up to `duck_db` while the game is loud.
 - The two tracks are combined with pydub (PCM in, PCM out; pydub never calls ffmpeg here).
 - Master: integrated loudness to -14 LUFS, then a look-ahead limiter on the 4× oversampled signal keeps
-  the true peak at or under -1 dBTP.
+  the true peak at or under -1 dBTP, measured on the encoded file.
 """
 
 from __future__ import annotations
@@ -131,7 +131,9 @@ def duck_gain(
     game: np.ndarray, duck_db: float = 9.0, attack_s: float = 0.01, release_s: float = 0.4
 ) -> np.ndarray:
     """Per-sample music gain: 1 when the game is quiet, down to -duck_db while it is loud."""
-    level = np.sqrt(uniform_filter1d((game**2).mean(axis=0), size=int(0.02 * RATE)))
+    # A moving average of squares can dip a hair under zero in float arithmetic: clamp before the root.
+    power = np.maximum(uniform_filter1d((game**2).mean(axis=0), size=int(0.02 * RATE)), 0.0)
+    level = np.sqrt(power)
     db = 20 * np.log10(level + 1e-9)
     amount = np.clip((db + 40) / 25, 0, 1)  # -40 dBFS: no ducking; -15 dBFS and louder: full ducking
     # Fast attack, slow release: a one-pole follower that rises fast and falls slowly.
@@ -172,44 +174,63 @@ def true_peak_db(pcm: np.ndarray) -> float:
     return float(20 * np.log10(np.max(np.abs(over)) + 1e-12))
 
 
+def _true_peak_envelope(pcm: np.ndarray) -> np.ndarray:
+    """Per sample, the largest magnitude on either channel among its 4× oversampled points (BS.1770)."""
+    over = np.abs(resample_poly(pcm, 4, 1, axis=1)).max(axis=0)
+    return over[: 4 * pcm.shape[1]].reshape(-1, 4).max(axis=1)
+
+
+def _limiter_gain(envelope: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
+    """Look-ahead gain that holds `envelope` under the ceiling: the minimum needed within ±5 ms of each
+    sample, smoothed (no clicks) by a moving average no wider than that window, so it stays at or under
+    what every peak needs."""
+    ceiling = 10 ** (ceiling_dbtp / 20)
+    look = int(0.005 * RATE)
+    needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-9))
+    gain = -maximum_filter1d(-needed, size=2 * look + 1)
+    return np.minimum(uniform_filter1d(gain, size=look), 1.0).astype(np.float32)
+
+
 def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[np.ndarray, MixReport]:
     """-14 LUFS integrated, true peak ≤ `limiter_dbtp` (oversampled look-ahead limiter).
 
-    The default leaves 1 dB for the AAC encoder, which overshoots on sharp transients; `master_and_mux`
-    measures the encoded file and tightens this when that is not enough.
+    The default leaves 1 dB for the AAC encoder, which overshoots on sharp transients; `master_and_encode`
+    measures the encoded file and tightens this when that is not enough. The true-peak envelope scales
+    with a gain, so it is oversampled once and each loudness iteration only rescales it; the limited
+    result is then measured for real (the limiter's own gain moves inter-sample peaks a little).
     """
     meter = pyloudnorm.Meter(RATE)
-    out = pcm.astype(np.float32)
-    # Gain to the target, limit the peaks, and again: limiting lowers the loudness a little each time.
-    for _ in range(5):
+    pcm = np.nan_to_num(pcm.astype(np.float32))
+    loud = meter.integrated_loudness(pcm.T)
+    if not np.isfinite(loud):  # silence: nothing to master
+        return pcm, MixReport(-70.0, -120.0, 0.0, pcm.shape[1] / RATE)
+    envelope = _true_peak_envelope(pcm)
+    gain_db = TARGET_LUFS - loud
+    out = pcm
+    # Gain to the target, limit the peaks, measure: limiting lowers the loudness a little, so add that back.
+    for _ in range(6):
+        gain = np.float32(10 ** (gain_db / 20))
+        out = pcm * gain * _limiter_gain(envelope * gain, limiter_dbtp - 0.1)
         loud = meter.integrated_loudness(out.T)
-        if not np.isfinite(loud):
+        if abs(loud - TARGET_LUFS) <= 0.1:
             break
-        out = out * 10 ** ((TARGET_LUFS - loud) / 20)
-        out = _limit(out, limiter_dbtp)
-        if abs(meter.integrated_loudness(out.T) - TARGET_LUFS) <= 0.3:
-            break
-    out = out.astype(np.float32)
+        gain_db += TARGET_LUFS - loud
+    out, peak_db = _limit(out, limiter_dbtp)
     final = meter.integrated_loudness(out.T)
     lra = _loudness_range(out, meter)
-    return out, MixReport(round(float(final), 2), round(true_peak_db(out), 2), lra, out.shape[1] / RATE)
+    return out, MixReport(round(float(final), 2), round(peak_db, 2), lra, out.shape[1] / RATE)
 
 
-def _limit(pcm: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
-    """A look-ahead peak limiter on the 4× oversampled signal: true peak ≤ `ceiling_dbtp`."""
-    ceiling = 10 ** (ceiling_dbtp / 20)
+def _limit(pcm: np.ndarray, ceiling_dbtp: float) -> tuple[np.ndarray, float]:
+    """The signal with its true peak ≤ `ceiling_dbtp`, and that measured true peak (dBTP)."""
     out = pcm
-    look = int(0.005 * RATE)
-    for _ in range(3):
-        over = np.abs(resample_poly(out, 4, 1, axis=1)).max(axis=0)
-        peak = over[: 4 * out.shape[1]].reshape(-1, 4).max(axis=1)
-        needed = np.minimum(1.0, ceiling / np.maximum(peak, 1e-9))
-        gain = -maximum_filter1d(-needed, size=2 * look + 1)  # the minimum around each sample: look-ahead
-        gain = uniform_filter1d(gain, size=look)  # smooth (no clicks); still ≤ needed at every peak
-        out = out * np.minimum(gain, 1.0)
-        if true_peak_db(out) <= ceiling_dbtp - 0.1:
+    for attempt in range(5):
+        envelope = _true_peak_envelope(out)
+        peak_db = float(20 * np.log10(envelope.max() + 1e-12))
+        if peak_db <= ceiling_dbtp or attempt == 4:
             break
-    return out
+        out = (out * _limiter_gain(envelope, ceiling_dbtp - 0.1 * (attempt + 1))).astype(np.float32)
+    return out, peak_db
 
 
 def _loudness_range(pcm: np.ndarray, meter: pyloudnorm.Meter) -> float:

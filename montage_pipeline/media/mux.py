@@ -1,4 +1,5 @@
-"""Put the soundtrack into a rendered video: video packets copied as they are, AAC-LC 48 kHz stereo.
+"""Put the soundtrack into a rendered video: the soundtrack encoded once (AAC-LC 48 kHz stereo), then
+its packets and the video's copied as they are into each final.
 
 Packets are interleaved by time as they are written (no whole-file buffering), the moov goes first
 (faststart) and no edit list is written. The audio is cut or padded to the video's duration, so the two
@@ -48,63 +49,71 @@ def fit_to(pcm: np.ndarray, duration_s: float, fade_out_s: float = 0.0) -> np.nd
     return out
 
 
-def mux(video_path: Path, pcm: np.ndarray, out_path: Path, bitrate: int = 320_000) -> None:
-    tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
-    with (
-        av.open(str(video_path)) as source,
-        av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart", "use_editlist": "0"}) as out,
-    ):
-        vin = source.streams.video[0]
-        vout = out.add_stream_from_template(vin)
-        aout = out.add_stream("aac", rate=RATE, layout="stereo")
-        aout.bit_rate = bitrate
-        assert vin.time_base is not None
-        # AAC encoders put 1024 priming samples in front, stamped with negative timestamps. Left so,
-        # the muxer shifts every stream, and without an edit list the MP4 muxer absorbs that shift in
-        # the first video sample's duration: a variable frame rate that platforms flag. Instead the
-        # first 1024 samples of the soundtrack (silence under the title card) make way for the
-        # priming, so every decoded sample still lands at its own time and nothing is shifted.
-        pending = _audio_frames(pcm[:, AAC_FRAME:], start=AAC_FRAME)
-        k = 0
-        for packet in source.demux(vin):
-            if packet.dts is None:
-                continue
-            t = float(packet.dts * vin.time_base)
-            while k < len(pending) and k * AAC_FRAME / RATE <= t:  # interleave: audio up to this packet
-                out.mux(aout.encode(pending[k]))
-                k += 1
-            packet.stream = vout
-            out.mux(packet)
-        for frame in pending[k:]:
-            out.mux(aout.encode(frame))
-        out.mux(aout.encode(None))
-    tmp.replace(out_path)
-
-
 def encode_soundtrack(pcm: np.ndarray, path: Path, bitrate: int = 320_000) -> None:
+    """AAC-LC 48 kHz stereo in an M4A whose timeline is the video's: `mux` copies these packets as they are.
+
+    AAC encoders put 1024 priming samples in front, stamped with negative timestamps. Left so, a muxer
+    shifts every stream, and without an edit list the MP4 muxer absorbs that shift in the first video
+    sample's duration: a variable frame rate that platforms flag. Instead the first 1024 samples of the
+    soundtrack (silence under the title card) make way for the priming, so every decoded sample still
+    lands at its own time and the packets start at 0. No edit list, like the finals.
+    """
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart", "use_editlist": "0"}) as out:
         stream = out.add_stream("aac", rate=RATE, layout="stereo")
         stream.bit_rate = bitrate
-        for frame in _audio_frames(pcm):
+        for frame in _audio_frames(pcm[:, AAC_FRAME:], start=AAC_FRAME):
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     tmp.replace(path)
 
 
-def master_and_mux(
-    video_path: Path, mixed: np.ndarray, out_path: Path, ceiling_dbtp: float = -1.0, bitrate: int = 320_000
+def mux(video_path: Path, audio_path: Path, out_path: Path) -> None:
+    """The video's packets and the encoded soundtrack's packets, both copied, interleaved by time.
+
+    Encoding once and copying is what lets two cuts of the same length share one soundtrack.
+    """
+    tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
+    with (
+        av.open(str(video_path)) as video_src,
+        av.open(str(audio_path)) as audio_src,
+        av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart", "use_editlist": "0"}) as out,
+    ):
+        vin, ain = video_src.streams.video[0], audio_src.streams.audio[0]
+        vout, aout = out.add_stream_from_template(vin), out.add_stream_from_template(ain)
+        assert vin.time_base is not None and ain.time_base is not None
+        audio = ((p, float(p.dts * ain.time_base)) for p in audio_src.demux(ain) if p.dts is not None)
+        pending = next(audio, None)
+        for packet in video_src.demux(vin):
+            if packet.dts is None:
+                continue
+            t = float(packet.dts * vin.time_base)
+            while pending is not None and pending[1] <= t:  # audio up to this video packet
+                pending[0].stream = aout
+                out.mux(pending[0])
+                pending = next(audio, None)
+            packet.stream = vout
+            out.mux(packet)
+        while pending is not None:
+            pending[0].stream = aout
+            out.mux(pending[0])
+            pending = next(audio, None)
+    tmp.replace(out_path)
+
+
+def master_and_encode(
+    mixed: np.ndarray, audio_path: Path, ceiling_dbtp: float = -1.0, bitrate: int = 320_000
 ) -> tuple[np.ndarray, MixReport, float]:
-    """Master, mux, and measure the *encoded* audio: if AAC pushed the true peak over the ceiling, master
-    again with the limiter lowered by the excess. Loudness stays at the target; only peaks come down.
-    Returns the soundtrack, its report, and the encoded file's true peak."""
+    """Master, encode, and measure the *encoded* audio: if AAC pushed the true peak over the ceiling,
+    master again with the limiter lowered by the excess. Loudness stays at the target; only peaks come
+    down. Returns the soundtrack, its report, and the encoded file's true peak."""
     from montage_pipeline.media.audio_specs import decode_audio
 
     margin = 1.0
     for _ in range(4):
         soundtrack, report = master(mixed, limiter_dbtp=ceiling_dbtp - margin)
-        mux(video_path, soundtrack, out_path, bitrate)
-        encoded_peak = true_peak_db(decode_audio(out_path))
+        encode_soundtrack(soundtrack, audio_path, bitrate)
+        encoded_peak = true_peak_db(decode_audio(audio_path))
         if encoded_peak <= ceiling_dbtp:
             break
         margin += encoded_peak - ceiling_dbtp + 0.2

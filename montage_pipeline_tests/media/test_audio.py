@@ -10,9 +10,17 @@ from scipy.ndimage import uniform_filter1d
 from scipy.signal import correlate
 
 from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
-from montage_pipeline.media.mix import RATE, AudioSpan, decode_span_audio, duck_gain, game_track
+from montage_pipeline.media.mix import (
+    RATE,
+    AudioSpan,
+    decode_span_audio,
+    duck_gain,
+    game_track,
+    master,
+    true_peak_db,
+)
 from montage_pipeline.media.music import generate, plan_for_week
-from montage_pipeline.media.mux import fit_to, master_and_mux
+from montage_pipeline.media.mux import fit_to, master_and_encode, mux
 from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderSpan, render
 from montage_pipeline.media.synth import PlantedEvent, plan_clip, write_clip
 
@@ -29,6 +37,21 @@ def _onsets(pcm: np.ndarray, threshold_db: float = 12.0) -> np.ndarray:
         if not kept or i - kept[-1] > 0.06 * RATE:
             kept.append(int(i))
     return np.array(kept) / RATE
+
+
+def test_mastering_holds_the_true_peak_between_samples() -> None:
+    """Quarter-rate sines sampled off their crests hide peaks ~3 dB over the samples: the limiter must
+    see them, and the loudness must still land on target."""
+    rng = np.random.default_rng(5)
+    t = np.arange(20 * RATE) / RATE
+    tone = np.sin(2 * np.pi * (RATE / 4) * t + np.pi / 4).astype(np.float32)  # samples at ±0.707 of the crest
+    bursts = (rng.standard_normal(len(t)) * (np.sin(2 * np.pi * 0.5 * t) > 0.6)).astype(np.float32)
+    pcm = np.stack([0.3 * tone + 0.2 * bursts, 0.3 * tone - 0.2 * bursts])
+    out, report = master(pcm)
+    assert true_peak_db(out) <= -2.0 + 0.05  # the default limiter ceiling, 1 dB under the -1 dBTP spec
+    assert report.true_peak_dbtp == pytest.approx(true_peak_db(out), abs=0.01)
+    assert report.integrated_lufs == pytest.approx(-14.0, abs=0.3)
+    assert np.isfinite(out).all()
 
 
 def test_music_onsets_fall_on_the_beat_grid() -> None:
@@ -109,10 +132,11 @@ def test_a_planted_bang_is_heard_at_its_montage_time_in_the_final_file(
     music = generate(plan_for_week("2025-01-27", 120, duration, 1.0, [4.0, 7.0], [0.4, 0.6, 0.8]))
     from montage_pipeline.media.mix import combine
 
-    final = tmp_path / "final.mp4"
-    _, report, encoded_peak = master_and_mux(
-        video, fit_to(combine(music * duck_gain(game), game), duration), final
+    final, soundtrack = tmp_path / "final.mp4", tmp_path / "soundtrack.m4a"
+    _, report, encoded_peak = master_and_encode(
+        fit_to(combine(music * duck_gain(game), game), duration), soundtrack
     )
+    mux(video, soundtrack, final)
     assert report.integrated_lufs == pytest.approx(-14.0, abs=0.5)
     assert report.true_peak_dbtp <= -2.0 and encoded_peak <= -1.0
     spec = inspect_audio(final)
