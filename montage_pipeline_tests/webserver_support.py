@@ -56,4 +56,8 @@ def dagster_webserver(dagster_home: Path, montage_home: Path) -> Iterator[str]:
         yield base
     finally:
         web.terminate()
-        web.wait(30)
+        try:
+            web.wait(30)
+        except subprocess.TimeoutExpired:  # a webserver stuck in shutdown must not outlive the test
+            web.kill()
+            web.wait(10)
