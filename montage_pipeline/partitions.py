@@ -30,11 +30,9 @@ def week_timezone() -> str:
     return name
 
 
-def build_weekly_partitions(timezone: str) -> dg.WeeklyPartitionsDefinition:
-    return dg.WeeklyPartitionsDefinition(start_date=FIRST_WEEK, day_offset=1, timezone=timezone)
-
-
-weekly_partitions = build_weekly_partitions(week_timezone())
+weekly_partitions = dg.WeeklyPartitionsDefinition(
+    start_date=FIRST_WEEK, day_offset=1, timezone=week_timezone()
+)
 
 
 def week_window(partition_key: str) -> tuple[datetime, datetime]:

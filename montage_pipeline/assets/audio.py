@@ -136,8 +136,7 @@ def mixed_audio(
                 for f in spec_failures(video_spec, width=video_spec.width, height=video_spec.height)
             ]
             files[name] = MediaFile(workdir / name, "video/mp4")
-        landscape_key = (round(duration * RATE), 0.0)
-        audio_path, soundtrack, report = encoded.get(landscape_key) or next(iter(encoded.values()))
+        audio_path, soundtrack, report = encoded[(round(duration * RATE), 0.0)]  # the landscape's
         files["soundtrack.m4a"] = MediaFile(audio_path, "audio/mp4")
         plot = _loudness_plot(soundtrack)
         plot.save(workdir / "loudness.png")
