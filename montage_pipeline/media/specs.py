@@ -133,10 +133,16 @@ def _small_luma(frame: av.VideoFrame) -> np.ndarray:
 
 
 def _still_spans(path: Path) -> tuple[tuple[float, float], ...]:
-    """Stretches longer than MAX_STILL_S where the picture is black or does not change."""
+    """Stretches longer than MAX_STILL_S where the picture is black or does not change.
+
+    "Does not change" is measured against the first picture of the stretch, as ffmpeg's freezedetect
+    does, not against the previous frame: a slow pan at 60 fps moves less per frame than the threshold
+    but far more than it within a second, while a held picture stays at the encoder's noise level.
+    """
     spans: list[tuple[float, float]] = []
     start: float | None = None
-    prev: np.ndarray | None = None
+    anchor: np.ndarray | None = None  # the picture a frozen stretch would be holding
+    anchor_t = 0.0
     t = 0.0
     with av.open(str(path)) as container:
         video = container.streams.video[0]
@@ -145,16 +151,17 @@ def _still_spans(path: Path) -> tuple[tuple[float, float], ...]:
         for frame in container.decode(video):
             t = float(frame.time or 0.0)
             y = _small_luma(frame)
-            still = float(y.mean()) < BLACK_LUMA or (
-                prev is not None and float(np.abs(y - prev).mean()) < FROZEN_DIFF
-            )
+            black = float(y.mean()) < BLACK_LUMA
+            frozen = anchor is not None and float(np.abs(y - anchor).mean()) < FROZEN_DIFF
+            if not black and not frozen:
+                anchor, anchor_t = y, t  # a new picture: later frames are compared with it
+            still = black or frozen
             if still and start is None:
-                start = t
+                start = t if black else anchor_t
             elif not still and start is not None:
                 if t - start > MAX_STILL_S:
                     spans.append((round(start, 3), round(t, 3)))
                 start = None
-            prev = y
     if start is not None and t - start > MAX_STILL_S:
         spans.append((round(start, 3), round(t, 3)))
     return tuple(spans)
