@@ -14,10 +14,10 @@ from montage_pipeline.assets.ui import image_markdown
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
-from montage_pipeline.media.mix import RATE, AudioSpan, MixReport, combine, duck_gain, game_track
+from montage_pipeline.media.mix import RATE, AudioSpan, combine, duck_gain, game_track
 from montage_pipeline.media.music import generate, plan_for_week
 from montage_pipeline.media.music_library import fit_track, week_track
-from montage_pipeline.media.mux import fit_to, master_and_encode, mux, video_duration
+from montage_pipeline.media.mux import EncodedSoundtrack, fit_to, master_and_encode, mux, video_duration
 from montage_pipeline.media.specs import inspect_video, spec_failures
 from montage_pipeline.partitions import weekly_partitions
 from montage_pipeline.settings import music_library
@@ -113,19 +113,19 @@ def mixed_audio(
         failures: list[str] = []
         measured = {}
         # One mastered, encoded soundtrack per distinct cut (length, fade); cuts that share one copy it.
-        encoded: dict[tuple[int, float], tuple[Path, np.ndarray, MixReport]] = {}
+        encoded: dict[tuple[int, float], EncodedSoundtrack] = {}
         for name, video in outputs.items():
             length = video_duration(video)
             # A shorter cut (the 180 s portrait, the copy without an end card) fades out over its last second.
             fade = 0.0 if abs(length - duration) < 1e-3 else 1.0
             key = (round(length * RATE), fade)
             if key not in encoded:
-                audio_path = workdir / f"soundtrack-{len(encoded)}.m4a"
-                track, report, _ = master_and_encode(
-                    fit_to(mixed, length, fade_out_s=fade), audio_path, bitrate=config.bitrate_kbps * 1000
+                encoded[key] = master_and_encode(
+                    fit_to(mixed, length, fade_out_s=fade),
+                    workdir / f"soundtrack-{len(encoded)}.m4a",
+                    bitrate=config.bitrate_kbps * 1000,
                 )
-                encoded[key] = (audio_path, track, report)
-            mux(video, encoded[key][0], workdir / name)
+            mux(video, encoded[key].path, workdir / name)
             spec = inspect_audio(workdir / name)
             measured[name] = spec
             failures += [f"{name}: {f}" for f in audio_failures(spec)]
@@ -136,8 +136,9 @@ def mixed_audio(
                 for f in spec_failures(video_spec, width=video_spec.width, height=video_spec.height)
             ]
             files[name] = MediaFile(workdir / name, "video/mp4")
-        audio_path, soundtrack, report = encoded[(round(duration * RATE), 0.0)]  # the landscape's
-        files["soundtrack.m4a"] = MediaFile(audio_path, "audio/mp4")
+        landscape_audio = encoded[(round(duration * RATE), 0.0)]
+        soundtrack, report = landscape_audio.pcm, landscape_audio.report
+        files["soundtrack.m4a"] = MediaFile(landscape_audio.path, "audio/mp4")
         plot = _loudness_plot(soundtrack)
         plot.save(workdir / "loudness.png")
         files["loudness.png"] = MediaFile(workdir / "loudness.png", "image/png")
@@ -157,6 +158,8 @@ def mixed_audio(
                 if library_track
                 else f"generated (seed {plan.seed}, {plan.tempo_bpm:g} BPM)",
                 "duration_s": round(duration, 3),
+                # Each round is a master and an AAC encode; a second one means the encoder overshot.
+                "master_rounds": sum(e.rounds for e in encoded.values()),
                 "loudness_plot": dg.MetadataValue.md(image_markdown(plot, "loudness", image_format="PNG")),
                 "audio_failures": "; ".join(failures) or "none",
             },

@@ -8,6 +8,7 @@ streams end within one frame of each other.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -101,20 +102,30 @@ def mux(video_path: Path, audio_path: Path, out_path: Path) -> None:
     tmp.replace(out_path)
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedSoundtrack:
+    path: Path  # the M4A whose packets `mux` copies
+    pcm: np.ndarray  # the mastered soundtrack that was encoded
+    report: MixReport
+    encoded_peak_dbtp: float  # measured on the decoded AAC
+    rounds: int  # master + encode passes it took to keep the encoded true peak under the ceiling
+
+
 def master_and_encode(
     mixed: np.ndarray, audio_path: Path, ceiling_dbtp: float = -1.0, bitrate: int = 320_000
-) -> tuple[np.ndarray, MixReport, float]:
+) -> EncodedSoundtrack:
     """Master, encode, and measure the *encoded* audio: if AAC pushed the true peak over the ceiling,
     master again with the limiter lowered by the excess. Loudness stays at the target; only peaks come
-    down. Returns the soundtrack, its report, and the encoded file's true peak."""
+    down."""
     from montage_pipeline.media.audio_specs import decode_audio
 
-    margin = 1.0
-    for _ in range(4):
+    margin, rounds = 1.0, 0
+    while True:
+        rounds += 1
         soundtrack, report = master(mixed, limiter_dbtp=ceiling_dbtp - margin)
         encode_soundtrack(soundtrack, audio_path, bitrate)
         encoded_peak = true_peak_db(decode_audio(audio_path))
-        if encoded_peak <= ceiling_dbtp:
+        if encoded_peak <= ceiling_dbtp or rounds == 4:  # the check reports a peak still over
             break
         margin += encoded_peak - ceiling_dbtp + 0.2
-    return soundtrack, report, encoded_peak
+    return EncodedSoundtrack(audio_path, soundtrack, report, encoded_peak, rounds)

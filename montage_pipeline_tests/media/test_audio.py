@@ -133,9 +133,9 @@ def test_a_planted_bang_is_heard_at_its_montage_time_in_the_final_file(
     from montage_pipeline.media.mix import combine
 
     final, soundtrack = tmp_path / "final.mp4", tmp_path / "soundtrack.m4a"
-    _, report, encoded_peak = master_and_encode(
-        fit_to(combine(music * duck_gain(game), game), duration), soundtrack
-    )
+    encoded = master_and_encode(fit_to(combine(music * duck_gain(game), game), duration), soundtrack)
+    report, encoded_peak = encoded.report, encoded.encoded_peak_dbtp
+    assert encoded.path == soundtrack and 1 <= encoded.rounds <= 4
     mux(video, soundtrack, final)
     assert report.integrated_lufs == pytest.approx(-14.0, abs=0.5)
     assert report.true_peak_dbtp <= -2.0 and encoded_peak <= -1.0
