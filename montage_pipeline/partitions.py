@@ -56,4 +56,4 @@ def parse_week(key: str) -> datetime:
         raise ValueError(f"week {key!r} is not an ISO date like 2025-01-27") from exc
     if day.weekday() != 0:
         raise ValueError(f"week {key!r} is a {day:%A}: weeks start on Monday")
-    return day.replace(tzinfo=ZoneInfo(weekly_partitions.timezone or "UTC")).astimezone(UTC)
+    return week_window(key)[0]

@@ -67,7 +67,7 @@ def test_a_backfill_of_many_weeks_stays_within_the_run_limits(instance_yaml: str
                     instance.report_dagster_event(
                         DagsterEvent(DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name), run.run_id
                     )
-    # The limit binds: the first tick starts four weeks and holds the rerun back behind its week.
+    # The limit binds: the first tick starts `limit` weeks and holds the rerun back behind its week.
     assert rounds[0] == WEEKS[:limit]
     assert sorted(w for r in rounds for w in r) == sorted(queued.values())  # every run ran, once
     assert WEEKS[0] in rounds[1]  # the rerun, first in line once its week was done

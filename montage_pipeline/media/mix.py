@@ -170,8 +170,11 @@ def combine(music: np.ndarray, game: np.ndarray, music_gain_db: float = -4.0) ->
 
 
 def true_peak_db(pcm: np.ndarray) -> float:
-    over = resample_poly(pcm, 4, 1, axis=1)
-    return float(20 * np.log10(np.max(np.abs(over)) + 1e-12))
+    return _peak_dbtp(_true_peak_envelope(pcm))
+
+
+def _peak_dbtp(envelope: np.ndarray) -> float:
+    return float(20 * np.log10(envelope.max() + 1e-12))
 
 
 def _true_peak_envelope(pcm: np.ndarray) -> np.ndarray:
@@ -206,7 +209,6 @@ def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[n
         return pcm, MixReport(-70.0, -120.0, 0.0, pcm.shape[1] / RATE)
     envelope = _true_peak_envelope(pcm)
     gain_db = TARGET_LUFS - loud
-    out = pcm
     # Gain to the target, limit the peaks, measure: limiting lowers the loudness a little, so add that back.
     for _ in range(6):
         gain = np.float32(10 ** (gain_db / 20))
@@ -226,7 +228,7 @@ def _limit(pcm: np.ndarray, ceiling_dbtp: float) -> tuple[np.ndarray, float]:
     out = pcm
     for attempt in range(5):
         envelope = _true_peak_envelope(out)
-        peak_db = float(20 * np.log10(envelope.max() + 1e-12))
+        peak_db = _peak_dbtp(envelope)
         if peak_db <= ceiling_dbtp or attempt == 4:
             break
         out = (out * _limiter_gain(envelope, ceiling_dbtp - 0.1 * (attempt + 1))).astype(np.float32)

@@ -8,6 +8,8 @@ streams end within one frame of each other.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +71,16 @@ def encode_soundtrack(pcm: np.ndarray, path: Path, bitrate: int = 320_000) -> No
     tmp.replace(path)
 
 
+def _timed(
+    packets: Iterator[av.Packet], source: av.stream.Stream, target: av.stream.Stream, rank: int
+) -> Iterator[tuple[float, int, av.Packet, av.stream.Stream]]:
+    """(time, rank, packet, output stream) for each real packet of one input stream, in file order."""
+    assert source.time_base is not None
+    for packet in packets:
+        if packet.dts is not None:
+            yield float(packet.dts * source.time_base), rank, packet, target
+
+
 def mux(video_path: Path, audio_path: Path, out_path: Path) -> None:
     """The video's packets and the encoded soundtrack's packets, both copied, interleaved by time.
 
@@ -82,23 +94,15 @@ def mux(video_path: Path, audio_path: Path, out_path: Path) -> None:
     ):
         vin, ain = video_src.streams.video[0], audio_src.streams.audio[0]
         vout, aout = out.add_stream_from_template(vin), out.add_stream_from_template(ain)
-        assert vin.time_base is not None and ain.time_base is not None
-        audio = ((p, float(p.dts * ain.time_base)) for p in audio_src.demux(ain) if p.dts is not None)
-        pending = next(audio, None)
-        for packet in video_src.demux(vin):
-            if packet.dts is None:
-                continue
-            t = float(packet.dts * vin.time_base)
-            while pending is not None and pending[1] <= t:  # audio up to this video packet
-                pending[0].stream = aout
-                out.mux(pending[0])
-                pending = next(audio, None)
-            packet.stream = vout
+        # Audio before video at equal times (rank 0 before 1), as a player wants the sound ready.
+        streams = heapq.merge(
+            _timed(audio_src.demux(ain), ain, aout, 0),
+            _timed(video_src.demux(vin), vin, vout, 1),
+            key=lambda item: (item[0], item[1]),
+        )
+        for _, _, packet, stream in streams:
+            packet.stream = stream
             out.mux(packet)
-        while pending is not None:
-            pending[0].stream = aout
-            out.mux(pending[0])
-            pending = next(audio, None)
     tmp.replace(out_path)
 
 
