@@ -9,6 +9,13 @@ fingerprints are compared at the time shift that matches them best, which also f
 keyframe (how editors cut without re-encoding). Known limit: a copy trimmed at an arbitrary frame *and*
 re-encoded has keyframes at new content positions and is not recognised; that needs a dense decode,
 which selection cannot afford for every candidate.
+
+A pHash match alone is not proof on real gameplay: two different rounds in one arena with a fixed camera
+(ViZDoom's defend_the_center, seed 101 of ../shared/gameplay_kit) matched at a median distance of 0.03,
+as close as a re-encode (0.016), and the week's best clip was dropped as a "copy". A match is therefore
+confirmed: by the audio (the loudness envelopes agree at the same shift: a copy carries the same sound)
+when both clips have audio, else by a finer 256-bit hash of the same keyframes (16×16 frequencies: the
+sprites that tell two rounds apart), on which those rounds stay at ≥ 0.12 and a re-encode at 0.016.
 """
 
 from __future__ import annotations
@@ -22,7 +29,14 @@ import cv2
 import numpy as np
 
 HASH_SIZE = 32  # the frame is reduced to 32×32 gray; the 8×8 lowest DCT frequencies make the hash
+FINE_SIZE = 64  # the confirming hash: 64×64 gray, the 16×16 lowest frequencies
+FINE_FREQS = 16
+FINE_THRESHOLD = 0.08
 MATCH_WINDOW_S = 0.35  # keyframes this close in time (after the shift) are compared
+AUDIO_STEP_S = 0.25
+AUDIO_RATE = 8000
+AUDIO_AGREEMENT = 0.8  # correlation of two loudness envelopes (dB) that makes them one recording
+MIN_AUDIO_STEPS = 8
 # Calibrated on synthetic gameplay (test_probe_and_fingerprint.py): re-encodes at another size and CRF
 # and copies trimmed by 2.5 s match at a median distance ≤ 0.05; different clips stay ≥ 0.33.
 DEFAULT_THRESHOLD = 0.2
@@ -40,9 +54,11 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 class VisualFingerprint:
     times_s: tuple[float, ...]
     hashes: tuple[int, ...]  # 64-bit pHash per keyframe
+    fine: tuple[int, ...] = ()  # 256-bit hash per keyframe, to confirm a match (not stored in the DB)
+    audio_db: tuple[float, ...] = ()  # loudness per AUDIO_STEP_S, empty without audio (not stored)
 
     def to_hex(self) -> str:
-        """Compact text for a DB column: `time:hash` pairs."""
+        """Compact text for a DB column: `time:hash` pairs (the confirming hashes and sound are not kept)."""
         return " ".join(f"{t:.3f}:{h:016x}" for t, h in zip(self.times_s, self.hashes, strict=True))
 
     @classmethod
@@ -51,16 +67,40 @@ class VisualFingerprint:
         return cls(tuple(float(t) for t, _ in pairs), tuple(int(h, 16) for _, h in pairs))
 
 
-def phash(gray: np.ndarray) -> int:
-    small = cv2.resize(gray, (HASH_SIZE, HASH_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
-    dct = cv2.dct(small)[:8, :8]
-    bits = (dct > np.median(dct[1:].ravel())).ravel()  # median without the DC term: robust to brightness
+def phash(gray: np.ndarray, size: int = HASH_SIZE, freqs: int = 8) -> int:
+    small = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+    dct = cv2.dct(small)[:freqs, :freqs]
+    bits = (dct > np.median(dct[1:].ravel())).ravel()  # median without the DC row: robust to brightness
     return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def audio_envelope(path: Path) -> tuple[float, ...]:
+    """Loudness (dB) per AUDIO_STEP_S of the first audio track; empty without one. Costs ~1 % of a video
+    decode: only the audio stream is demuxed."""
+    step = round(AUDIO_STEP_S * AUDIO_RATE)
+    levels: list[float] = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return ()
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            pending = np.zeros(0, dtype=np.float32)
+            for frame in container.decode(container.streams.audio[0]):
+                for out in resampler.resample(frame):
+                    pending = np.concatenate([pending, out.to_ndarray().reshape(-1)])
+                    while len(pending) >= step:
+                        chunk, pending = pending[:step], pending[step:]
+                        rms = float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2)))
+                        levels.append(round(20 * np.log10(rms + 1e-6), 2))
+    except av.error.FFmpegError:
+        pass  # a damaged tail: what decoded still fingerprints the sound
+    return tuple(levels)
 
 
 def visual_fingerprint(path: Path, *, max_keyframes: int = 120) -> VisualFingerprint:
     times: list[float] = []
     hashes: list[int] = []
+    fine: list[int] = []
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         video.thread_type = "AUTO"
@@ -77,42 +117,83 @@ def visual_fingerprint(path: Path, *, max_keyframes: int = 120) -> VisualFingerp
                 gray = frame.reformat(width=128, height=72, format="gray", interpolation="AREA").to_ndarray()
                 times.append(round(float(frame.time) - start, 3))
                 hashes.append(phash(gray))
+                fine.append(phash(gray, FINE_SIZE, FINE_FREQS))
                 if len(times) >= max_keyframes:
                     break
         except av.error.FFmpegError:
             pass  # a damaged tail: the keyframes before it still fingerprint the clip
-    return VisualFingerprint(tuple(times), tuple(hashes))
+    return VisualFingerprint(tuple(times), tuple(hashes), tuple(fine), audio_envelope(path))
 
 
 def _hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
-def fingerprint_distance(a: VisualFingerprint, b: VisualFingerprint, *, max_shift_s: float = 10.0) -> float:
-    """Median normalised Hamming distance (0..1) at the best time shift; 1.0 when they cannot be aligned.
+def _pairs(a: VisualFingerprint, b: VisualFingerprint, shift: float) -> list[tuple[int, int]]:
+    """Indices of a's and b's keyframes that meet when b is moved `shift` seconds later."""
+    tb = np.array(b.times_s)
+    pairs = []
+    for i, t in enumerate(a.times_s):
+        j = int(np.argmin(np.abs(tb + shift - t)))
+        if abs(tb[j] + shift - t) <= MATCH_WINDOW_S:
+            pairs.append((i, j))
+    return pairs
+
+
+def best_alignment(
+    a: VisualFingerprint, b: VisualFingerprint, *, max_shift_s: float = 10.0
+) -> tuple[float, float]:
+    """(median normalised Hamming distance 0..1, shift s) at the best shift; (1.0, 0.0) if none aligns.
 
     The median, not the mean: around a scene cut two encoders may put the keyframe one frame apart, on
     either side of the cut, and one such pair must not make a copy look different.
     """
     if not a.hashes or not b.hashes:
-        return 1.0
-    ta, tb = np.array(a.times_s), np.array(b.times_s)
-    shifts = {round(float(x - y), 1) for x in ta for y in tb if abs(x - y) <= max_shift_s}
-    best = 1.0
-    min_pairs = max(1, min(2, len(ta), len(tb)))  # short clips may share only two keyframes
+        return 1.0, 0.0
+    shifts = sorted({round(x - y, 1) for x in a.times_s for y in b.times_s if abs(x - y) <= max_shift_s})
+    best = (1.0, 0.0)
+    min_pairs = max(1, min(2, len(a.hashes), len(b.hashes)))  # short clips may share only two keyframes
     for shift in shifts:
-        dists = []
-        for t, h in zip(ta, a.hashes, strict=True):
-            j = int(np.argmin(np.abs(tb + shift - t)))
-            if abs(tb[j] + shift - t) <= MATCH_WINDOW_S:
-                dists.append(_hamming(h, b.hashes[j]) / 64.0)
-        overlap = len(dists) / min(len(ta), len(tb))
-        if len(dists) >= min_pairs and overlap >= 0.5:
-            best = min(best, float(np.median(dists)))
+        pairs = _pairs(a, b, shift)
+        overlap = len(pairs) / min(len(a.hashes), len(b.hashes))
+        if len(pairs) >= min_pairs and overlap >= 0.5:
+            d = float(np.median([_hamming(a.hashes[i], b.hashes[j]) / 64.0 for i, j in pairs]))
+            best = min(best, (d, shift))
     return best
+
+
+def fingerprint_distance(a: VisualFingerprint, b: VisualFingerprint, *, max_shift_s: float = 10.0) -> float:
+    return best_alignment(a, b, max_shift_s=max_shift_s)[0]
+
+
+def _audio_agrees(a: tuple[float, ...], b: tuple[float, ...], shift: float) -> bool:
+    """Whether two loudness envelopes are one recording when b is moved `shift` seconds later."""
+    k = round(shift / AUDIO_STEP_S)
+    x, y = (np.array(a[k:]), np.array(b)) if k >= 0 else (np.array(a), np.array(b[-k:]))
+    n = min(len(x), len(y))
+    if n < MIN_AUDIO_STEPS:
+        return True  # too short to tell: the pictures decide
+    x, y = x[:n], y[:n]
+    if x.std() < 1e-6 or y.std() < 1e-6:
+        return bool(np.abs(x - y).mean() < 3.0)  # flat sound: equal levels or not
+    return float(np.corrcoef(x, y)[0, 1]) >= AUDIO_AGREEMENT
+
+
+def _fine_distance(a: VisualFingerprint, b: VisualFingerprint, shift: float) -> float:
+    pairs = _pairs(a, b, shift)
+    bits = FINE_FREQS * FINE_FREQS
+    return float(np.median([_hamming(a.fine[i], b.fine[j]) / bits for i, j in pairs])) if pairs else 1.0
 
 
 def are_near_duplicates(
     a: VisualFingerprint, b: VisualFingerprint, *, threshold: float = DEFAULT_THRESHOLD
 ) -> bool:
-    return fingerprint_distance(a, b) <= threshold
+    """The same moment: the pictures match at some shift, and the sound (or the fine pictures) agree."""
+    distance, shift = best_alignment(a, b)
+    if distance > threshold:
+        return False
+    if a.audio_db and b.audio_db:
+        return _audio_agrees(a.audio_db, b.audio_db, shift)
+    if a.fine and b.fine:
+        return _fine_distance(a, b, shift) <= FINE_THRESHOLD
+    return True  # a fingerprint read back from the DB (no fine hashes): the pictures decide

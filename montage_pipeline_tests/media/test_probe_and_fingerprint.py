@@ -174,4 +174,5 @@ def test_reencoded_and_trimmed_copies_are_near_duplicates(clips: Path, tmp_path:
     assert are_near_duplicates(a, trimmed)
     assert not are_near_duplicates(a, other)
     assert fingerprint_distance(a, other) > DEFAULT_THRESHOLD * 1.5
-    assert VisualFingerprint.from_hex(a.to_hex()) == a
+    stored = VisualFingerprint.from_hex(a.to_hex())  # the DB keeps the keyframe hashes
+    assert (stored.times_s, stored.hashes) == (a.times_s, a.hashes)
