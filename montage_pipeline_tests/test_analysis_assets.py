@@ -160,3 +160,18 @@ def test_with_a_music_library_the_cuts_follow_the_tracks_tempo(
     assert spans[0].tempo_bpm == pytest.approx(131, abs=1.0)
     meta = result.asset_materializations_for_node("scored_highlights")[0].metadata
     assert meta["music_track"].value == "anthem.wav"
+
+
+def test_target_duration_comes_from_the_environment(
+    sqlite_url: str, week_clips, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from montage_pipeline.platform.migrate import upgrade
+
+    upgrade(sqlite_url)
+    root, planted = week_clips
+    _seed(sqlite_url, root, planted)
+    monkeypatch.setenv("WEEKLY_MONTAGE_DURATION", "40")
+    result = _build(sqlite_url, root, tmp_path / "media", {"target_duration_s": None})
+    mat = result.asset_materializations_for_node("scored_highlights")[0].metadata
+    assert mat["target_duration_s"].value == 40.0
+    assert abs(result.output_for_node("scored_highlights")[-1].montage_out_s - 40.0) <= 2.0

@@ -8,6 +8,7 @@ from typing import Literal
 
 import dagster as dg
 
+from montage_pipeline.highlights import explain
 from montage_pipeline.highlights.analysis_cache import (
     AnalysisJob,
     AnalysisOutcome,
@@ -18,7 +19,6 @@ from montage_pipeline.highlights.edl import build_edl, newest_candidates, score_
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.media.analysis import ClipAnalysis
 from montage_pipeline.media.edl_export import write_json, write_otio
-from montage_pipeline.media.excitement import ExcitementWeights
 from montage_pipeline.media.music_library import week_track
 from montage_pipeline.media.timeline import TimelineRules
 from montage_pipeline.media.windows import WindowRules
@@ -48,6 +48,7 @@ class ScoredHighlightsConfig(dg.Config):
     policy: Literal["ranked", "newest"] = "ranked"
     target_duration_s: float | None = None  # default: env WEEKLY_MONTAGE_DURATION, else 180
     min_clips: int = 10
+    min_score: float = 0.15  # clips whose best moment scores less are not padded in (see TimelineRules)
     max_clips: int = 15
     per_user_cap: int = 2
     game_diversity_penalty: float = 0.15
@@ -60,12 +61,8 @@ class ScoredHighlightsConfig(dg.Config):
     intro_beats: int = 8
     transition: Literal["cut", "dissolve"] = "cut"
     dissolve_s: float = 0.5
-    weight_loud: float = 0.30
-    weight_onset: float = 0.15
-    weight_motion: float = 0.25
-    weight_flash: float = 0.15
-    weight_cuts: float = 0.15
-    sustain: float = 0.35
+    preferred_window_s: float = 12.0  # the densest stretch of this length scores a clip
+    prior_weight: float = 0.2  # how far the selection prior may move a content score (±10 % at 0.2)
 
 
 def _analyse(
@@ -167,22 +164,6 @@ def _load_analyses(
     return analyses
 
 
-def _picks_markdown(spans: list[EditSpan]) -> str:
-    lines = [
-        "| # | clip | credit | source | montage | score | loud | motion | flash | onset | cuts |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for s in spans:
-        b = s.score_breakdown
-        lines.append(
-            f"| {s.order} | {s.clip_id} | {s.credit} | {s.source_in_s:.1f}–{s.source_out_s:.1f}s "
-            f"| {s.montage_in_s:.1f}–{s.montage_out_s:.1f}s | {s.score:.3f} | {b.get('loud', 0):.2f} "
-            f"| {b.get('motion', 0):.2f} | {b.get('flash', 0):.2f} | {b.get('onset', 0):.2f} "
-            f"| {b.get('cuts', 0):.2f} |"
-        )
-    return "\n".join(lines)
-
-
 @dg.asset(
     partitions_def=weekly_partitions,
     group_name="montage",
@@ -207,6 +188,7 @@ def scored_highlights(
     rules = TimelineRules(
         target_s=config.target_duration_s or target_duration_s(),
         min_clips=config.min_clips,
+        min_score=config.min_score,
         max_clips=config.max_clips,
         per_user_cap=config.per_user_cap,
         game_diversity_penalty=config.game_diversity_penalty,
@@ -220,18 +202,13 @@ def scored_highlights(
         scored = newest_candidates(clips, rules)
     else:
         analyses = _load_analyses(context, clips, scene_segments, media_store)
-        weights = ExcitementWeights(
-            config.weight_loud,
-            config.weight_onset,
-            config.weight_motion,
-            config.weight_flash,
-            config.weight_cuts,
-            config.sustain,
-        )
         windows = WindowRules(
-            min_len_s=config.min_window_s, max_len_s=config.max_window_s, lead_in_s=config.lead_in_s
+            min_len_s=config.min_window_s,
+            max_len_s=config.max_window_s,
+            preferred_len_s=config.preferred_window_s,
+            lead_in_s=config.lead_in_s,
         )
-        scored = score_candidates(clips, analyses, weights, windows)
+        scored = score_candidates(clips, analyses, windows, prior_weight=config.prior_weight)
     timeline, spans = build_edl(
         week,
         scored,
@@ -258,10 +235,6 @@ def scored_highlights(
         write_otio(otio_path, week, spans)
         media_store.put_file(json_path, f"weeks/{week}/edl.json", content_type="application/json")
         media_store.put_file(otio_path, f"weeks/{week}/montage.otio", content_type="application/json")
-    not_picked = [
-        {"clip_id": c.clip_id, "reason": reason, "score": round(c.effective_score, 4)}
-        for c, reason in timeline.not_picked
-    ]
     yield dg.Output(
         spans,
         metadata={
@@ -273,8 +246,10 @@ def scored_highlights(
             "peaks_on_downbeat": sum(s.peak_on_downbeat for s in spans),
             "mean_score": round(sum(s.score for s in spans) / len(spans), 4),
             "policy": config.policy,
-            "picks": dg.MetadataValue.md(_picks_markdown(spans)),
-            "not_picked": dg.MetadataValue.json(not_picked),
+            "clips_analysed": len(scored),
+            "picks": dg.MetadataValue.md(explain.picks_table(spans, timeline)),
+            "left_out": dg.MetadataValue.md(explain.left_out_table(timeline)),
+            "not_picked": dg.MetadataValue.json(explain.left_out_json(timeline)),
             "notes": "; ".join(timeline.notes) or "none",
             "edl_json": media_store.uri(f"weeks/{week}/edl.json"),
             "edl_otio": media_store.uri(f"weeks/{week}/montage.otio"),

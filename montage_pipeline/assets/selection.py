@@ -15,7 +15,6 @@ from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline.selection.ranking import RankingRules, build_pool, newest_pool
 from montage_pipeline.selection.rows import EligibleJob, Rejection, SelectedClip
 from montage_pipeline.selection.verify import VerifiedClip, verify_jobs
-from montage_pipeline.settings import target_duration_s
 
 
 class EligibleJobsConfig(dg.Config):
@@ -23,12 +22,9 @@ class EligibleJobsConfig(dg.Config):
 
 
 class SelectedClipsConfig(dg.Config):
+    # "newest" keeps the seed's rule (the newest `newest_max_clips`, nothing analysed first) for comparison.
     policy: Literal["ranked", "newest"] = "ranked"
-    target_duration_s: float | None = None  # default: env WEEKLY_MONTAGE_DURATION, else 180
-    max_clips: int = 15
-    per_user_cap: int = 2
-    game_diversity_penalty: float = 0.15
-    pool_duration_factor: float = 2.0
+    newest_max_clips: int = 15
     min_clip_duration_s: float = 3.0
     weight_job_score: float = 0.5
     weight_engagement: float = 0.35
@@ -85,7 +81,7 @@ def _rejections_markdown(rejections: list[Rejection]) -> str:
 
 def _selected_markdown(rows: list[SelectedClip]) -> str:
     lines = [
-        "| rank | clip | user | game | duration | size | score | why |",
+        "| prior rank | clip | user | game | duration | size | prior | why |",
         "|---|---|---|---|---|---|---|---|",
     ]
     lines += [
@@ -103,7 +99,7 @@ def _selected_markdown(rows: list[SelectedClip]) -> str:
     io_manager_key="table_io_manager",
     output_required=False,
     pool="analysis",
-    description="Verified, de-duplicated, consent-checked and ranked candidate clips for the week.",
+    description="Every verified, de-duplicated, consent-checked clip of the week, with its prior.",
 )
 def selected_clips(
     context: dg.AssetExecutionContext,
@@ -112,7 +108,6 @@ def selected_clips(
     upload_storage: UploadStorage,
 ) -> Iterator[dg.Output[list[SelectedClip]]]:
     start, _ = week_window(context.partition_key)
-    target = config.target_duration_s or target_duration_s()
 
     def progress(result: VerifiedClip | Rejection) -> None:
         if isinstance(result, Rejection):
@@ -130,14 +125,9 @@ def selected_clips(
     verified = [r for r in results if isinstance(r, VerifiedClip)]
     rejections = [r for r in results if isinstance(r, Rejection)]
     if config.policy == "newest":
-        rows, left_out = newest_pool(verified, config.max_clips)
+        rows, left_out = newest_pool(verified, config.newest_max_clips)
     else:
         rules = RankingRules(
-            target_duration_s=target,
-            max_clips=config.max_clips,
-            per_user_cap=config.per_user_cap,
-            game_diversity_penalty=config.game_diversity_penalty,
-            pool_duration_factor=config.pool_duration_factor,
             weight_job_score=config.weight_job_score,
             weight_engagement=config.weight_engagement,
             weight_recency=config.weight_recency,
@@ -150,7 +140,6 @@ def selected_clips(
         "clips_selected": len(rows),
         "clips_rejected": len(rejections),
         "pool_duration_s": round(sum(r.duration_s for r in rows), 2),
-        "target_duration_s": target,
         "policy": config.policy,
         "rejected_by_reason": dict(sorted(by_reason.items())),
         "rejections": dg.MetadataValue.md(_rejections_markdown(rejections)),

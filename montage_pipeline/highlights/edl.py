@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.media.analysis import ClipAnalysis
 from montage_pipeline.media.excitement import (
-    ExcitementWeights,
     TrackInput,
     WeekScale,
     bin_features,
@@ -27,9 +26,11 @@ def track_input(analysis: ClipAnalysis) -> TrackInput:
     t = analysis.tracks
     return TrackInput(
         duration_s=analysis.duration_s,
+        has_audio=analysis.has_audio,
         frame_times_s=t.frame_times_s,
         motion=t.motion,
         flash=t.flash,
+        redness=t.redness,
         audio_step_s=t.audio_step_s,
         loudness_db=t.loudness_db,
         onset=t.onset,
@@ -46,8 +47,9 @@ class ScoredCandidate:
 def score_candidates(
     clips: Sequence[SelectedClip],
     analyses: dict[str, ClipAnalysis],
-    weights: ExcitementWeights,
     window_rules: WindowRules,
+    *,
+    prior_weight: float = 0.2,
 ) -> list[ScoredCandidate]:
     """The best window of every analysed clip, scored against the whole week's scale."""
     usable = [c for c in clips if c.clip_id in analyses]
@@ -58,10 +60,12 @@ def score_candidates(
     scored = []
     for clip in usable:
         track = inputs[clip.clip_id]
-        curve = excitement_curve(binned[clip.clip_id], scale, weights)
+        curve = excitement_curve(binned[clip.clip_id], scale)
         window = best_window(curve, track.duration_s, track.cut_times_s, window_rules)
         prior = clip.rank_score / top_rank if top_rank > 0 else 0.5
-        candidate = Candidate(clip.clip_id, clip.user_id, clip.game, track.duration_s, window, prior)
+        candidate = Candidate(
+            clip.clip_id, clip.user_id, clip.game, track.duration_s, window, prior, prior_weight
+        )
         scored.append(ScoredCandidate(clip, candidate))
     return scored
 
@@ -93,6 +97,7 @@ def edit_spans(
         window = placed.candidate.window
         breakdown = {
             **window.breakdown,
+            "content": round(window.score, 4),
             "peak": round(window.peak_value, 4),
             "prior": round(placed.candidate.prior, 4),
         }

@@ -28,7 +28,7 @@ from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 AUDIO_RATE = 16_000
 AUDIO_STEP_S = 0.05
 FFT_SIZE = 1024
@@ -50,11 +50,12 @@ class FeatureTracks:
     motion: np.ndarray
     brightness: np.ndarray
     flash: np.ndarray
+    redness: np.ndarray  # mean red-difference chroma (Cr) of the frame, 0..1 (0.5 neutral)
     action_x: np.ndarray
     action_spread: np.ndarray
     audio_step_s: float
     loudness_db: np.ndarray
-    onset: np.ndarray
+    onset: np.ndarray  # spectral flux per audio step, not normalised: comparable across clips
 
 
 # What save() writes: scalar fields in a JSON header, feature tracks as arrays.
@@ -64,6 +65,7 @@ TRACK_ARRAYS = (
     "motion",
     "brightness",
     "flash",
+    "redness",
     "action_x",
     "action_spread",
     "loudness_db",
@@ -170,8 +172,10 @@ def plane_view(plane: Any) -> np.ndarray:
     return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
 
 
-def _small_frame(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-    """The frame shrunk to w×h as BGR (for the scene detector) and as its luma plane.
+def _small_frame(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The frame shrunk to w×h as BGR (for the scene detector), its luma plane, and its mean Cr (0..1).
+
+    Mean Cr is the red tint that games lay over the picture when the player is hurt or dies.
 
     For 4:2:0 sources the planes are area-averaged straight from the decoder's buffers and converted to
     BGR only at the small size: 1.4× faster than a full-size swscale conversion (measured at 1080p).
@@ -182,9 +186,10 @@ def _small_frame(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, np.n
         us = cv2.resize(u, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
         vs = cv2.resize(v, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
         i420 = np.concatenate([ys.ravel(), us.ravel(), vs.ravel()]).reshape(h * 3 // 2, w)
-        return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), ys
+        return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), ys, float(vs.mean()) / 255
     bgr = frame.reformat(width=w, height=h, format="bgr24", interpolation="AREA").to_ndarray()
-    return bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    ycrcb = cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)
+    return bgr, np.ascontiguousarray(ycrcb[:, :, 0]), float(ycrcb[:, :, 1].mean()) / 255
 
 
 def _video_size(width: int, height: int, rotation: int, analysis_width: int) -> tuple[int, int]:
@@ -231,6 +236,7 @@ def analyze_clip(
         times: list[float] = []
         motion: list[float] = []
         brightness: list[float] = []
+        redness: list[float] = []
         action_x: list[float] = []
         spread: list[float] = []
         cut_scores: dict[float, float] = {}
@@ -253,7 +259,7 @@ def analyze_clip(
                 rotation = round(frame.rotation / 90) * 90 % 360
                 size = _video_size(width, height, rotation, analysis_width)
             w, h = size if rotation in (0, 180) else (size[1], size[0])
-            bgr, gray8 = _small_frame(frame, w, h)
+            bgr, gray8, cr = _small_frame(frame, w, h)
             if rotation:
                 k = {90: -1, 180: 2, 270: 1}[rotation]
                 bgr, gray8 = np.ascontiguousarray(np.rot90(bgr, k)), np.ascontiguousarray(np.rot90(gray8, k))
@@ -277,6 +283,7 @@ def analyze_clip(
             times.append(t)
             motion.append(float(diff.mean()) / gap)
             brightness.append(float(gray.mean()))
+            redness.append(cr)
             for cut in cut_detector.process_frame(FrameTimecode(t, fps), bgr):
                 cuts.append(cut.seconds)
             score = getattr(cut_detector, "_frame_score", None)
@@ -294,18 +301,17 @@ def analyze_clip(
         Scene(round(a, 4), round(b, 4), 0.0 if i == 0 else cut_scores.get(round(a, 4), 0.0))
         for i, (a, b) in enumerate(itertools.pairwise(bounds))
     )
-    flux = np.array(reducer.flux, dtype=np.float32)
-    onset = flux / float(flux.max()) if flux.size and flux.max() > 0 else flux
     tracks = FeatureTracks(
         frame_times_s=t_arr,
         motion=np.array(motion, dtype=np.float32),
         brightness=b_arr,
         flash=flash,
+        redness=np.array(redness, dtype=np.float32),
         action_x=np.array(action_x, dtype=np.float32),
         action_spread=np.array(spread, dtype=np.float32),
         audio_step_s=AUDIO_STEP_S,
         loudness_db=np.array(reducer.loudness, dtype=np.float32),
-        onset=onset.astype(np.float32),
+        onset=np.array(reducer.flux, dtype=np.float32),
     )
     return ClipAnalysis(
         version=ANALYSIS_VERSION,

@@ -1,22 +1,23 @@
 """How exciting each moment of a clip is, from the analysis feature tracks. Pure numpy, no I/O.
 
-Per bin (default 0.5 s) of each clip, five raw features:
+Per bin (0.5 s) of each clip, raw features from the one analysis pass:
 
-- `loud`: the bin's peak short-term loudness in dB above the clip's median loudness (a clip's own level
-  does not matter, its transients do), capped at 30 dB;
-- `onset`: the bin's peak audio onset strength (attacks: shots, impacts);
-- `motion`: the bin's mean motion energy (fast camera and object motion);
-- `flash`: the bin's peak brightness jump (muzzle flashes, explosions);
-- `cuts`: scene cuts within ±2 s (the clip's own editing rhythm).
+- audio: `level` (mean loudness, dBFS), `rise` (peak loudness above the clip's quiet floor, dB),
+  `onset` (peak spectral flux: shots, impacts), `busy` (mean spectral flux: sustained fire);
+- video: `motion` (mean motion energy), `flash` (peak brightness jump: muzzle flashes, explosions),
+  `red` (peak red-tint jump: the damage and death tint games lay over the picture), `jerk` (mean
+  frame-to-frame change of motion: recoil and hits shake the camera, walking pans it smoothly),
+  `cuts` (scene cuts within ±2 s).
 
-Each feature is divided by its 99th percentile over *all bins of the week's clips* (`WeekScale`, with
-a floor per feature so a week of calm footage does not blow its noise up to full scale) and clipped to
-0..1, so one very loud or very busy clip does not drown the others. Then
+Features are put on the week's scale (`WeekScale`): loudness relative to the week's loudest moments (so
+a quiet clip's door sound stays quiet), the others divided by their 99th percentile over every bin of
+the week's clips, with a floor so a calm week does not blow its noise up to full scale. Each feature
+enters the model at three time scales (the bin, a 2 s and a 6 s neighbourhood) and as its clip mean.
 
-    instant    = Σ weight_f · feature_f
-    excitement = (1 - sustain) · instant + sustain · moving_average(instant, 3 s)
-
-The moving-average term rewards sustained action over a lone spike. Weights are `ExcitementWeights`.
+The excitement of a bin is a linear model of those inputs, clipped to 0..1, whose coefficients were
+fitted on real engine gameplay against the game's own counters (`benchmarks/fit_excitement.py`, which
+writes `excitement_model.py`). Clips without an audio track use a model fitted on the video features
+alone, against the same ground truth, so both kinds of clip score on one scale.
 """
 
 from __future__ import annotations
@@ -25,27 +26,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FEATURES = ("loud", "onset", "motion", "flash", "cuts")
-LOUD_CAP_DB = 30.0
+from montage_pipeline.media import excitement_model
+
+BIN_S = 0.5
+AUDIO_FEATURES = ("level", "rise", "onset", "busy")
+VIDEO_FEATURES = ("motion", "flash", "red", "jerk", "cuts")
+FEATURES = AUDIO_FEATURES + VIDEO_FEATURES
+CONTEXT_S = (2.0, 6.0)  # neighbourhoods a feature is also averaged over
+LOUDNESS_RANGE_DB = 36.0  # `level` maps [week's loud reference - range, reference] to 0..1
+RISE_CAP_DB = 30.0
 CUT_RADIUS_S = 2.0
-SUSTAIN_WINDOW_S = 3.0
+RED_WINDOW_S = 1.0
 SCALE_PERCENTILE = 99.0
-# The smallest value that counts as full scale: 12 dB above a clip's median, an onset of 0.3, a mean
-# luma change of 4 %, a 10 % brightness jump, one cut nearby.
-SCALE_FLOOR = {"loud": 12.0, "onset": 0.3, "motion": 0.04, "flash": 0.1, "cuts": 1.0}
-
-
-@dataclass(frozen=True, slots=True)
-class ExcitementWeights:
-    loud: float = 0.30
-    onset: float = 0.15
-    motion: float = 0.25
-    flash: float = 0.15
-    cuts: float = 0.15
-    sustain: float = 0.35
-
-    def as_dict(self) -> dict[str, float]:
-        return {f: getattr(self, f) for f in FEATURES}
+SILENCE_DB = -90.0
+# The smallest value that counts as full scale: an onset flux of 2, a mean luma change of 4 %, a 10 %
+# brightness jump, a 2 % red-tint jump, a motion change of 2 %, one cut nearby.
+SCALE_FLOOR = {
+    "onset": 2.0,
+    "busy": 1.0,
+    "motion": 0.04,
+    "flash": 0.1,
+    "red": 0.02,
+    "jerk": 0.02,
+    "cuts": 1.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +57,11 @@ class TrackInput:
     """What excitement needs of one clip's analysis (a subset of `analysis.ClipAnalysis`)."""
 
     duration_s: float
+    has_audio: bool
     frame_times_s: np.ndarray
     motion: np.ndarray
     flash: np.ndarray
+    redness: np.ndarray
     audio_step_s: float
     loudness_db: np.ndarray
     onset: np.ndarray
@@ -65,6 +71,7 @@ class TrackInput:
 @dataclass(frozen=True, slots=True)
 class BinnedFeatures:
     bin_s: float
+    has_audio: bool
     raw: dict[str, np.ndarray] = field(default_factory=dict)  # feature -> per-bin raw value
 
     @property
@@ -78,7 +85,9 @@ def _bin_reduce(times: np.ndarray, values: np.ndarray, n_bins: int, bin_s: float
         return out
     idx = np.clip((times / bin_s).astype(np.int64), 0, n_bins - 1)
     if how == "max":
+        out[:] = -np.inf
         np.maximum.at(out, idx, values)
+        out[np.isinf(out)] = 0.0
     else:
         sums = np.bincount(idx, weights=values, minlength=n_bins)
         counts = np.bincount(idx, minlength=n_bins)
@@ -86,25 +95,54 @@ def _bin_reduce(times: np.ndarray, values: np.ndarray, n_bins: int, bin_s: float
     return out
 
 
-def bin_features(track: TrackInput, bin_s: float = 0.5) -> BinnedFeatures:
+def _jump_above_recent(times: np.ndarray, values: np.ndarray, window_s: float) -> np.ndarray:
+    """How far each sample rises above the median of the preceding `window_s` seconds."""
+    out = np.zeros(len(values), dtype=np.float64)
+    start = 0
+    for i in range(len(values)):
+        while times[start] < times[i] - window_s:
+            start += 1
+        if i > start:
+            out[i] = max(0.0, float(values[i]) - float(np.median(values[start:i])))
+    return out
+
+
+def bin_features(track: TrackInput, bin_s: float = BIN_S) -> BinnedFeatures:
     n_bins = max(1, int(np.ceil(track.duration_s / bin_s)))
-    motion = _bin_reduce(track.frame_times_s, track.motion.astype(np.float64), n_bins, bin_s, "mean")
-    flash = _bin_reduce(track.frame_times_s, track.flash.astype(np.float64), n_bins, bin_s, "max")
-    audio_times = np.arange(len(track.loudness_db)) * track.audio_step_s
-    if len(track.loudness_db):
-        floor = float(np.median(track.loudness_db))
-        above = np.clip(track.loudness_db.astype(np.float64) - floor, 0.0, LOUD_CAP_DB)
-    else:
-        above = np.zeros(0)
-    loud = _bin_reduce(audio_times, above, n_bins, bin_s, "max")
-    onset = _bin_reduce(audio_times, track.onset.astype(np.float64), n_bins, bin_s, "max")
+    times = track.frame_times_s
+    motion = track.motion.astype(np.float64)
+    jerk = np.abs(np.diff(motion, prepend=motion[:1])) if len(motion) else motion
+    red = _jump_above_recent(times, track.redness.astype(np.float64), RED_WINDOW_S)
+    raw = {
+        "motion": _bin_reduce(times, motion, n_bins, bin_s, "mean"),
+        "flash": _bin_reduce(times, track.flash.astype(np.float64), n_bins, bin_s, "max"),
+        "red": _bin_reduce(times, red, n_bins, bin_s, "max"),
+        "jerk": _bin_reduce(times, jerk, n_bins, bin_s, "mean"),
+    }
     centres = (np.arange(n_bins) + 0.5) * bin_s
     cuts = np.zeros(n_bins)
     for t in track.cut_times_s:
         cuts += np.abs(centres - t) <= CUT_RADIUS_S
-    return BinnedFeatures(
-        bin_s, {"loud": loud, "onset": onset, "motion": motion, "flash": flash, "cuts": cuts}
-    )
+    raw["cuts"] = cuts
+    has_audio = track.has_audio and len(track.loudness_db) > 0
+    if has_audio:
+        audio_times = np.arange(len(track.loudness_db)) * track.audio_step_s
+        db = np.maximum(track.loudness_db.astype(np.float64), SILENCE_DB)
+        quiet_floor = float(np.percentile(db, 20))
+        raw["level"] = _bin_reduce(audio_times, db, n_bins, bin_s, "mean")
+        raw["rise"] = np.clip(
+            _bin_reduce(audio_times, db, n_bins, bin_s, "max") - quiet_floor, 0, RISE_CAP_DB
+        )
+        flux = track.onset.astype(np.float64)
+        raw["onset"] = _bin_reduce(audio_times, flux, n_bins, bin_s, "max")
+        raw["busy"] = _bin_reduce(audio_times, flux, n_bins, bin_s, "mean")
+        # Bins past the end of the audio (a shorter audio track) are silence, not mean loudness.
+        covered = min(n_bins, int(np.ceil(len(db) * track.audio_step_s / bin_s)))
+        raw["level"][covered:] = SILENCE_DB
+    else:
+        for f in AUDIO_FEATURES:
+            raw[f] = np.zeros(n_bins)
+    return BinnedFeatures(bin_s, has_audio, raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,26 +150,29 @@ class WeekScale:
     """Each raw feature's full-scale value for the week: the normaliser shared by every clip."""
 
     full_scale: dict[str, float]
+    loud_reference_db: float
 
     @classmethod
     def of(cls, binned: list[BinnedFeatures]) -> WeekScale:
         full = {}
-        for f in FEATURES:
+        for f, floor in SCALE_FLOOR.items():
             values = np.concatenate([b.raw[f] for b in binned]) if binned else np.zeros(0)
             high = float(np.percentile(values, SCALE_PERCENTILE)) if values.size else 0.0
-            full[f] = max(high, SCALE_FLOOR[f])
-        return cls(full)
+            full[f] = max(high, floor)
+        levels = [b.raw["level"] for b in binned if b.has_audio]
+        reference = float(np.percentile(np.concatenate(levels), SCALE_PERCENTILE)) if levels else -20.0
+        return cls(full, reference)
 
-
-@dataclass(frozen=True, slots=True)
-class ExcitementCurve:
-    bin_s: float
-    excitement: np.ndarray  # per bin, ≥ 0 (≈ 0..1)
-    features: dict[str, np.ndarray]  # normalised per-bin features, 0..1
-
-    def at(self, t: float) -> float:
-        i = min(len(self.excitement) - 1, max(0, int(t / self.bin_s)))
-        return float(self.excitement[i])
+    def normalise(self, binned: BinnedFeatures) -> dict[str, np.ndarray]:
+        """Each feature on 0..1 for this week."""
+        out = {f: np.clip(binned.raw[f] / self.full_scale[f], 0.0, 1.0) for f in SCALE_FLOOR}
+        low = self.loud_reference_db - LOUDNESS_RANGE_DB
+        out["level"] = np.clip((binned.raw["level"] - low) / LOUDNESS_RANGE_DB, 0.0, 1.0)
+        out["rise"] = binned.raw["rise"] / RISE_CAP_DB
+        if not binned.has_audio:
+            for f in AUDIO_FEATURES:
+                out[f] = np.zeros(binned.n_bins)
+        return out
 
 
 def _moving_average(values: np.ndarray, width: int) -> np.ndarray:
@@ -143,11 +184,68 @@ def _moving_average(values: np.ndarray, width: int) -> np.ndarray:
     )
 
 
-def excitement_curve(binned: BinnedFeatures, scale: WeekScale, weights: ExcitementWeights) -> ExcitementCurve:
-    features = {}
-    for f in FEATURES:
-        features[f] = np.clip(binned.raw[f] / scale.full_scale[f], 0.0, 1.0)
-    instant = sum((w * features[f] for f, w in weights.as_dict().items()), start=np.zeros(binned.n_bins))
-    width = max(1, round(SUSTAIN_WINDOW_S / binned.bin_s))
-    excitement = (1 - weights.sustain) * instant + weights.sustain * _moving_average(instant, width)
-    return ExcitementCurve(binned.bin_s, excitement, features)
+def model_inputs(features: dict[str, np.ndarray], names: tuple[str, ...], bin_s: float) -> np.ndarray:
+    """The model's input matrix (bins × inputs): each feature at each time scale, then its clip mean."""
+    columns = []
+    for f in names:
+        x = features[f]
+        columns.append(x)
+        columns += [_moving_average(x, max(1, round(s / bin_s))) for s in CONTEXT_S]
+        columns.append(np.full_like(x, float(x.mean()) if len(x) else 0.0))
+    return np.stack(columns, axis=1) if columns else np.zeros((0, 0))
+
+
+def input_names(names: tuple[str, ...]) -> list[str]:
+    return [f"{f}{suffix}" for f in names for suffix in ("", *(f"@{s:g}s" for s in CONTEXT_S), "@clip")]
+
+
+@dataclass(frozen=True, slots=True)
+class LinearModel:
+    """excitement = clip(intercept + inputs · coefficients, 0, 1) over the named features."""
+
+    features: tuple[str, ...]
+    intercept: float
+    coefficients: tuple[float, ...]
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, object]) -> LinearModel:
+        features = tuple(str(f) for f in spec["features"])  # type: ignore[attr-defined]
+        coefficients = tuple(float(c) for c in spec["coefficients"])  # type: ignore[attr-defined]
+        if len(coefficients) != len(input_names(features)):
+            raise ValueError("excitement model: coefficient count does not match its features")
+        return cls(features, float(spec["intercept"]), coefficients)  # type: ignore[arg-type]
+
+    def contributions(self, features: dict[str, np.ndarray], bin_s: float) -> dict[str, np.ndarray]:
+        """Per feature, its share of each bin's excitement (all its time scales together)."""
+        x = model_inputs(features, self.features, bin_s)
+        per_input = x * np.asarray(self.coefficients)
+        k = 2 + len(CONTEXT_S)
+        return {f: per_input[:, i * k : (i + 1) * k].sum(axis=1) for i, f in enumerate(self.features)}
+
+
+AUDIO_MODEL = LinearModel.from_dict(excitement_model.WITH_AUDIO)
+VIDEO_MODEL = LinearModel.from_dict(excitement_model.VIDEO_ONLY)
+
+
+@dataclass(frozen=True, slots=True)
+class ExcitementCurve:
+    bin_s: float
+    excitement: np.ndarray  # per bin, 0..1: the model's estimate of how exciting the moment is
+    features: dict[str, np.ndarray]  # per feature, its contribution to each bin's excitement
+    model: str  # "audio+video" or "video"
+
+    def at(self, t: float) -> float:
+        i = min(len(self.excitement) - 1, max(0, int(t / self.bin_s)))
+        return float(self.excitement[i])
+
+
+def excitement_curve(binned: BinnedFeatures, scale: WeekScale) -> ExcitementCurve:
+    model = AUDIO_MODEL if binned.has_audio else VIDEO_MODEL
+    parts = model.contributions(scale.normalise(binned), binned.bin_s)
+    total = model.intercept + sum(parts.values(), start=np.zeros(binned.n_bins))
+    return ExcitementCurve(
+        binned.bin_s,
+        np.clip(total, 0.0, 1.0),
+        parts,
+        "audio+video" if binned.has_audio else "video",
+    )

@@ -1,8 +1,10 @@
 """Turn scored windows into the montage's timeline on a beat grid. Pure functions, no I/O.
 
-1. **Pick**: candidates by effective score (window score × (0.5 + 0.5 × selection prior)), greedily, with
+1. **Pick**: candidates by effective score (window score × (1 + prior_weight × (prior − 0.5))), greedily, with
    the per-user cap and a game-diversity penalty, until the clips' natural lengths fill the target or
-   `max_clips` is reached (at least `min_clips` when the week has them).
+   `max_clips` is reached (at least `min_clips` when the week has them). A clip whose best moment scores
+   under `min_score` (no action worth showing) is not padded in while the clips already chosen can grow
+   to fill the target: a montage of fewer, longer action spans beats one with dull spans in it.
 2. **Tempo**: from config, else drawn from `tempo_range_bpm` with the week key as seed, so a rerun of a
    week gets the same grid. Beat k sits at k × 60/bpm seconds of montage time; the title card takes the
    first `intro_beats`.
@@ -35,10 +37,12 @@ class Candidate:
     duration_s: float
     window: Window
     prior: float  # 0..1, from the selection rank (job score, engagement, recency)
+    prior_weight: float = 0.2
 
     @property
     def effective_score(self) -> float:
-        return self.window.score * (0.5 + 0.5 * self.prior)
+        """The content score, moved by at most ±prior_weight/2 of itself by the prior: a tie-break."""
+        return self.window.score * (1.0 + self.prior_weight * (self.prior - 0.5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,7 @@ class TimelineRules:
     max_clips: int = 15
     per_user_cap: int = 2
     game_diversity_penalty: float = 0.15
+    min_score: float = 0.15  # on the excitement scale: 0 walking, ~0.3 steady hits, ~0.7 a kill
     min_len_s: float = 6.0
     max_len_s: float = 20.0
     intro_beats: int = 8
@@ -93,8 +98,10 @@ def choose_tempo(week_key: str, rules: TimelineRules) -> float:
 
 
 def pick(
-    candidates: list[Candidate], rules: TimelineRules
+    candidates: list[Candidate], rules: TimelineRules, content_s: float | None = None
 ) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+    """The clips of the cut, and those left out with why. `content_s`: the seconds the spans must fill."""
+    content_s = rules.target_s if content_s is None else content_s
     remaining = sorted(candidates, key=lambda c: (-c.effective_score, c.clip_id))
     chosen: list[Candidate] = []
     left_out: list[tuple[Candidate, str]] = []
@@ -109,6 +116,10 @@ def pick(
             return c.effective_score * (1 - rules.game_diversity_penalty) ** per_game.get(c.game, 0)
 
         best = max(remaining, key=effective)
+        if best.effective_score < rules.min_score:
+            room = sum(min(rules.max_len_s, c.duration_s) for c in chosen)
+            if room >= content_s:  # only dull clips are left, and the chosen ones can fill the cut
+                break
         remaining.remove(best)
         if per_user.get(best.user_id, 0) >= rules.per_user_cap:
             left_out.append((best, "user_cap"))
@@ -117,7 +128,7 @@ def pick(
         per_user[best.user_id] = per_user.get(best.user_id, 0) + 1
         per_game[best.game] = per_game.get(best.game, 0) + 1
         natural += best.window.length_s
-    left_out += [(c, "not_needed") for c in remaining]
+    left_out += [(c, "not_needed" if c.effective_score >= rules.min_score else "too_dull") for c in remaining]
     return chosen, left_out
 
 
@@ -201,7 +212,7 @@ def build_timeline(
     beat = 60.0 / bpm
     intro_s = rules.intro_beats * beat
     target_beats = max(0, round(rules.target_s / beat) - rules.intro_beats)
-    chosen, left_out = pick(candidates, rules)
+    chosen, left_out = pick(candidates, rules, target_beats * beat)
     notes: list[str] = []
     lengths = fit_lengths(chosen, target_beats, rules, beat)
     # Too much material even at minimum lengths: drop the weakest clips while above min_clips.

@@ -1,9 +1,11 @@
-"""The best window of a clip: its peak with lead-in, whole streaks of action, sensible boundaries.
+"""The best window of a clip: its densest stretch of action, with lead-in, whole streaks, clean boundaries.
 
-A window contains the clip's most exciting moment and the streak of nearby action around it (peaks
-closer than `streak_gap_s` merge into one streak), starts `lead_in_s` before the action so a viewer sees
-it coming, and ends after it settles. Its boundaries then move (within `snap_radius_s`) to a scene cut,
-or else to the calmest nearby moment, and never into the middle of action.
+The window is the stretch of `preferred_len_s` with the highest mean excitement (the moments a viewer
+would pick), grown to hold the whole streak of action around its peak (peaks closer than `streak_gap_s`
+merge into one streak) up to `max_len_s`, and started at least `lead_in_s` before the streak so a viewer
+sees it coming. Its boundaries then move (within `snap_radius_s`) to a scene cut, or else to the calmest
+nearby moment, and never into the middle of action. The window's score is the mean excitement of the
+densest stretch, so clips compare on the same length whatever their streaks.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from montage_pipeline.media.excitement import FEATURES, ExcitementCurve
+from montage_pipeline.media.excitement import ExcitementCurve
 
 
 @dataclass(frozen=True, slots=True)
 class WindowRules:
     min_len_s: float = 6.0
     max_len_s: float = 20.0
+    preferred_len_s: float = 12.0  # 15 clips of 12 s fill a 180 s montage
     lead_in_s: float = 2.0
     tail_s: float = 1.5
     streak_ratio: float = 0.6  # bins at ≥ this share of the peak belong to the action
@@ -99,6 +102,14 @@ def _snap(
     return t, "none"
 
 
+def _densest(values: np.ndarray, length: int) -> tuple[int, float]:
+    """Start bin and mean of the `length`-bin stretch with the highest mean (the earliest on ties)."""
+    length = max(1, min(length, len(values)))
+    sums = np.convolve(values, np.ones(length), mode="valid")
+    start = int(np.argmax(sums))
+    return start, float(sums[start]) / length
+
+
 def best_window(
     curve: ExcitementCurve,
     duration_s: float,
@@ -107,15 +118,17 @@ def best_window(
 ) -> Window:
     rules = rules or WindowRules()
     values = curve.excitement
-    peak_bin = int(np.argmax(values))
+    bin_s = curve.bin_s
+    preferred = min(max(rules.preferred_len_s, rules.min_len_s), rules.max_len_s, duration_s)
+    dense_start, dense_mean = _densest(values, round(preferred / bin_s))
+    dense_end = dense_start + max(1, min(round(preferred / bin_s), len(values)))
+    peak_bin = dense_start + int(np.argmax(values[dense_start:dense_end]))
     peak_value = float(values[peak_bin])
-    peak_s = min(duration_s, (peak_bin + 0.5) * curve.bin_s)
-    lo, hi = _streak(
-        values, peak_bin, rules.streak_ratio * peak_value, round(rules.streak_gap_s / curve.bin_s)
-    )
-    start = lo * curve.bin_s - rules.lead_in_s
-    end = (hi + 1) * curve.bin_s + rules.tail_s
-    start, end = _fit_length(start, end, peak_s, duration_s, rules)
+    peak_s = min(duration_s, (peak_bin + 0.5) * bin_s)
+    lo, hi = _streak(values, peak_bin, rules.streak_ratio * peak_value, round(rules.streak_gap_s / bin_s))
+    start = min(dense_start * bin_s, lo * bin_s - rules.lead_in_s)
+    end = max(dense_end * bin_s, (hi + 1) * bin_s + rules.tail_s)
+    start, end = _fit_length(max(start, 0.0), min(end, duration_s), peak_s, duration_s, rules)
 
     calm = 0.5 * peak_value
     r = rules.snap_radius_s
@@ -136,16 +149,16 @@ def best_window(
     else:
         start_how = end_how = "none"
 
-    i0, i1 = int(start / curve.bin_s), max(int(start / curve.bin_s) + 1, int(np.ceil(end / curve.bin_s)))
+    i0, i1 = int(start / bin_s), max(int(start / bin_s) + 1, int(np.ceil(end / bin_s)))
     mean_value = float(values[i0:i1].mean()) if i1 > i0 else peak_value
-    breakdown = {f: round(float(curve.features[f][i0:i1].mean()), 4) for f in FEATURES} if i1 > i0 else {}
+    breakdown = {f: round(float(v[i0:i1].mean()), 4) for f, v in curve.features.items()} if i1 > i0 else {}
     return Window(
         start_s=round(start, 3),
         end_s=round(end, 3),
         peak_s=round(peak_s, 3),
         peak_value=peak_value,
         mean_value=mean_value,
-        score=0.6 * peak_value + 0.4 * mean_value,
+        score=dense_mean,
         breakdown=breakdown,
         start_snapped_to=start_how,
         end_snapped_to=end_how,

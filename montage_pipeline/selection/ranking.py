@@ -1,8 +1,11 @@
 """Rank verified clips into the week's candidate pool. Pure functions: no I/O, no Dagster.
 
-The rank score of a clip (each term in 0..1):
+Content comes first: every verified clip of the week goes on to analysis, and the montage is cut from
+what the clips hold (`highlights/`). What this module adds is a *prior*, the platform's own view of a
+clip before its content is seen, which can tip a close call between two clips of similar content
+(`Candidate.effective_score`) but never gates one out. Each term is in 0..1:
 
-    score = w_job * job_score + w_engagement * engagement + w_recency * recency
+    prior = w_job * job_score + w_engagement * engagement + w_recency * recency
 
 - `job_score`: the platform's own clip score when the job has one, else the week's median of those
   present (0.5 if none): an unscored clip is neither favoured nor punished.
@@ -11,13 +14,9 @@ The rank score of a clip (each term in 0..1):
 - `recency`: position of the upload in the week (0 = Monday 00:00, 1 = Sunday 24:00), the seed's
   tie-breaker kept as a small term.
 
-The pool is then filled greedily: at each step the clip with the best *effective* score is taken, where
-each clip already taken from the same game multiplies the score by (1 - game_diversity_penalty), and a
-user's clips beyond `per_user_cap` are rejected. Identical files (same sha256) and near-duplicates
-(perceptual fingerprints) are rejected in favour of the sharper copy (more pixels), or the better-ranked
-one when both are the same size. Filling stops once the pool
-holds at least `pool_duration_factor` × the target duration and `max_clips` clips, so the scoring stage
-has enough to choose from; the rest are listed as `not_needed`.
+Identical files (same sha256) and near-duplicates (perceptual fingerprints) are the only clips left out
+here, in favour of the sharper copy (more pixels), or the better-ranked one when both are the same size.
+The per-user cap and game diversity are applied when the cut is picked, with the content scores known.
 """
 
 from __future__ import annotations
@@ -34,11 +33,6 @@ from montage_pipeline.selection.verify import VerifiedClip, reject
 
 @dataclass(frozen=True, slots=True)
 class RankingRules:
-    target_duration_s: float = 180.0
-    max_clips: int = 15
-    per_user_cap: int = 2
-    game_diversity_penalty: float = 0.15
-    pool_duration_factor: float = 2.0
     weight_job_score: float = 0.5
     weight_engagement: float = 0.35
     weight_recency: float = 0.15
@@ -129,56 +123,15 @@ def build_pool(
                 )
             )
     unique = [s for s in ranked if s in kept]
-
-    picked: list[tuple[ScoredClip, float]] = []
-    per_user: dict[int, int] = {}
-    per_game: dict[str, int] = {}
-    remaining = list(unique)
-    total = 0.0
-    while remaining:
-        if total >= rules.pool_duration_factor * rules.target_duration_s and len(picked) >= rules.max_clips:
-            break
-
-        def effective(s: ScoredClip) -> float:
-            taken = per_game.get(s.clip.job.game or "", 0)
-            return s.score * (1.0 - rules.game_diversity_penalty) ** taken
-
-        best = max(remaining, key=effective)  # max keeps the first (best-ranked) on ties
-        remaining.remove(best)
-        user = best.clip.job.user_id
-        assert user is not None
-        if per_user.get(user, 0) >= rules.per_user_cap:
-            rejections.append(
-                reject(
-                    best.clip.job, "user_cap", f"the user already has {rules.per_user_cap} clips this week"
-                )
-            )
-            continue
-        picked.append((best, effective(best)))
-        per_user[user] = per_user.get(user, 0) + 1
-        game = best.clip.job.game or ""
-        per_game[game] = per_game.get(game, 0) + 1
-        total += best.clip.probe.duration_s
-    for left in remaining:
-        rejections.append(
-            reject(left.clip.job, "not_needed", "the pool already fills twice the target duration")
-        )
-
-    selected = [_to_row(s, rank, eff) for rank, (s, eff) in enumerate(picked, start=1)]
-    return selected, rejections
+    return [_to_row(s, rank) for rank, s in enumerate(unique, start=1)], rejections
 
 
-def _to_row(s: ScoredClip, rank: int, effective_score: float) -> SelectedClip:
+def _to_row(s: ScoredClip, rank: int) -> SelectedClip:
     c, job, probe = s.clip, s.clip.job, s.clip.probe
     assert job.user_id is not None and job.user_handle is not None and job.render_path is not None
     reason = (
-        f"rank {rank}: {effective_score:.3f} (job {s.job_term:.2f}, engagement {s.engagement_term:.2f}, "
-        f"recency {s.recency_term:.2f}"
-        + (
-            f", game penalty ×{effective_score / s.score:.2f})"
-            if s.score and effective_score < s.score
-            else ")"
-        )
+        f"prior rank {rank}: {s.score:.3f} (job {s.job_term:.2f}, engagement {s.engagement_term:.2f}, "
+        f"recency {s.recency_term:.2f})"
     )
     return SelectedClip(
         clip_id=_clip_id(c),
@@ -203,7 +156,7 @@ def _to_row(s: ScoredClip, rank: int, effective_score: float) -> SelectedClip:
         views=job.views,
         likes=job.likes,
         rank=rank,
-        rank_score=round(effective_score, 6),
+        rank_score=round(s.score, 6),
         selection_reason=reason,
     )
 
@@ -213,7 +166,7 @@ def newest_pool(clips: list[VerifiedClip], max_clips: int) -> tuple[list[Selecte
     ordered = sorted(clips, key=lambda c: (c.job.created_at, c.job.job_id), reverse=True)
     rows = [
         replace(
-            _to_row(ScoredClip(clip, 0.0, 0.0, 0.0, 0.0), rank, 0.0),
+            _to_row(ScoredClip(clip, 0.0, 0.0, 0.0, 0.0), rank),
             selection_reason=f"rank {rank}: newest first (policy newest)",
         )
         for rank, clip in enumerate(ordered[:max_clips], start=1)

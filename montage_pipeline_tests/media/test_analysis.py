@@ -12,7 +12,7 @@ import pytest
 
 from montage_pipeline.highlights.edl import track_input
 from montage_pipeline.media.analysis import ClipAnalysis, analyze_clip, analyze_clips
-from montage_pipeline.media.excitement import ExcitementWeights, WeekScale, bin_features, excitement_curve
+from montage_pipeline.media.excitement import WeekScale, bin_features, excitement_curve
 from montage_pipeline.media.synth import PlantedEvent, PlantedTimeline, plan_clip, write_clip
 from montage_pipeline.media.windows import best_window
 
@@ -96,9 +96,7 @@ def test_a_calm_clip_is_one_scene_and_its_burst_is_the_window(planted: dict) -> 
     assert len(a.scenes) == 1 and a.scenes[0].start_s == 0.0
     assert a.scenes[0].end_s == pytest.approx(16.0, abs=0.04)
     binned = bin_features(track_input(a))
-    window = best_window(
-        excitement_curve(binned, WeekScale.of([binned]), ExcitementWeights()), a.duration_s, ()
-    )
+    window = best_window(excitement_curve(binned, WeekScale.of([binned])), a.duration_s, ())
     assert window.start_s <= 10.0 and window.end_s >= 12.0  # cut around the burst, lead-in included
     assert 10.0 <= window.peak_s <= 12.5
 

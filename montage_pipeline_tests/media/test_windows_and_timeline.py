@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from montage_pipeline.media.excitement import (
-    ExcitementWeights,
     TrackInput,
     WeekScale,
     bin_features,
@@ -36,9 +35,11 @@ def calm_track(
         onset[(at >= start) & (at < start + 0.1)] = 1.0
     return TrackInput(
         duration,
+        True,
         t,
         motion.astype(np.float32),
         flash.astype(np.float32),
+        np.full(len(t), 0.5, dtype=np.float32),
         0.05,
         loud.astype(np.float32),
         onset.astype(np.float32),
@@ -48,7 +49,7 @@ def calm_track(
 
 def window_of(track: TrackInput, rules: WindowRules | None = None) -> Window:
     binned = bin_features(track)
-    curve = excitement_curve(binned, WeekScale.of([binned]), ExcitementWeights())
+    curve = excitement_curve(binned, WeekScale.of([binned]))
     return best_window(curve, track.duration_s, track.cut_times_s, rules)
 
 

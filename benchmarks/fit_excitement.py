@@ -1,0 +1,129 @@
+"""Fit the excitement model on weeks of real gameplay; check it on weeks it never saw.
+
+    python benchmarks/fit_excitement.py --fit DIR [--fit DIR ...] --check DIR [--check DIR ...] [--write]
+
+Each DIR is a week made by `../shared/gameplay_kit/make_week.py` (one seed per week). The procedure:
+
+1. Analyse every valid clip of every week with the pipeline's own analysis (cached under --cache).
+2. Put each week's features on that week's scale (`WeekScale`) and build the model inputs per 0.5 s bin.
+3. Target: the kit's ground-truth excitement of the second each bin falls in (from the game's counters,
+   never from pixels or sound).
+4. Ridge regression (closed form, inputs as they are: all are 0..1) for two models: audio+video on the
+   clips that have audio, and video-only on every clip (so a clip without audio scores on the same scale).
+   Each week weighs the same whatever its length, so no one week dominates.
+5. Print R² and rank correlation per week for the --fit weeks and the --check weeks; with --write, save
+   the coefficients to `montage_pipeline/media/excitement_model.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pprint
+from pathlib import Path
+
+import numpy as np
+from gameplay_weeks import KitWeek, analyses, load_week
+
+from montage_pipeline.highlights.edl import track_input
+from montage_pipeline.media.excitement import (
+    FEATURES,
+    VIDEO_FEATURES,
+    LinearModel,
+    WeekScale,
+    bin_features,
+    input_names,
+    model_inputs,
+)
+
+MODEL_FILE = Path(__file__).resolve().parents[1] / "montage_pipeline" / "media" / "excitement_model.py"
+RIDGE = 1.0
+
+
+def week_rows(week: KitWeek, cache: Path, names: tuple[str, ...], audio_only: bool) -> tuple[np.ndarray, ...]:
+    """Inputs, targets and per-row weights (each week sums to 1) of one week's bins."""
+    found = analyses(week, cache)
+    binned = {c.file: bin_features(track_input(found[c.file])) for c in week.clips}
+    scale = WeekScale.of(list(binned.values()))
+    xs, ys = [], []
+    for clip in week.clips:
+        b = binned[clip.file]
+        if audio_only and not b.has_audio:
+            continue
+        x = model_inputs(scale.normalise(b), names, b.bin_s)
+        truth = clip.excitement
+        seconds = np.minimum((np.arange(b.n_bins) + 0.5) * b.bin_s, len(truth) - 1).astype(int)
+        xs.append(x)
+        ys.append(truth[seconds])
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    return x, y, np.full(len(y), 1.0 / len(y))
+
+
+def fit(rows: list[tuple[np.ndarray, ...]]) -> tuple[float, np.ndarray]:
+    x = np.concatenate([r[0] for r in rows])
+    y = np.concatenate([r[1] for r in rows])
+    w = np.concatenate([r[2] for r in rows])
+    design = np.hstack([np.ones((len(x), 1)), x])
+    penalty = RIDGE * np.eye(design.shape[1]) * w.sum() / len(w)
+    penalty[0, 0] = 0.0  # the intercept is not shrunk
+    weighted = design * w[:, None]
+    beta = np.linalg.solve(design.T @ weighted + penalty, weighted.T @ y)
+    return float(beta[0]), beta[1:]
+
+
+def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def report(label: str, model: LinearModel, rows: list[tuple[np.ndarray, ...]], names: list[str]) -> None:
+    for name, (x, y, _) in zip(names, rows, strict=True):
+        pred = np.clip(model.intercept + x @ np.asarray(model.coefficients), 0, 1)
+        r2 = 1 - float(((pred - y) ** 2).sum()) / float(((y - y.mean()) ** 2).sum())
+        print(f"| {label} | {name} | {len(y)} | {r2:.3f} | {_rank_corr(pred, y):.3f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--fit", type=Path, action="append", required=True, help="a week to fit on")
+    parser.add_argument("--check", type=Path, action="append", default=[], help="a week to check on")
+    parser.add_argument("--cache", type=Path, default=Path(".montage/fit-cache"))
+    parser.add_argument("--write", action="store_true", help="save the fitted model")
+    args = parser.parse_args()
+    fit_weeks = [load_week(p) for p in args.fit]
+    check_weeks = [load_week(p) for p in args.check]
+    models = {}
+    print("| model | week | bins | R² | rank corr |\n|---|---|---|---|---|")
+    for key, names, audio_only in (
+        ("WITH_AUDIO", FEATURES, True),
+        ("VIDEO_ONLY", VIDEO_FEATURES, False),
+    ):
+        train = [week_rows(w, args.cache, names, audio_only) for w in fit_weeks]
+        intercept, beta = fit(train)
+        model = LinearModel(names, intercept, tuple(float(b) for b in beta))
+        models[key] = model
+        report(f"{key} (fit)", model, train, [w.name for w in fit_weeks])
+        held = [week_rows(w, args.cache, names, audio_only) for w in check_weeks]
+        report(f"{key} (check)", model, held, [w.name for w in check_weeks])
+    if args.write:
+        body = [
+            '"""The excitement model, fitted on real gameplay by benchmarks/fit_excitement.py."""',
+            "",
+            f"# Fitted on: {', '.join(w.name for w in fit_weeks)}; checked on: "
+            f"{', '.join(w.name for w in check_weeks) or 'none'}; ridge {RIDGE}.",
+        ]
+        for key, model in models.items():
+            spec = {
+                "features": list(model.features),
+                "intercept": round(model.intercept, 6),
+                "coefficients": [round(c, 6) for c in model.coefficients],
+                "inputs": input_names(model.features),
+            }
+            body.append(f"{key} = {pprint.pformat(spec, width=105, sort_dicts=False)}")
+        MODEL_FILE.write_text("\n".join(body) + "\n")
+        print(f"wrote {MODEL_FILE}")
+
+
+if __name__ == "__main__":
+    main()

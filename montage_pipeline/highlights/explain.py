@@ -1,0 +1,79 @@
+"""Why the cut is what it is: each pick beside the best clip left out, for a reviewer to trust or overrule.
+
+Plain functions over the timeline and the EDL (no Dagster): `scored_highlights` shows their Markdown and
+JSON on its asset page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.media.timeline import Candidate, Timeline
+
+REASONS = {
+    "user_cap": "the creator already has the most clips a week allows",
+    "not_needed": "the montage was full with stronger clips",
+    "too_dull": "no action worth showing: the stronger clips fill the montage",
+}
+
+
+def _top_features(breakdown: dict[str, float], n: int = 3) -> str:
+    """The features that added most to the window's excitement, e.g. `level +0.21, busy +0.08`."""
+    features = {k: v for k, v in breakdown.items() if k not in ("peak", "prior", "content")}
+    top = sorted(features.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{k} {v:+.2f}" for k, v in top if v > 0) or "—"
+
+
+def best_left_out(timeline: Timeline) -> tuple[Candidate, str] | None:
+    return max(timeline.not_picked, key=lambda cr: cr[0].effective_score, default=None)
+
+
+def picks_table(spans: Sequence[EditSpan], timeline: Timeline) -> str:
+    """One row per span: the window, its score and what made it, and its margin over the best left out."""
+    left = best_left_out(timeline)
+    rival = left[0].effective_score if left else None
+    lines = [
+        "| # | clip | credit | source window | montage | score | content | prior | what scored | "
+        "vs best left out |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in spans:
+        b = s.score_breakdown
+        if rival is None:
+            margin = "nothing left out"
+        elif s.score >= rival:
+            margin = f"+{s.score - rival:.3f}"
+        else:  # a weaker clip is in because the stronger one hit the per-user cap or game diversity
+            margin = f"{s.score - rival:.3f} (it was {left[1]})" if left else ""
+        lines.append(
+            f"| {s.order} | {s.clip_id} | {s.credit} | {s.source_in_s:.1f}–{s.source_out_s:.1f}s "
+            f"(peak {s.peak_source_s:.1f}s) | {s.montage_in_s:.1f}–{s.montage_out_s:.1f}s | {s.score:.3f} "
+            f"| {b.get('content', 0):.3f} | {b.get('prior', 0):.2f} | {_top_features(b)} | {margin} |"
+        )
+    return "\n".join(lines)
+
+
+def left_out_table(timeline: Timeline) -> str:
+    if not timeline.not_picked:
+        return "_every analysed clip is in the montage_"
+    lines = ["| clip | score | best window | why not |", "|---|---|---|---|"]
+    for c, reason in sorted(timeline.not_picked, key=lambda cr: -cr[0].effective_score):
+        w = c.window
+        lines.append(
+            f"| {c.clip_id} | {c.effective_score:.3f} | {w.start_s:.1f}–{w.end_s:.1f}s "
+            f"| {REASONS.get(reason, reason)} |"
+        )
+    return "\n".join(lines)
+
+
+def left_out_json(timeline: Timeline) -> list[dict[str, object]]:
+    return [
+        {
+            "clip_id": c.clip_id,
+            "reason": reason,
+            "score": round(c.effective_score, 4),
+            "window": [c.window.start_s, c.window.end_s],
+        }
+        for c, reason in sorted(timeline.not_picked, key=lambda cr: -cr[0].effective_score)
+    ]
