@@ -33,6 +33,7 @@ AUDIO_FEATURES = ("level", "rise", "onset", "busy")
 VIDEO_FEATURES = ("motion", "flash", "red", "jerk", "cuts")
 FEATURES = AUDIO_FEATURES + VIDEO_FEATURES
 CONTEXT_S = (2.0, 6.0)  # neighbourhoods a feature is also averaged over
+CLIP_MEAN = True  # each feature's mean over the whole clip is an input too
 LOUDNESS_RANGE_DB = 36.0  # `level` maps [week's loud reference - range, reference] to 0..1
 RISE_CAP_DB = 30.0
 CUT_RADIUS_S = 2.0
@@ -191,12 +192,14 @@ def model_inputs(features: dict[str, np.ndarray], names: tuple[str, ...], bin_s:
         x = features[f]
         columns.append(x)
         columns += [_moving_average(x, max(1, round(s / bin_s))) for s in CONTEXT_S]
-        columns.append(np.full_like(x, float(x.mean()) if len(x) else 0.0))
+        if CLIP_MEAN:
+            columns.append(np.full_like(x, float(x.mean()) if len(x) else 0.0))
     return np.stack(columns, axis=1) if columns else np.zeros((0, 0))
 
 
 def input_names(names: tuple[str, ...]) -> list[str]:
-    return [f"{f}{suffix}" for f in names for suffix in ("", *(f"@{s:g}s" for s in CONTEXT_S), "@clip")]
+    suffixes = ("", *(f"@{s:g}s" for s in CONTEXT_S), *(("@clip",) if CLIP_MEAN else ()))
+    return [f"{f}{suffix}" for f in names for suffix in suffixes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +222,7 @@ class LinearModel:
         """Per feature, its share of each bin's excitement (all its time scales together)."""
         x = model_inputs(features, self.features, bin_s)
         per_input = x * np.asarray(self.coefficients)
-        k = 2 + len(CONTEXT_S)
+        k = 1 + len(CONTEXT_S) + CLIP_MEAN
         return {f: per_input[:, i * k : (i + 1) * k].sum(axis=1) for i, f in enumerate(self.features)}
 
 
