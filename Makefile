@@ -11,21 +11,31 @@ SIZE ?= 1920x1080
 # The embedded profile's Dagster instance (SQLite); production points DAGSTER_HOME elsewhere.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: help install demo dev test lint format validate bench clean services
+.PHONY: help install demo dev test lint format validate bench clean services lock
 
 help:
 	@echo "make demo    seed a demo week and build it end to end (no server needed)"
 	@echo "make test    install, start PostgreSQL if needed, lint, validate definitions, run the tests"
 	@echo "make dev     Dagster UI + daemon on the embedded profile (http://127.0.0.1:3000)"
-	@echo "make lint | bench | clean"
+	@echo "make lint | bench | clean | lock (re-pin constraints.txt)"
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every package is pinned in constraints.txt (made by `make lock`), so each install gets the same set.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
+
+# Re-resolve the pins from pyproject.toml's ranges in a throwaway venv; review the diff, then commit it.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e '.[dev]'
+	.venv-lock/bin/python -m pip freeze --exclude-editable > constraints.txt
+	rm -rf .venv-lock
 
 demo: install
 	$(BIN)/montage db upgrade
