@@ -7,6 +7,7 @@ truth and analyses each clip once (cached beside the kit, keyed by the analysis 
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from dataclasses import dataclass
@@ -73,17 +74,20 @@ def analyses(week: KitWeek, cache: Path, workers: int = 2) -> dict[str, ClipAnal
     return out
 
 
-def quality_module(tools: Path = KIT_TOOLS) -> ModuleType:
-    """The kit's own judge (`quality.py`): the figures are the kit's, not ours."""
-    if not (tools / "quality.py").exists():
-        raise SystemExit(f"{tools / 'quality.py'} not found: pass --kit-tools (the gameplay_kit folder)")
+def kit_module(name: str, tools: Path = KIT_TOOLS) -> ModuleType:
+    """One of the kit's own scripts as a module (`quality`: the judge; `manifest`: the import's games)."""
+    if not (tools / f"{name}.py").exists():
+        raise SystemExit(f"{tools / name}.py not found: pass --kit-tools (the gameplay_kit folder)")
     sys.path.insert(0, str(tools))
     try:
-        import quality
-
-        return quality
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(tools))
+
+
+def quality_module(tools: Path = KIT_TOOLS) -> ModuleType:
+    """The kit's own judge (`quality.py`): the figures are the kit's, not ours."""
+    return kit_module("quality", tools)
 
 
 def offline_cut(
@@ -99,6 +103,7 @@ def offline_cut(
     from montage_pipeline.highlights.edl import build_edl, score_candidates
     from montage_pipeline.selection.rows import SelectedClip
 
+    manifest = kit_module("manifest")
     users: dict[str, int] = {}
     clips: list[SelectedClip] = []
     for clip in week.clips:
@@ -110,7 +115,7 @@ def offline_cut(
                 job_id=len(clips) + 1,
                 user_id=users.setdefault(user, len(users) + 1),
                 user_handle=user,
-                game="Doom",
+                game=manifest.game_of(clip.truth),  # the game the import gives it
                 created_at=datetime.fromisoformat(clip.truth["recorded_at"]),
                 render_path=clip.file,
                 path=str(clip.path),

@@ -12,9 +12,10 @@ from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 from montage_pipeline.platform.engine import make_engine
+from montage_pipeline.platform.seed_import import DEFAULT_MAX_FILE_BYTES
 from montage_pipeline.profiles import Profile, ProfileError, load_profile
 
-ASSET_TABLE_PREFIX = "montage_"
+MB = 1_000_000
 
 
 def _size(raw: str) -> tuple[int, int]:
@@ -27,6 +28,38 @@ def _size(raw: str) -> tuple[int, int]:
     return w, h
 
 
+def _positive_mb(raw: str) -> int:
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of MB") from exc
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be a positive number of MB")
+    return int(value * MB)
+
+
+def asset_tables() -> list[str]:
+    """The tables the table IO manager writes: one per asset stored through `table_io_manager`.
+
+    Read from the definitions, so the list is exactly the derived data; platform tables are never on it
+    (not even `montage_notifications`, which shares the prefix).
+    """
+    from montage_pipeline.definitions import defs
+    from montage_pipeline.io_managers.table_io_manager import TableIOManager
+
+    graph = defs.resolve_asset_graph()
+    manager = TableIOManager(url="")  # only its naming is used
+    names = []
+    for key in graph.get_all_asset_keys():
+        assets_def = graph.get(key).assets_def
+        if not assets_def.is_executable:
+            continue
+        output = assets_def.node_def.output_def_named(assets_def.get_output_name_for_asset_key(key))
+        if output.io_manager_key == "table_io_manager":
+            names.append(manager.table_name(key))
+    return sorted(names)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="montage", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -35,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the platform database").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="migrate the platform schema to the newest revision (Postgres or SQLite)")
     drop = db.add_parser("drop-table", help="drop one asset table (derived data) after a row layout change")
-    drop.add_argument("table", help=f"an asset table name, starting with {ASSET_TABLE_PREFIX!r}")
+    drop.add_argument("table", help="an asset table name, e.g. montage_selected_clips")
 
     seed = sub.add_parser("seed", help="put a week of uploads in the platform").add_subparsers(
         dest="seed_command", required=True
@@ -51,6 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     imp = seed.add_parser("import", help="register existing video files as a week's uploads")
     imp.add_argument("--week", required=True)
     imp.add_argument("--manifest", required=True, type=Path)
+    imp.add_argument(
+        "--import-root",
+        type=Path,
+        default=None,
+        help="the folder every listed file must be in (default: the manifest's folder)",
+    )
+    imp.add_argument(
+        "--max-file-mb",
+        type=_positive_mb,
+        default=None,
+        help=f"largest file accepted, in MB (default {DEFAULT_MAX_FILE_BYTES // MB})",
+    )
     return parser
 
 
@@ -78,9 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"platform schema up to date ({profile.name} profile)")
         return 0
     if args.command == "db" and args.db_command == "drop-table":
-        if not args.table.startswith(ASSET_TABLE_PREFIX):
+        allowed = asset_tables()
+        if args.table not in allowed:
             print(
-                f"montage: {args.table!r} is not an asset table; platform tables are never dropped",
+                f"montage: {args.table!r} is not an asset table; platform tables are never dropped "
+                f"(asset tables: {', '.join(allowed)})",
                 file=sys.stderr,
             )
             return 2
@@ -99,27 +146,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(args.host, args.port)
         return 0
 
-    if args.command == "seed":
+    if args.command == "seed" and args.seed_command == "demo":
         _migrate(profile)
         engine = make_engine(profile.database_url_value())
         try:
             with Session(engine) as session, session.begin():
-                if args.seed_command == "demo":
-                    from montage_pipeline.platform.seed_demo import seed_demo
+                from montage_pipeline.platform.seed_demo import seed_demo
 
-                    report = seed_demo(
-                        session, profile.storage_root, args.week, args.clips, args.size, args.seed
-                    )
-                    summary = report.summary() + f"\nplanted events: {report.planted_path}"
-                else:
-                    from montage_pipeline.platform.seed_import import ManifestError, import_manifest
-
-                    try:
-                        result = import_manifest(session, profile.storage_root, args.week, args.manifest)
-                    except ManifestError as exc:
-                        print(f"montage: {exc}", file=sys.stderr)
-                        return 2
-                    summary = result.summary()
+                report = seed_demo(session, profile.storage_root, args.week, args.clips, args.size, args.seed)
+                summary = report.summary() + f"\nplanted events: {report.planted_path}"
         except ValueError as exc:
             print(f"montage: {exc}", file=sys.stderr)
             return 2
@@ -127,7 +162,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine.dispose()
         print(summary)
         return 0
+
+    if args.command == "seed":
+        return _seed_import(profile, args)
     return 2
+
+
+def _seed_import(profile: Profile, args: argparse.Namespace) -> int:
+    from montage_pipeline.platform.seed_import import ManifestError, import_engine, import_manifest
+
+    _migrate(profile)
+    engine = import_engine(profile.database_url_value())
+    try:
+        with Session(engine) as session, session.begin():
+            result = import_manifest(
+                session,
+                profile.storage_root,
+                args.week,
+                args.manifest,
+                import_root=args.import_root,
+                max_file_bytes=args.max_file_mb or DEFAULT_MAX_FILE_BYTES,
+            )
+    except (ManifestError, ValueError) as exc:
+        print(f"montage: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(result.summary())
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,27 +1,58 @@
 """Sensors: alert on a failed week, notice uploads a built week missed, email the featured creators.
 
 None of them rebuilds anything on its own: a published week changes only when an admin says so.
+Every retry is bounded: the alert webhook is tried a few times and then given up (logged, and counted
+on the failed run's tags) instead of failing the sensor on every tick; a creator email that fails is
+tried again on later ticks, at most `MAX_EMAIL_ATTEMPTS` times in all.
 """
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-from sqlalchemy import MetaData, Table, select
+import requests
+from sqlalchemy import MetaData, Table, select, update
 from sqlalchemy.exc import IntegrityError, NoSuchTableError
 from sqlalchemy.orm import Session
 
+from montage_pipeline import settings
 from montage_pipeline.admin import rebuild_week_job
 from montage_pipeline.automation import weekly_montage_job
 from montage_pipeline.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.partitions import week_window
 from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
+from montage_pipeline.publishing.exports import export_url
 from montage_pipeline.publishing.montage_record import set_job_status
+from montage_pipeline.resources.media_store import MediaStore
 from montage_pipeline.resources.notify import AlertWebhook, Mailer
 from montage_pipeline.resources.platform_db import PlatformDatabase
 from montage_pipeline.selection.queries import eligible_jobs_in_window
 
 RECENT_WEEKS = 6
+ALERT_ATTEMPTS = 3
+ALERT_RETRY_S = 0.5  # doubled after each failed try; the sensor's whole evaluation must stay short
+ALERT_FAILURES_TAG = "montage/alert_webhook_failures"
+MAX_EMAIL_ATTEMPTS = 3  # ticks are 10 minutes apart: a broken address is not retried for weeks
+EMAIL_LINK_EXPIRES_S = 7 * 24 * 3600  # a presigned link in an email lives as long as S3 allows
+
+
+def _deliver_alert(webhook: AlertWebhook, text: str, **fields: object) -> str | None:
+    """Send the alert, retrying a few times; None when delivered (or no webhook), else why not.
+
+    The reason names the error and status only: a webhook URL (Slack's, for one) is a secret.
+    """
+    reason = None
+    for attempt in range(ALERT_ATTEMPTS):
+        if attempt:
+            time.sleep(ALERT_RETRY_S * 2 ** (attempt - 1))
+        try:
+            webhook.send(text, **fields)
+            return None
+        except requests.RequestException as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            reason = type(exc).__name__ + (f" {status}" if status else "")
+    return reason
 
 
 @dg.run_failure_sensor(
@@ -42,7 +73,14 @@ def montage_failure_alert(
     if week and steps != ["social_posts"]:  # a failed post does not fail the published montage
         with platform_db.session() as session:
             set_job_status(session, week, JobStatus.FAILED)
-    alert_webhook.send(text, week=week, steps=steps, run_id=context.dagster_run.run_id)
+    failed = _deliver_alert(alert_webhook, text, week=week, steps=steps, run_id=context.dagster_run.run_id)
+    if failed is not None:
+        # Raising would repeat this run's alert on every tick, forever: give up, and say so where
+        # an operator looks (this log and the failed run's tags).
+        context.log.error(
+            f"alert webhook failed {ALERT_ATTEMPTS} times ({failed}); the alert is in this log only"
+        )
+        context.instance.add_run_tags(context.dagster_run.run_id, {ALERT_FAILURES_TAG: str(ALERT_ATTEMPTS)})
 
 
 def _published_weeks(session: Session, now: datetime) -> list[WeeklyMontage]:
@@ -117,7 +155,10 @@ def _considered_job_ids(tables: TableIOManager, week: str) -> set[int] | None:
     description="Emails each featured creator once per published week (their opt-out respected).",
 )
 def notify_featured_creators(
-    context: dg.SensorEvaluationContext, platform_db: PlatformDatabase, mailer: Mailer
+    context: dg.SensorEvaluationContext,
+    platform_db: PlatformDatabase,
+    mailer: Mailer,
+    media_store: MediaStore,
 ) -> dg.SkipReason | None:
     if not mailer.enabled:
         return dg.SkipReason("creator emails are off (MONTAGE_SMTP_HOST is not set)")
@@ -127,20 +168,22 @@ def notify_featured_creators(
             (m.week_start, m.title, m.render_path_landscape, list(m.featured_user_ids or []))
             for m in _published_weeks(session, datetime.now(UTC))
         ]
-    for week_start, title, url, user_ids in weeks:
+    for week_start, title, stored, user_ids in weeks:
+        # The row holds the export's key: the link is minted now (public base URL, else presigned).
+        url = (
+            export_url(media_store, stored, EMAIL_LINK_EXPIRES_S, settings.public_base_url())
+            if stored
+            else ""
+        )
         for user_id in user_ids:
             with platform_db.session() as session:
                 user = session.get(User, user_id)
                 if user is None or user.opted_out_of_featuring or user.notifications_opt_out:
                     continue
-                try:
-                    with session.begin_nested():  # the claim: a second sensor tick finds it and moves on
-                        session.add(
-                            MontageNotification(week_start=week_start, user_id=user_id, status="sending")
-                        )
-                except IntegrityError:
+                if not _claim_email(session, week_start, user_id):
                     continue
                 email, handle = user.email, user.handle
+            error = None
             try:
                 mailer.send(
                     email,
@@ -148,20 +191,50 @@ def notify_featured_creators(
                     f"Hi @{handle},\n\nyour clip made this week's highlights: {title}.\nWatch it: {url}\n\n"
                     "You get this email because you were featured. Turn these emails off in your settings.",
                 )
-                status = "sent"
                 sent += 1
             except OSError as exc:
-                context.log.warning(f"email to user {user_id} for {week_start:%Y-%m-%d} failed: {exc}")
-                status = "failed"
+                error = f"{type(exc).__name__}: {exc}"
             with platform_db.session() as session:
                 row = session.scalars(
                     select(MontageNotification).where(
                         MontageNotification.week_start == week_start, MontageNotification.user_id == user_id
                     )
                 ).one()
-                if status == "failed":
-                    session.delete(row)  # not sent: the next tick tries again
-                else:
-                    row.status, row.sent_at = status, datetime.now(UTC)
+                row.attempts += 1
+                if error is None:
+                    row.status, row.sent_at, row.last_error = "sent", datetime.now(UTC), None
+                else:  # a later tick tries again while attempts are left
+                    row.status, row.last_error = "failed", error[:1000]
+                    last = "; giving up" if row.attempts >= MAX_EMAIL_ATTEMPTS else ""
+                    context.log.warning(
+                        f"email to user {user_id} for {week_start:%Y-%m-%d} failed "
+                        f"(attempt {row.attempts}/{MAX_EMAIL_ATTEMPTS}{last}): {error}"
+                    )
     context.log.info(f"{sent} creator emails sent")
     return None
+
+
+def _claim_email(session: Session, week_start: datetime, user_id: int) -> bool:
+    """Take the (week, user) email for this tick: a new one, or a failed one with attempts left.
+
+    The insert (unique key) or the conditional update is the claim: a second tick finds it taken.
+    """
+    try:
+        with session.begin_nested():
+            session.add(
+                MontageNotification(week_start=week_start, user_id=user_id, status="sending", attempts=0)
+            )
+        return True
+    except IntegrityError:
+        pass
+    retried = session.execute(
+        update(MontageNotification)
+        .where(
+            MontageNotification.week_start == week_start,
+            MontageNotification.user_id == user_id,
+            MontageNotification.status == "failed",
+            MontageNotification.attempts < MAX_EMAIL_ATTEMPTS,
+        )
+        .values(status="sending")
+    )
+    return bool(retried.rowcount)  # type: ignore[attr-defined]

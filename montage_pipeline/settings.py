@@ -31,3 +31,20 @@ def music_library() -> Path | None:
     if not folder.is_dir():
         raise ValueError(f"MONTAGE_MUSIC_LIBRARY={raw!r} is not a folder")
     return folder
+
+
+def public_base_url() -> str | None:
+    """Where exports are public (a CDN or public bucket, env `MONTAGE_PUBLIC_BASE_URL`); None: presign."""
+    return os.environ.get("MONTAGE_PUBLIC_BASE_URL", "").strip() or None
+
+
+def url_expires_s() -> int:
+    """How long a presigned export link handed out by the API lives (env `MONTAGE_URL_EXPIRES_S`, 24 h)."""
+    raw = os.environ.get("MONTAGE_URL_EXPIRES_S", "").strip() or str(24 * 3600)
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"MONTAGE_URL_EXPIRES_S={raw!r} is not a whole number of seconds") from exc
+    if not 60 <= value <= 7 * 24 * 3600:
+        raise ValueError(f"MONTAGE_URL_EXPIRES_S={value} is outside 60..604800 seconds (S3's limit)")
+    return value

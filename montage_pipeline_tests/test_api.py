@@ -232,3 +232,51 @@ def test_trigger_launches_the_weeks_run_through_dagster(tmp_path: Path, sqlite_u
     with DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs(RunsFilter(tags={"dagster/partition": week}))
     assert [(run.run_id, run.job_name) for run in runs] == [(run_id, "weekly_montage_job")]
+
+
+def test_the_list_pages_by_cursor_with_a_total(api: tuple[str, list[int]]) -> None:
+    base, ids = api
+    url = f"{base}/v2/weekly-montages"
+    first = requests.get(url, params={"limit": 2}, timeout=5).json()
+    assert [m["id"] for m in first["items"]] == [ids[2], ids[1]]
+    assert (first["count"], first["total"]) == (2, 3) and first["next_cursor"]
+    second = requests.get(url, params={"limit": 2, "cursor": first["next_cursor"]}, timeout=5).json()
+    assert [m["id"] for m in second["items"]] == [ids[0]]
+    assert (second["count"], second["total"], second["next_cursor"]) == (1, 3, None)
+    whole = requests.get(url, params={"limit": 3}, timeout=5).json()
+    assert whole["next_cursor"] is None and whole["total"] == 3  # exactly one page: no empty next page
+    featured = requests.get(url, params={"limit": "1", "featured_only": "true"}, timeout=5).json()
+    assert [m["id"] for m in featured["items"]] == [ids[1]]
+    assert (featured["total"], featured["next_cursor"]) == (1, None)
+    for bad in ("nonsense!", "MjAyNS0wMS0xMw", ""):  # not base64; a date without a timezone; empty
+        response = requests.get(url, params={"cursor": bad}, timeout=5)
+        assert response.status_code == 422 and "cursor" in response.json()["detail"], bad
+
+
+def test_an_id_beyond_the_column_is_404_not_500(api: tuple[str, list[int]]) -> None:
+    base, _ = api
+    for montage_id in (2**31, 2**63, 10**30, -1, 0):
+        response = requests.get(f"{base}/v2/weekly-montages/{montage_id}", timeout=5)
+        assert response.status_code == 404, montage_id
+        assert response.json() == {"detail": f"weekly montage {montage_id} not found"}
+        patched = requests.patch(
+            f"{base}/v2/weekly-montages/{montage_id}/feature",
+            json={"is_featured": True},
+            headers=AUTH,
+            timeout=5,
+        )
+        assert patched.status_code == 404, montage_id
+
+
+def test_openapi_documents_the_pagination(sqlite_url: str) -> None:
+    upgrade(sqlite_url)
+    with serving(create_app(sqlite_url, admin_token=None)) as base:
+        spec = requests.get(f"{base}/openapi.json", timeout=5).json()
+    params = {p["name"]: p for p in spec["paths"]["/v2/weekly-montages"]["get"]["parameters"]}
+    assert set(params) == {"limit", "cursor", "featured_only"}
+    assert "next_cursor" in params["cursor"]["description"]
+    assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 100)
+    page = spec["components"]["schemas"]["MontageList"]
+    assert set(page["required"]) == {"items", "count", "total", "next_cursor"}
+    assert "all pages" in page["properties"]["total"]["description"]
+    assert "next page" in page["properties"]["next_cursor"]["description"]

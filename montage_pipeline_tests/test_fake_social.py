@@ -128,7 +128,14 @@ def test_youtube_single_shot_upload_and_metadata_rules() -> None:
             "status": {"privacyStatus": "public", "publishAt": "2025-02-03T17:00:00Z"},
         }
         no_privacy = {"snippet": {"title": "t"}, "status": {}}
-        for video in (too_long, scheduled_public, no_privacy):
+        angled = {"snippet": {"title": "a <b> title"}, "status": {"privacyStatus": "public"}}
+        angled_text = {
+            "snippet": {"title": "t", "description": "x > y"},
+            "status": {"privacyStatus": "public"},
+        }
+        # 2000 characters, 6000 bytes: the limit is in bytes
+        wordy = {"snippet": {"title": "t", "description": "€" * 2000}, "status": {"privacyStatus": "public"}}
+        for video in (too_long, scheduled_public, no_privacy, angled, angled_text, wordy):
             refused = _yt_start(yt, token, 10, video)
             assert refused.status_code == 400
             assert refused.json()["error"]["errors"][0]["reason"] == "invalidVideoMetadata"
@@ -587,7 +594,33 @@ def test_instagram_publish_faults_drop_lose_the_answer_or_fail(served: str) -> N
         ]
 
 
+def test_instagram_publish_race_has_another_client_publish_first(served: str) -> None:
+    with InstagramFake(processing_polls=0) as ig:
+        token = ig.issue_tokens("17841")["access_token"]
+        container_id = _ig_create(ig, token, "17841", f"{served}/reel.mp4", caption="Week 5")
+        _ig_settled(ig, token, container_id)
+        ig.inject("publish_race", method="POST", path_contains="/media_publish")
+        second = _ig("POST", ig, "17841/media_publish", token, creation_id=container_id)
+        assert second.status_code == 400 and second.json()["error"]["code"] == 9007
+        assert len(ig.posts) == 1 and ig.containers[container_id].status_code == "PUBLISHED"
+
+
 # -- shared machinery -------------------------------------------------------------------------------------
+def test_garbage_answers_200_with_a_body_that_is_not_json_and_after_lets_requests_pass() -> None:
+    with YouTubeFake() as yt:
+        token = yt.issue_tokens("acct")["access_token"]
+        yt.inject("garbage", method="GET", after=2)
+        channels = f"{yt.url}/youtube/v3/channels?part=id&mine=true"
+        answers = [requests.get(channels, headers=_bearer(token), timeout=5) for _ in range(4)]
+        assert [a.headers["Content-Type"].split(";")[0] for a in answers] == [
+            "application/json",
+            "application/json",
+            "text/html",
+            "application/json",
+        ]
+        assert answers[2].status_code == 200 and not answers[2].text.startswith("{")
+
+
 def test_no_request_is_logged_and_stop_cuts_kept_alive_connections(capfd: pytest.CaptureFixture[str]) -> None:
     ig = InstagramFake().start()
     token = ig.issue_tokens("17841")["access_token"]

@@ -29,3 +29,14 @@ def test_keys_cannot_escape_the_store(store: MediaStore, tmp_path: Path, key: st
     source.write_bytes(b"x")
     with pytest.raises(ValueError, match="relative path"):
         store.put_file(source, key)
+
+
+def test_list_keys_lists_objects_under_a_folder(store: MediaStore, tmp_path: Path) -> None:
+    source = tmp_path / "x.bin"
+    source.write_bytes(b"x")
+    for key in ("exports/1/a/f.mp4", "exports/1/.staging/run/f.mp4", "exports/12/a/f.mp4", "weeks/w/f"):
+        store.put_file(source, key, metadata={"sha256": "x"})
+    # A folder's own keys only (not exports/12/ for exports/1/), sidecar files never listed.
+    assert store.list_keys("exports/1/") == ["exports/1/.staging/run/f.mp4", "exports/1/a/f.mp4"]
+    assert store.list_keys("exports/1") == store.list_keys("exports/1/")
+    assert store.list_keys("nothing/") == []

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import smtplib
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -23,9 +31,17 @@ from montage_pipeline.partitions import week_start_of
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
 from montage_pipeline.publishing.montage_record import MontageFacts, record_published
+from montage_pipeline.resources.media_store import LocalMediaStore
 from montage_pipeline.resources.notify import AlertWebhook, Mailer
 from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.sensors import late_uploads, montage_failure_alert, notify_featured_creators
+from montage_pipeline.sensors import (
+    ALERT_ATTEMPTS,
+    ALERT_FAILURES_TAG,
+    MAX_EMAIL_ATTEMPTS,
+    late_uploads,
+    montage_failure_alert,
+    notify_featured_creators,
+)
 from montage_pipeline_tests.selection_support import add_upload
 
 # A recent week: the sensors look at the last few weeks only.
@@ -33,11 +49,9 @@ WEEK_START = week_start_of(datetime.now(UTC) - timedelta(days=7))
 WEEK = f"{WEEK_START:%Y-%m-%d}"
 
 
-def _publish(url: str, featured: list[int]) -> None:
+def _publish(url: str, featured: list[int], landscape: str = "https://x/l.mp4") -> None:
     with Session(create_engine(url)) as s, s.begin():
-        facts = MontageFacts(
-            "Weekly Highlights", len(featured), 60.0, featured, "https://x/l.mp4", "https://x/p.mp4"
-        )
+        facts = MontageFacts("Weekly Highlights", len(featured), 60.0, featured, landscape, "https://x/p.mp4")
         record_published(s, WEEK, facts)
 
 
@@ -73,7 +87,7 @@ def test_admins_feature_and_retitle_a_montage(db_url: str) -> None:
 
 
 class _Webhook:
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200) -> None:
         self.received: list[dict[str, Any]] = []
         hook = self
 
@@ -83,7 +97,7 @@ class _Webhook:
 
             def do_POST(self) -> None:
                 hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -95,9 +109,8 @@ class _Webhook:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
-def test_a_failed_week_raises_an_alert_naming_the_week_and_the_step(sqlite_url: str, tmp_path: Any) -> None:
-    upgrade(sqlite_url)
-    webhook = _Webhook()
+def _alert_for_a_failed_week(sqlite_url: str, tmp_path: Any, webhook: _Webhook) -> dg.DagsterRun | None:
+    """Fail a week's run, then evaluate the failure sensor for it; the run as the instance sees it after."""
     broken_tables = TableIOManager(url=f"sqlite:///{tmp_path}/missing/dir/tables.sqlite")
     with dg.instance_for_test() as instance:
         result = dg.materialize(
@@ -121,12 +134,32 @@ def test_a_failed_week_raises_an_alert_naming_the_week_and_the_step(sqlite_url: 
             },
         ) as context:
             montage_failure_alert(context.for_run_failure())
+        return instance.get_run_by_id(result.run_id)
+
+
+def test_a_failed_week_raises_an_alert_naming_the_week_and_the_step(sqlite_url: str, tmp_path: Any) -> None:
+    upgrade(sqlite_url)
+    webhook = _Webhook()
+    run = _alert_for_a_failed_week(sqlite_url, tmp_path, webhook)
+    assert run is not None and ALERT_FAILURES_TAG not in run.tags
     assert len(webhook.received) == 1
     alert = webhook.received[0]
     assert WEEK in alert["text"] and "eligible_jobs" in alert["text"] and alert["steps"] == ["eligible_jobs"]
     with Session(create_engine(sqlite_url)) as s:
         job = s.scalars(select(Job).where(Job.kind == "weekly_montage")).one()
         assert job.status == JobStatus.FAILED
+
+
+def test_a_failing_alert_webhook_is_tried_a_few_times_then_given_up_without_raising(
+    sqlite_url: str, tmp_path: Any
+) -> None:
+    upgrade(sqlite_url)
+    webhook = _Webhook(status=500)
+    run = _alert_for_a_failed_week(sqlite_url, tmp_path, webhook)  # raising would repeat every tick
+    assert len(webhook.received) == ALERT_ATTEMPTS  # bounded, then given up
+    assert run is not None and run.tags[ALERT_FAILURES_TAG] == str(ALERT_ATTEMPTS)  # counted on the run
+    with Session(create_engine(sqlite_url)) as s:  # the rest of the alert's work still happened
+        assert s.scalars(select(Job).where(Job.kind == "weekly_montage")).one().status == JobStatus.FAILED
 
 
 def test_late_uploads_are_recorded_once_and_nothing_is_rebuilt(sqlite_url: str, tmp_path: Any) -> None:
@@ -155,6 +188,15 @@ def test_late_uploads_are_recorded_once_and_nothing_is_rebuilt(sqlite_url: str, 
 class _Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], str]] = []
+        self.refuse: set[str] = set()  # recipients whose mail server says no
+        self.refused: list[str] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refuse:
+            self.refused.append(address)
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((list(envelope.rcpt_tos), envelope.content.decode()))
@@ -174,32 +216,133 @@ def smtp() -> Iterator[tuple[_Inbox, int]]:
 
 
 def test_featured_creators_get_one_email_per_week_unless_they_opted_out(
-    db_url: str, smtp: tuple[_Inbox, int]
+    db_url: str, smtp: tuple[_Inbox, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inbox, port = smtp
+    media = tmp_path / "media"
+    monkeypatch.setenv("MONTAGE_PUBLIC_BASE_URL", "https://cdn.example.com/m")
     ace, blaze, quiet = _users(db_url, "ace", "blaze", "quiet")
     with Session(create_engine(db_url)) as s, s.begin():
         user = s.get(User, quiet)
         assert user is not None
         user.notifications_opt_out = True
-    _publish(db_url, [ace, blaze, quiet])
+    _publish(db_url, [ace, blaze, quiet], "exports/7/gen1/final_landscape.mp4")  # the row keeps a key
     resources = {
         "platform_db": PlatformDatabase(url=db_url),
         "mailer": Mailer(host="127.0.0.1", port=port, starttls=False, sender="bot@example.com"),
+        "media_store": LocalMediaStore(root=str(media)),
     }
     with dg.instance_for_test() as instance:
         for _ in range(2):  # a second tick sends nothing again
             with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
                 notify_featured_creators(ctx)
     assert sorted(r[0] for r, _ in inbox.messages) == ["ace@example.com", "blaze@example.com"]
-    assert all("Weekly Highlights" in body and "https://x/l.mp4" in body for _, body in inbox.messages)
+    link = "https://cdn.example.com/m/exports/7/gen1/final_landscape.mp4"  # minted from the key
+    assert all("Weekly Highlights" in body and link in body for _, body in inbox.messages)
     with Session(create_engine(db_url)) as s:
         rows = s.scalars(select(MontageNotification)).all()
         assert sorted((r.user_id, r.status) for r in rows) == [(ace, "sent"), (blaze, "sent")]
 
 
-def test_emails_are_off_without_an_smtp_host(db_url: str) -> None:
-    resources = {"platform_db": PlatformDatabase(url=db_url), "mailer": Mailer()}
+def _self_signed(folder: Path, names: list[x509.GeneralName]) -> tuple[Path, Path]:
+    """A self-signed certificate (its own CA) for `names`, and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test relay")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "relay.pem", folder / "relay.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def tls_relay(tmp_path: Path) -> Iterator[tuple[_Inbox, int, Path, Path]]:
+    """An SMTP server that requires STARTTLS with a self-signed certificate for 127.0.0.1.
+
+    Yields the inbox, the port, the certificate (to trust it) and a second self-signed certificate for
+    the same address that the server does not use (trusting it must not help).
+    """
+    cert, key = _self_signed(tmp_path, [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    other = tmp_path / "other"
+    other.mkdir()
+    stranger, _ = _self_signed(other, [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+    )
+    controller.start()
+    yield inbox, port, cert, stranger
+    controller.stop()
+
+
+def test_starttls_verifies_the_relays_certificate(tls_relay: tuple[_Inbox, int, Path, Path]) -> None:
+    inbox, port, cert, stranger = tls_relay
+    for ca_file in ("", str(stranger)):  # the system CAs, then a CA that did not sign the relay's cert
+        mailer = Mailer(host="127.0.0.1", port=port, ca_file=ca_file)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            mailer.send("ace@example.com", "Weekly Highlights", "you are in it")
+    assert inbox.messages == []
+    Mailer(host="127.0.0.1", port=port, ca_file=str(cert)).send("ace@example.com", "Weekly Highlights", "hi")
+    assert [rcpt for rcpt, _ in inbox.messages] == [["ace@example.com"]]
+    # The relay really insists on TLS: the same mail in clear text is refused.
+    with pytest.raises(smtplib.SMTPSenderRefused):
+        Mailer(host="127.0.0.1", port=port, starttls=False).send("ace@example.com", "x", "y")
+
+
+def test_a_failing_creator_email_is_retried_a_bounded_number_of_times(
+    db_url: str, smtp: tuple[_Inbox, int], tmp_path: Path
+) -> None:
+    inbox, port = smtp
+    media = tmp_path / "media"
+    ace, blaze = _users(db_url, "ace", "blaze")
+    inbox.refuse.add("blaze@example.com")
+    _publish(db_url, [ace, blaze])
+    resources = {
+        "platform_db": PlatformDatabase(url=db_url),
+        "mailer": Mailer(host="127.0.0.1", port=port, starttls=False, sender="bot@example.com"),
+        "media_store": LocalMediaStore(root=str(media)),
+    }
+    with dg.instance_for_test() as instance:
+        for _ in range(MAX_EMAIL_ATTEMPTS + 3):  # ticks every 10 minutes, for weeks
+            with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+                notify_featured_creators(ctx)
+    assert inbox.refused == ["blaze@example.com"] * MAX_EMAIL_ATTEMPTS
+    assert [r for r, _ in inbox.messages] == [["ace@example.com"]]
+    with Session(create_engine(db_url)) as s:
+        rows = {r.user_id: r for r in s.scalars(select(MontageNotification)).all()}
+        assert (rows[ace].status, rows[ace].attempts) == ("sent", 1)
+        assert (rows[blaze].status, rows[blaze].attempts) == ("failed", MAX_EMAIL_ATTEMPTS)
+        assert "mailbox unavailable" in (rows[blaze].last_error or "")
+
+
+def test_emails_are_off_without_an_smtp_host(db_url: str, tmp_path: Path) -> None:
+    resources = {
+        "platform_db": PlatformDatabase(url=db_url),
+        "mailer": Mailer(),
+        "media_store": LocalMediaStore(root=str(tmp_path)),
+    }
     with (
         dg.instance_for_test() as instance,
         dg.build_sensor_context(instance=instance, resources=resources) as ctx,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from montage_pipeline.partitions import week_window
 from montage_pipeline.platform.models import Job, JobKind, JobStatus, WeeklyMontage
+from montage_pipeline.publishing.exports import export_url
 from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline_tests.publish_support import WEEK, BuiltWeek, export_week
 from montage_pipeline_tests.s3_fault_proxy import S3FaultProxy
@@ -53,23 +54,25 @@ def test_a_week_publishes_verified_files_and_its_row(week: BuiltWeek) -> None:
     assert {r.name for r in rows} == FILES
     row, job = _montage(week)
     assert (job.kind, job.status) == (JobKind.WEEKLY_MONTAGE, JobStatus.SUCCESS)
-    objects = _objects(week, f"exports/{job.id}/")
-    assert set(objects) == {f"exports/{job.id}/{n}" for n in FILES}  # nothing left in staging
+    generation = f"exports/{job.id}/{row.export_generation}/"
+    assert {r.key for r in rows} == {generation + n for n in FILES}
+    assert row.export_files is not None and set(row.export_files) == FILES
+    assert not [k for k in _objects(week, f"exports/{job.id}/") if "/.staging/" in k]
     mixed = week.cache / "weeks" / WEEK / "mixed_audio"
     s3 = boto3.client("s3", endpoint_url=week.endpoint, region_name="us-east-1")
     for name in ("final_landscape.mp4", "final_portrait.mp4"):
-        body = s3.get_object(Bucket=week.bucket, Key=f"montage/exports/{job.id}/{name}")
+        body = s3.get_object(Bucket=week.bucket, Key=f"montage/{generation}{name}")
         data = body["Body"].read()
         assert hashlib.sha256(data).hexdigest() == hashlib.sha256((mixed / name).read_bytes()).hexdigest()
         assert body["ContentType"] == "video/mp4"
         assert body["CacheControl"].startswith("public")
-    # The row holds working URLs of the two files, and the seed's fields from what was built.
-    for url, name in (
+    # The row holds the two files' keys (URLs are minted when read), and the seed's fields.
+    for key, name in (
         (row.render_path_landscape, "final_landscape.mp4"),
         (row.render_path_portrait, "final_portrait.mp4"),
     ):
-        assert url is not None
-        fetched = requests.get(url, timeout=10)
+        assert key == generation + name
+        fetched = requests.get(export_url(week.store(), key, 60), timeout=10)
         assert fetched.status_code == 200
         assert hashlib.sha256(fetched.content).hexdigest() == next(r.sha256 for r in rows if r.name == name)
     assert row.title == "Weekly Highlights - January 27, 2025"
@@ -114,10 +117,11 @@ def test_an_s3_failure_mid_upload_leaves_the_final_key_alone_and_a_retry_complet
     week: BuiltWeek, tmp_path: Path
 ) -> None:
     export_week(week)
-    _, job = _montage(week)
-    key = f"exports/{job.id}/final_landscape.mp4"
+    row, _ = _montage(week)
+    key = row.render_path_landscape
+    assert key is not None
     good = _objects(week, key)[key]
-    # A new landscape file (different bytes) must replace the export; the network fails on the way.
+    # The generation the row points at lost its landscape file; the network fails on the way back.
     week.store().delete(key)
     with S3FaultProxy(week.endpoint) as proxy:
         proxy.fail_puts(100)
@@ -135,8 +139,9 @@ def test_an_s3_failure_mid_upload_leaves_the_final_key_alone_and_a_retry_complet
 
 def test_an_export_that_fails_its_checks_never_replaces_a_published_one(week: BuiltWeek) -> None:
     export_week(week)
-    row_before, job = _montage(week)
-    key = f"exports/{job.id}/final_portrait.mp4"
+    row_before, _ = _montage(week)
+    key = row_before.render_path_portrait
+    assert key is not None
     before = _objects(week, key)[key]
     # Replace the portrait in mixed_audio's stored bundle with a file that is not faststart-ready video.
     store = week.store()
@@ -166,6 +171,7 @@ def test_an_export_that_fails_its_checks_never_replaces_a_published_one(week: Bu
         assert after["ETag"] == before["ETag"]
         row_after, job_after = _montage(week)
         assert row_after.render_path_portrait == row_before.render_path_portrait
+        assert row_after.export_generation == row_before.export_generation
         assert job_after.status == JobStatus.FAILED
     finally:
         manifest["final_portrait.mp4"] = saved

@@ -13,7 +13,17 @@ from sqlalchemy.orm import sessionmaker
 
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.platform.models import SocialConnection, SocialPlatform, User
-from montage_pipeline.publishing.content import chapters, description
+from montage_pipeline.publishing.content import (
+    caption,
+    chapters,
+    clean_text,
+    credits,
+    description,
+    fit_description,
+    fit_tags,
+    fit_title,
+    tags,
+)
 from montage_pipeline.publishing.credentials import ConnectionTokens, NewTokens
 from montage_pipeline.publishing.tiktok import MIB, chunk_plan, chunk_ranges
 from montage_pipeline.publishing.tokens import TokenCipher, TokenKeyError, scrub
@@ -49,6 +59,32 @@ def test_chapters_follow_youtubes_rules() -> None:
 
 def test_no_chapters_when_youtube_would_ignore_them() -> None:
     assert chapters(_spans(("ace", 12), ("blaze", 12)), 26.0) == []  # only two
+
+
+def test_handles_and_game_names_are_cleaned_wherever_they_enter_post_text() -> None:
+    nasty = _spans(("ev\u202eli<script>\x07", 12), ("blaze\nFAKE LINE", 15), ("dusk", 20))
+    nasty[1] = replace(nasty[1], game="Apex <3\tLegends\x00")
+    text = description("Weekly <Highlights>", nasty, 53.0)
+    pieces = [text, caption("Weekly <Highlights>", nasty), *tags(nasty), *credits(nasty)]
+    pieces += [c.label for c in chapters(nasty, 53.0)]
+    for piece in pieces:
+        assert not {"<", ">", "\x07", "\x00", "\t", "\u202e"} & set(piece), piece
+    assert "@blaze FAKE LINE" in credits(nasty)  # a newline in a handle cannot start a line of its own
+    assert "Apex \u20393 Legends" in text and "#Apex3Legends" in caption("t", nasty)
+    assert clean_text("  a\u2028b  ") == "a b"
+
+
+def test_titles_descriptions_and_tags_fit_youtubes_limits() -> None:
+    assert fit_title("x" * 99) == "x" * 99
+    long = fit_title("<Clutch> " * 30)
+    assert len(long) <= 100 and long.endswith("\u2026") and "<" not in long
+    many = [replace(SPAN, order=i, user_handle=f"ü{i}" + "ö" * 40, game=f"Spiel {i} 🎮") for i in range(200)]
+    text = description("Weekly Highlights", many, 600.0)
+    assert len(text) < 5000 < len(text) * 2  # a character limit alone would let twice the bytes through
+    assert len(text.encode()) <= 5000 and text.startswith("Weekly Highlights:")
+    assert len(fit_description("€" * 2000).encode()) == 4998  # 3 bytes each: never half a character
+    kept = fit_tags(f"tag number {i}" for i in range(100))
+    assert sum(len(t) + 3 for t in kept) - 1 <= 500 and len(set(kept)) == len(kept)
 
 
 @pytest.mark.parametrize(

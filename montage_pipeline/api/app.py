@@ -2,20 +2,32 @@
 
 Reads never touch Dagster. `POST /v2/weekly-montages/trigger` launches the week's run through the
 Dagster GraphQL API (the webserver's `/graphql`), the same way the UI does.
+
+The list is paginated by cursor (keyset on the unique `week_start`: a week added between two requests
+neither repeats nor skips a row) and says its `total`; an id outside the id column's range is simply not
+found (404), never a database error.
+
+The table stores object keys of the exports, not URLs (a presigned URL dies within 7 days): each answer
+mints its URLs with `media_urls` (presigned for a while, or the public base URL + key). A value that is
+already a URL (a row the platform wrote itself) is passed through.
 """
 
 # No `from __future__ import annotations`: FastAPI resolves the route signatures at runtime, and they
 # name `Db`, which is local to `create_app`.
 
+import base64
+import binascii
+import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from montage_pipeline.api.schemas import (
@@ -32,12 +44,23 @@ from montage_pipeline.platform.models import WeeklyMontage
 JOB_NAME = "weekly_montage_job"
 REPOSITORY_NAME = "__repository__"  # what Dagster names the repository of a `Definitions` object
 GRAPHQL_TIMEOUT_S = 30
+MAX_ID = 2**31 - 1  # `weekly_montages.id` is a 32-bit INTEGER; a larger id cannot exist
 
 # auto_error=False: a missing header is our 401 (with WWW-Authenticate), not FastAPI's own error.
 bearer = HTTPBearer(auto_error=False, description="MONTAGE_ADMIN_TOKEN")
 
 
-def _montage(row: WeeklyMontage) -> Montage:
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def _link(stored: str | None, media_urls: Callable[[str], str] | None) -> str | None:
+    if stored is None or _URL.match(stored):
+        return stored
+    # A key with no way to make it fetchable: no link rather than a key the frontend cannot load.
+    return media_urls(stored) if media_urls else None
+
+
+def _montage(row: WeeklyMontage, media_urls: Callable[[str], str] | None = None) -> Montage:
     return Montage(
         id=row.id,
         week_start=row.week_start.date(),
@@ -46,10 +69,26 @@ def _montage(row: WeeklyMontage) -> Montage:
         total_duration=row.total_duration,
         featured_user_ids=list(row.featured_user_ids or []),
         is_featured=row.is_featured,
-        render_path_landscape=row.render_path_landscape,
-        render_path_portrait=row.render_path_portrait,
+        render_path_landscape=_link(row.render_path_landscape, media_urls),
+        render_path_portrait=_link(row.render_path_portrait, media_urls),
         created_at=row.created_at,
     )
+
+
+def _cursor(week_start: datetime) -> str:
+    return base64.urlsafe_b64encode(week_start.isoformat().encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> datetime:
+    """The week a cursor points after; 422 for anything `_cursor` did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        value = datetime.fromisoformat(raw)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise HTTPException(422, f"cursor {cursor!r} is not one this API returned") from None
+    if value.tzinfo is None:
+        raise HTTPException(422, f"cursor {cursor!r} is not one this API returned")
+    return value.astimezone(UTC)
 
 
 def create_app(
@@ -57,7 +96,9 @@ def create_app(
     admin_token: str | None,
     dagster_graphql_url: str | None = None,
     code_location: str = "montage_pipeline",
+    media_urls: Callable[[str], str] | None = None,
 ) -> FastAPI:
+    """`media_urls` turns an export's object key into a URL for this answer (see the module doc)."""
     engine = make_engine(database_url)
     sessions = sessionmaker(engine, expire_on_commit=False)
 
@@ -80,7 +121,8 @@ def create_app(
             raise HTTPException(401, "a valid admin bearer token is required", {"WWW-Authenticate": "Bearer"})
 
     def found(session: Session, montage_id: int) -> WeeklyMontage:
-        row = session.get(WeeklyMontage, montage_id)
+        # Outside the column's range Postgres raises "integer out of range" and SQLite an OverflowError.
+        row = session.get(WeeklyMontage, montage_id) if 1 <= montage_id <= MAX_ID else None
         if row is None:
             raise HTTPException(404, f"weekly montage {montage_id} not found")
         return row
@@ -90,14 +132,29 @@ def create_app(
     @app.get("/v2/weekly-montages")
     def list_montages(
         session: Db,
-        limit: Annotated[int, Query(ge=1, le=100)] = 10,
-        featured_only: bool = False,
+        limit: Annotated[int, Query(ge=1, le=100, description="Items per page.")] = 10,
+        cursor: Annotated[
+            str | None, Query(description="`next_cursor` of the previous page; omit for the first page.")
+        ] = None,
+        featured_only: Annotated[bool, Query(description="Only montages marked as featured.")] = False,
     ) -> MontageList:
-        query = select(WeeklyMontage).order_by(WeeklyMontage.week_start.desc()).limit(limit)
+        """Weekly montages, newest week first, a page at a time."""
+        matching = select(WeeklyMontage)
         if featured_only:
-            query = query.where(WeeklyMontage.is_featured.is_(True))
-        items = [_montage(r) for r in session.scalars(query)]
-        return MontageList(items=items, count=len(items))
+            matching = matching.where(WeeklyMontage.is_featured.is_(True))
+        total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+        page = matching.order_by(WeeklyMontage.week_start.desc())
+        if cursor is not None:
+            page = page.where(WeeklyMontage.week_start < _after(cursor))
+        rows = list(session.scalars(page.limit(limit + 1)))  # one more: is there a next page?
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return MontageList(
+            items=[_montage(r, media_urls) for r in rows],
+            count=len(rows),
+            total=total,
+            next_cursor=_cursor(rows[-1].week_start) if more else None,
+        )
 
     # Declared before `/{montage_id}` so "latest" is not read as an id.
     @app.get("/v2/weekly-montages/latest")
@@ -113,25 +170,25 @@ def create_app(
         ).first()
         if row is None:
             raise HTTPException(404, "no published weekly montage yet")
-        return _montage(row)
+        return _montage(row, media_urls)
 
     @app.get("/v2/weekly-montages/{montage_id}")
     def by_id(montage_id: int, session: Db) -> Montage:
-        return _montage(found(session, montage_id))
+        return _montage(found(session, montage_id), media_urls)
 
     @app.patch("/v2/weekly-montages/{montage_id}/feature", dependencies=[Depends(admin)])
     def feature(montage_id: int, body: FeatureBody, session: Db) -> Montage:
         row = found(session, montage_id)
         row.is_featured = body.is_featured
         session.commit()
-        return _montage(row)
+        return _montage(row, media_urls)
 
     @app.patch("/v2/weekly-montages/{montage_id}/title", dependencies=[Depends(admin)])
     def title(montage_id: int, body: TitleBody, session: Db) -> Montage:
         row = found(session, montage_id)
         row.title = body.title
         session.commit()
-        return _montage(row)
+        return _montage(row, media_urls)
 
     @app.post("/v2/weekly-montages/trigger", status_code=202, dependencies=[Depends(admin)])
     def trigger(body: TriggerBody) -> Triggered:

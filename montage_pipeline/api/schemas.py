@@ -15,14 +15,21 @@ class Montage(BaseModel):
     total_duration: float | None
     featured_user_ids: list[int]
     is_featured: bool
+    # URLs minted for this answer (presigned, or the public base URL + key): fetch them soon.
     render_path_landscape: str | None
     render_path_portrait: str | None
     created_at: datetime
 
 
 class MontageList(BaseModel):
+    """One page of montages, newest week first."""
+
     items: list[Montage]
-    count: int
+    count: int = Field(description="How many items this page holds.")
+    total: int = Field(description="How many montages match the filter, over all pages.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page. Opaque: do not parse it."
+    )
 
 
 class FeatureBody(BaseModel):

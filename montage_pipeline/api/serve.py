@@ -6,16 +6,23 @@ import os
 
 import uvicorn
 
+from montage_pipeline import settings
 from montage_pipeline.api.app import create_app
+from montage_pipeline.definitions import build_media_store
 from montage_pipeline.profiles import load_profile
+from montage_pipeline.publishing.exports import export_url
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     profile = load_profile()
+    store = build_media_store(profile)
+    # The row holds object keys; each answer presigns them (or uses the public CDN base URL when set).
+    public_base_url, expires_s = settings.public_base_url(), settings.url_expires_s()
     app = create_app(
         profile.database_url_value(),
         admin_token=os.environ.get("MONTAGE_ADMIN_TOKEN") or None,
         dagster_graphql_url=os.environ.get("DAGSTER_GRAPHQL_URL") or None,
         code_location=os.environ.get("DAGSTER_CODE_LOCATION", "montage_pipeline"),
+        media_urls=lambda key: export_url(store, key, expires_s, public_base_url),
     )
     uvicorn.run(app, host=host, port=port, log_level="info")

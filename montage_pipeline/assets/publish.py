@@ -2,6 +2,9 @@
 
 import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -9,17 +12,26 @@ import dagster as dg
 
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.io_managers.media_io_manager import MediaBundle
+from montage_pipeline.media.edl_export import write_json, write_otio
 from montage_pipeline.media.mux import video_duration
 from montage_pipeline.partitions import weekly_partitions
 from montage_pipeline.platform.models import JobStatus, PostState, SocialPlatform
 from montage_pipeline.publishing.content import PostContent, caption, description, tags
-from montage_pipeline.publishing.exports import ExportedFile, ExportFile, publish_file
+from montage_pipeline.publishing.exports import (
+    ExportedFile,
+    ExportFile,
+    collect_garbage,
+    publish_generation,
+)
 from montage_pipeline.publishing.gate import export_failures
 from montage_pipeline.publishing.montage_record import (
     MontageFacts,
+    WeekLockedError,
     default_title,
+    montage_row,
     record_published,
     set_job_status,
+    week_lock,
     week_start_dt,
 )
 from montage_pipeline.publishing.outbox import ensure_rows
@@ -41,25 +53,36 @@ NETWORK_RETRY = dg.RetryPolicy(
 
 
 class ExportConfig(dg.Config):
-    # Set to the bucket's public (CDN) base URL to record public URLs; empty records presigned URLs.
+    # The URLs in this asset's output and metadata: the bucket's public (CDN) base URL, or empty for
+    # presigned ones. The week's row stores object keys; the read API mints its URLs per request.
     public_base_url: str = ""
     presign_expires_s: int = 7 * 24 * 3600  # S3's maximum for a SigV4 presigned URL
     video_cache_control: str = "public, max-age=86400"
     title: str = ""  # default: "Weekly Highlights - January 27, 2025"
+    # How long to wait for another run writing the same week (the CLI bypasses the run queue).
+    week_lock_timeout_s: float = 1800.0
 
 
-# (file in the bundle or in the media store, exported name, content type, which gate applies)
+# (file in the bundle, which gate applies)
 _VIDEOS = {
     "final_landscape.mp4": "landscape",
     "final_portrait.mp4": "portrait",
     "final_portrait_unbranded.mp4": "portrait",
 }
-_SIDECARS = {
+# (exported name: file in the media store, content type)
+_THUMBNAILS = {
     "thumbnail_landscape.jpg": ("landscape_render/thumbnail.jpg", "image/jpeg"),
     "thumbnail_portrait.jpg": ("portrait_render/thumbnail.jpg", "image/jpeg"),
-    "edl.json": ("edl.json", "application/json"),
-    "montage.otio": ("montage.otio", "application/json"),
 }
+
+
+@contextmanager
+def _holding_week(platform_db: PlatformDatabase, week: str, wait_s: float) -> Iterator[None]:
+    try:
+        with week_lock(platform_db.engine, week, wait_s):
+            yield
+    except WeekLockedError as exc:
+        raise dg.Failure(f"not exporting {week}: {exc}", allow_retries=False) from None
 
 
 @dg.asset(
@@ -68,7 +91,8 @@ _SIDECARS = {
     kinds={"s3", "postgres"},
     io_manager_key="table_io_manager",
     retry_policy=NETWORK_RETRY,
-    description="The final files under exports/{job_id}/, verified by sha256; the weekly_montages row.",
+    description="The final files as one verified generation under exports/{job_id}/{generation}/; the "
+    "weekly_montages row switched to it in one transaction.",
 )
 def s3_exports(
     context: dg.AssetExecutionContext,
@@ -86,69 +110,93 @@ def s3_exports(
     }
     bad = {name: f for name, f in failures.items() if f}
     if bad:
-        with platform_db.session() as session:
+        with (
+            _holding_week(platform_db, week, config.week_lock_timeout_s),
+            platform_db.session() as session,
+        ):
             set_job_status(session, week, JobStatus.FAILED)
         detail = "; ".join(f"{name}: {', '.join(f)}" for name, f in bad.items())
         # Nothing was touched: a published export of this week stays as it was.
         raise dg.Failure(f"not exporting {week}: {detail}", allow_retries=False)
-    with platform_db.session() as session:
-        job_id = set_job_status(session, week, JobStatus.PROCESSING)
-    workdir = Path(tempfile.mkdtemp(prefix="montage-export-"))
-    try:
-        items = [
-            ExportFile(name, mixed_audio[name].path, "video/mp4", config.video_cache_control)
-            for name in _VIDEOS
-            if name in mixed_audio.files
-        ]
-        for name, (source, content_type) in _SIDECARS.items():
-            key = f"weeks/{week}/{source}"
-            if media_store.exists(key):
-                media_store.get_file(key, workdir / name)
-                items.append(ExportFile(name, workdir / name, content_type, config.video_cache_control))
-            else:
-                context.log.warning(f"{key} is missing; {name} is not exported")
-        rows = []
-        for item in items:
-            key, size, sha, uploaded = publish_file(media_store, job_id, item)
-            url = media_store.url(key, config.presign_expires_s, config.public_base_url or None)
-            rows.append(
-                ExportedFile(
-                    week=week,
-                    job_id=job_id,
-                    name=item.name,
-                    key=key,
-                    uri=media_store.uri(key),
-                    url=url,
-                    content_type=item.content_type,
-                    size_bytes=size,
-                    sha256=sha,
-                    uploaded=uploaded,
-                )
-            )
-            context.log.info(f"{key}: {'uploaded' if uploaded else 'unchanged'}, {size} bytes")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    by_name = {r.name: r for r in rows}
     spans = sorted(scored_highlights, key=lambda s: s.order)
-    featured = list(dict.fromkeys(s.user_id for s in spans))
-    duration = video_duration(mixed_audio["final_landscape.mp4"].path)
-    facts = MontageFacts(
-        title=config.title or default_title(week),
-        clip_count=len({s.clip_id for s in spans}),
-        total_duration=duration,
-        featured_user_ids=featured,
-        render_path_landscape=by_name["final_landscape.mp4"].url,
-        render_path_portrait=by_name["final_portrait.mp4"].url,
-    )
-    with platform_db.session() as session:
-        montage = record_published(session, week, facts)
-        montage_id = montage.id
+    with _holding_week(platform_db, week, config.week_lock_timeout_s):
+        with platform_db.session() as session:
+            job_id = set_job_status(session, week, JobStatus.PROCESSING)
+        workdir = Path(tempfile.mkdtemp(prefix="montage-export-"))
+        try:
+            items = [
+                ExportFile(name, mixed_audio[name].path, "video/mp4", config.video_cache_control)
+                for name in _VIDEOS
+                if name in mixed_audio.files
+            ]
+            for name, (source, content_type) in _THUMBNAILS.items():
+                key = f"weeks/{week}/{source}"
+                if media_store.exists(key):
+                    media_store.get_file(key, workdir / name)
+                    items.append(ExportFile(name, workdir / name, content_type, config.video_cache_control))
+                else:
+                    context.log.warning(f"{key} is missing; {name} is not exported")
+            # The public edit: no server paths, no user, job or clip ids (the internal one stays in
+            # weeks/{week}/ for the pipeline).
+            write_json(workdir / "edl.json", week, spans, public=True)
+            write_otio(workdir / "montage.otio", week, spans, public=True)
+            items += [
+                ExportFile(name, workdir / name, "application/json", config.video_cache_control)
+                for name in ("edl.json", "montage.otio")
+            ]
+            # A staging folder of this attempt's own: no other run or retry shares (or deletes) it.
+            token = f"{context.run.run_id}-{uuid.uuid4().hex[:8]}"
+            published = publish_generation(media_store, job_id, items, token)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        rows = [
+            ExportedFile(
+                week=week,
+                job_id=job_id,
+                generation=published.generation,
+                name=f.name,
+                key=f.key,
+                uri=media_store.uri(f.key),
+                url=media_store.url(f.key, config.presign_expires_s, config.public_base_url or None),
+                content_type=f.content_type,
+                size_bytes=f.size_bytes,
+                sha256=f.sha256,
+                uploaded=f.uploaded,
+            )
+            for f in published.files
+        ]
+        for r in rows:
+            context.log.info(f"{r.key}: {'uploaded' if r.uploaded else 'unchanged'}, {r.size_bytes} bytes")
+        featured = list(dict.fromkeys(s.user_id for s in spans))
+        duration = video_duration(mixed_audio["final_landscape.mp4"].path)
+        facts = MontageFacts(
+            title=config.title or default_title(week),
+            clip_count=len({s.clip_id for s in spans}),
+            total_duration=duration,
+            featured_user_ids=featured,
+            render_path_landscape=published.key("final_landscape.mp4"),
+            render_path_portrait=published.key("final_portrait.mp4"),
+            export_generation=published.generation,
+            export_files=published.manifest(),
+        )
+        # Every file verified: switch the row to the new generation, all of it in one transaction.
+        with platform_db.session() as session:
+            previous = montage_row(session, week)
+            replaced = previous.export_generation if previous else None
+            montage = record_published(session, week, facts)
+            montage_id = montage.id
+        # Keep the generation just replaced: URLs minted a moment ago still work.
+        keep = {published.generation} | ({replaced} if replaced else set())
+        collected = collect_garbage(media_store, job_id, keep)
+    by_name = {r.name: r for r in rows}
     return dg.Output(
         rows,
         metadata={
             "dagster/row_count": len(rows),
+            "export_generation": published.generation,
             "files_uploaded": sum(r.uploaded for r in rows),
             "files_unchanged": sum(not r.uploaded for r in rows),
+            "objects_collected": len(collected),
             "export_bytes": sum(r.size_bytes for r in rows),
             "montage_duration_s": round(duration, 3),
             "clip_count": facts.clip_count,
@@ -209,17 +257,19 @@ def social_posts(
     if clients:
         platforms = ", ".join(p.value for p in clients)
         context.log.info(f"featured: {handles}; {len(targets)} posts ({added} new) on {platforms}")
-        content = _post_content(week, s3_exports, mixed_audio, spans, media_store, config)
-        run_outbox(
-            platform_db.sessionmaker,
-            week_start,
-            clients,
-            content,
-            token_vault.cipher(),
-            worker=context.run.run_id,
-            attempts=config.attempts_per_post,
-            backoff_base_s=config.backoff_base_s,
-        )
+        # The thumbnail's download folder lives as long as the posting, and not one run longer.
+        with tempfile.TemporaryDirectory(prefix="montage-post-") as workdir:
+            content = _post_content(week, s3_exports, mixed_audio, spans, media_store, config, Path(workdir))
+            run_outbox(
+                platform_db.sessionmaker,
+                week_start,
+                clients,
+                content,
+                token_vault.cipher(),
+                worker=context.run.run_id,
+                attempts=config.attempts_per_post,
+                backoff_base_s=config.backoff_base_s,
+            )
     else:
         context.log.info(
             "social posting is off (YOUTUBE_API_ENABLED, TIKTOK_API_ENABLED, INSTAGRAM_API_ENABLED)"
@@ -248,6 +298,7 @@ def _post_content(
     spans: list[EditSpan],
     media_store: MediaStore,
     config: SocialPostsConfig,
+    workdir: Path,
 ) -> PostContent:
     by_name = {e.name: e for e in exports}
     title = default_title(week)
@@ -255,7 +306,7 @@ def _post_content(
     unbranded = mixed.files.get("final_portrait_unbranded.mp4")
     thumbnail: Path | None = None
     if "thumbnail_landscape.jpg" in by_name:
-        thumbnail = Path(tempfile.mkdtemp(prefix="montage-post-")) / "thumbnail.jpg"
+        thumbnail = workdir / "thumbnail.jpg"
         media_store.get_file(by_name["thumbnail_landscape.jpg"].key, thumbnail)
     duration = video_duration(mixed["final_landscape.mp4"].path)
     return PostContent(

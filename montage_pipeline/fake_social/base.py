@@ -2,8 +2,9 @@
 
 The real platforms are unreachable here, so the clients are tested against fakes that speak their
 protocols and fail the way they do: 5xx, 429 with Retry-After, a connection dropped before the request
-is handled, a response lost *after* the platform acted, an expired access token. Each fake keeps the
-posts a user would see, so a test can prove "exactly one".
+is handled, a response lost *after* the platform acted, an expired access token, a 200 whose body is
+not the platform's JSON (a proxy's error page). Each fake keeps the posts a user would see, so a test
+can prove "exactly one".
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from urllib.parse import parse_qs
 
 log = logging.getLogger(__name__)
 
-COMMON_FAULTS = frozenset({"500", "503", "429", "drop", "lost_response", "expire_token"})
+COMMON_FAULTS = frozenset({"500", "503", "429", "drop", "lost_response", "expire_token", "garbage"})
 TokenState = Literal["live", "expired", "unknown"]
 
 
@@ -37,13 +38,15 @@ class ServerOptions(TypedDict, total=False):
 
 @dataclass
 class Fault:
-    """The next `times` requests matching `method` and `path_contains` (None: any) get `kind`."""
+    """The next `times` requests matching `method` and `path_contains` (None: any) get `kind`, once
+    the first `after` matching requests have passed untouched."""
 
     kind: str
     method: str | None = None
     path_contains: str | None = None
     times: int = 1
     retry_after: int = 1
+    after: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and (
@@ -241,18 +244,23 @@ class FakeServer:
         path_contains: str | None = None,
         times: int = 1,
         retry_after: int = 1,
+        after: int = 0,
     ) -> None:
-        """The next `times` matching requests (the token endpoint included) meet `kind`."""
+        """The next `times` matching requests (the token endpoint included) meet `kind`, after `after`
+        matching requests passed (e.g. the status query that comes before an upload's chunk)."""
         if kind not in self.fault_kinds:
             raise ValueError(
                 f"{type(self).__name__} has no fault {kind!r}; one of {sorted(self.fault_kinds)}"
             )
         with self.lock:
-            self.faults.append(Fault(kind, method, path_contains, times, retry_after))
+            self.faults.append(Fault(kind, method, path_contains, times, retry_after, after))
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.matches(method, path):
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)
@@ -314,6 +322,8 @@ class FakeServer:
             return response
         if fault.kind in ("500", "503"):
             return self.api_error("server", status=int(fault.kind))
+        if fault.kind == "garbage":
+            return Response(200, b"<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"})
         return self.api_error(fault.kind)
 
     def _handle(self, request: Request) -> Response:

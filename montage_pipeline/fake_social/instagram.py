@@ -4,10 +4,14 @@ Instagram pulls the video from a URL rather than taking bytes, so the fake reall
 https or file) in the background and checks it is an MP4: a presigned URL that does not work fails
 here as it would there. Publishing is the one step that creates a post; it is refused for a container
 that is not FINISHED, so publishing twice cannot happen silently.
+
+Besides the common faults, `publish_race` has another client publish the container just before the
+matching request is handled, as a second worker holding the same post would.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import threading
@@ -18,7 +22,16 @@ from datetime import UTC, datetime
 from typing import Any, Unpack
 from urllib.parse import urlsplit
 
-from montage_pipeline.fake_social.base import BadRequest, FakeServer, Request, Response, ServerOptions
+from montage_pipeline.fake_social.base import (
+    COMMON_FAULTS,
+    BadRequest,
+    FakeServer,
+    Fault,
+    Refused,
+    Request,
+    Response,
+    ServerOptions,
+)
 
 DAY_S = 86400
 LONG_LIVED_S = 60 * DAY_S
@@ -77,6 +90,8 @@ class _Media:
 class InstagramFake(FakeServer):
     """`containers` and `media` by id; `quota_total` may be changed while running."""
 
+    fault_kinds = COMMON_FAULTS | {"publish_race"}
+
     def __init__(
         self,
         *,
@@ -103,6 +118,13 @@ class InstagramFake(FakeServer):
         with self.lock:
             since = time.time() - DAY_S
             return sum(1 for m in self.media.values() if m.account == account_id and m.published_at > since)
+
+    def _respond(self, request: Request, fault: Fault | None) -> Response | None:
+        if fault is not None and fault.kind == "publish_race":
+            with contextlib.suppress(Refused, BadRequest):  # the request itself reports what is wrong
+                self._publish(request.params().get("creation_id", ""), self.authenticate(request))
+            return self._handle(request)
+        return super()._respond(request, fault)
 
     def request_token(self, request: Request) -> str | None:
         return request.bearer() or request.params().get("access_token")

@@ -28,6 +28,7 @@ THUMBNAILS = "/upload/youtube/v3/thumbnails/set"
 SCOPE = "https://www.googleapis.com/auth/youtube.upload"
 PRIVACY = ("public", "unlisted", "private")
 MAX_TITLE = 100
+MAX_DESCRIPTION_BYTES = 5000
 VIDEO_ID_CHARS = string.ascii_letters + string.digits + "-_"
 CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)")
 
@@ -256,6 +257,13 @@ def _metadata_problem(metadata: dict[str, Any]) -> str | None:
         return "snippet.title is required"
     if len(title) > MAX_TITLE:
         return f"snippet.title is {len(title)} characters; at most {MAX_TITLE}"
+    description = snippet.get("description") or ""
+    if not isinstance(description, str):
+        return "snippet.description must be a string"
+    if len(description.encode()) > MAX_DESCRIPTION_BYTES:
+        return f"snippet.description is {len(description.encode())} bytes; at most {MAX_DESCRIPTION_BYTES}"
+    if any(ch in text for text in (title, description) for ch in "<>"):
+        return "snippet.title and snippet.description may not contain < or >"
     privacy = status.get("privacyStatus")
     if privacy not in PRIVACY:
         return f"status.privacyStatus must be one of {', '.join(PRIVACY)}"

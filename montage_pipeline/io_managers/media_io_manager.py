@@ -4,9 +4,15 @@ An asset returns a `MediaBundle` (named local files). The IO manager uploads eac
 `weeks/<week>/<asset>/<name>` with managed (multipart) transfers and writes a small manifest beside
 them (names, sizes, sha256). Loading downloads the files into a local cache folder, reusing a cached copy
 whose size and sha256 match the manifest, and returns the bundle with local paths.
+
+The cache is bounded: after each load the least recently used files (other than the bundle just loaded)
+are deleted until it holds at most `cache_max_bytes`. It lives under the data folder (`MONTAGE_HOME`, by
+default `.montage/`), private to its owner, not at a fixed path in the shared system temp folder where
+another user could read the week's videos or plant files first.
 """
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +20,43 @@ from typing import Any
 
 import dagster as dg
 
+from montage_pipeline.profiles import default_home
 from montage_pipeline.resources.media_store import MediaStore, file_sha256
 
 MANIFEST = "manifest.json"
+DEFAULT_CACHE_MAX_BYTES = 20_000_000_000  # a few weeks of 1080p renders
+
+
+def default_cache_dir() -> Path:
+    """`<MONTAGE_HOME or .montage>/cache/media`."""
+    home = os.environ.get("MONTAGE_HOME") or default_home()
+    return Path(home).expanduser() / "cache" / "media"
+
+
+def evict_least_recently_used(root: Path, max_bytes: int, keep: set[Path]) -> list[Path]:
+    """Delete the oldest-used files under `root` (by mtime) until it holds `max_bytes`; `keep` stays.
+
+    Emptied folders are left: another process may be about to download into them.
+    """
+    files = []
+    for path in root.rglob("*"):
+        try:
+            if path.is_file():
+                stat = path.stat()
+                files.append((stat.st_mtime, stat.st_size, path))
+        except FileNotFoundError:  # another process evicted it meanwhile
+            continue
+    total = sum(size for _, size, _ in files)
+    removed = []
+    for _, size, path in sorted(files):
+        if total <= max_bytes:
+            break
+        if path in keep:
+            continue
+        path.unlink(missing_ok=True)
+        total -= size
+        removed.append(path)
+    return removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +77,8 @@ class MediaBundle:
 
 class MediaIOManager(dg.ConfigurableIOManager):
     media_store: MediaStore
-    cache_dir: str = ""  # default: a folder under the system temp dir
+    cache_dir: str = ""  # default: `default_cache_dir()`, under the data folder
+    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
 
     def _prefix(self, context: dg.OutputContext | dg.InputContext) -> str:
         assert context.asset_key is not None
@@ -45,8 +86,8 @@ class MediaIOManager(dg.ConfigurableIOManager):
         return f"weeks/{week}/{'/'.join(context.asset_key.path)}"
 
     def _cache(self) -> Path:
-        root = Path(self.cache_dir) if self.cache_dir else Path(tempfile.gettempdir()) / "montage-media-cache"
-        root.mkdir(parents=True, exist_ok=True)
+        root = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         return root
 
     def handle_output(self, context: dg.OutputContext, obj: MediaBundle | None) -> None:
@@ -78,7 +119,8 @@ class MediaIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> MediaBundle:
         prefix = self._prefix(context)
-        cache = self._cache() / prefix
+        root = self._cache()
+        cache = root / prefix
         cache.mkdir(parents=True, exist_ok=True)
         self.media_store.get_file(f"{prefix}/{MANIFEST}", cache / MANIFEST)
         manifest = json.loads((cache / MANIFEST).read_text())
@@ -90,9 +132,15 @@ class MediaIOManager(dg.ConfigurableIOManager):
                 and local.stat().st_size == entry["size_bytes"]
                 and file_sha256(local) == entry["sha256"]
             )
-            if not fresh:
+            if fresh:
+                os.utime(local)  # used now: the eviction keeps recently used files
+            else:
                 self.media_store.get_file(f"{prefix}/{name}", local)
                 if file_sha256(local) != entry["sha256"]:
                     raise OSError(f"{prefix}/{name}: downloaded bytes do not match the manifest's sha256")
             files[name] = MediaFile(local, entry["content_type"], entry["sha256"], entry["size_bytes"])
+        keep = {f.path for f in files.values()} | {cache / MANIFEST}
+        evicted = evict_least_recently_used(root, self.cache_max_bytes, keep)
+        if evicted:
+            context.log.info(f"media cache over {self.cache_max_bytes:,} bytes: evicted {len(evicted)} files")
         return MediaBundle(files)

@@ -191,7 +191,11 @@ class SocialConnection(Base):
 
 
 class WeeklyMontage(Base):
-    """Exactly the seed's fields; the frontend reads this table."""
+    """The seed's fields, plus which export generation they describe; the frontend reads this table.
+
+    `render_path_*` hold object keys in the media store (as `renders.path` holds paths relative to the
+    storage root): URLs are minted when the API answers, so they never expire in the table.
+    """
 
     __tablename__ = "weekly_montages"
 
@@ -206,6 +210,10 @@ class WeeklyMontage(Base):
     total_duration: Mapped[float | None] = mapped_column(Float)
     is_featured: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The export generation (exports/{job_id}/{generation}/) the row points at, switched in one
+    # transaction once every file of it verified; and its files: name -> key, size_bytes, sha256.
+    export_generation: Mapped[str | None] = mapped_column(String(64))
+    export_files: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SocialPost(Base):
@@ -234,7 +242,8 @@ class SocialPost(Base):
 
 
 class MontageNotification(Base):
-    """One email per (week, featured user): claimed ('sending') before it is sent, so never twice."""
+    """One email per (week, featured user): claimed ('sending') before it is sent, so never twice;
+    a failed one is tried again on later ticks until `attempts` reaches the sensor's bound."""
 
     __tablename__ = "montage_notifications"
     __table_args__ = (UniqueConstraint("week_start", "user_id"),)
@@ -244,3 +253,5 @@ class MontageNotification(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(16))  # sending | sent | failed
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,9 +1,20 @@
 """`montage seed import`: register an existing folder of videos as a week's successful upload jobs.
 
 The manifest is a JSON list of objects: `path` (relative to the manifest), `user`, `game`, `created_at`
-(ISO 8601, UTC) and optional `score` (0..1), `views`, `likes`, `tier`. Unknown users are created. A bad
-entry is reported with its index and reason and the others are still imported; nothing is half-written
-for an entry (each entry is one savepoint).
+(ISO 8601, UTC) and optional `title`, `score` (0..1), `views`, `likes`, `tier`. Unknown users are created.
+A bad entry is reported with its index and reason and the others are still imported; nothing is
+half-written for an entry (each entry is one savepoint), whether the entry fails our checks or the
+database's (a value too long for its column, an integer out of range).
+
+A manifest is input from outside: every `path` must resolve, symlinks followed, inside the manifest's
+folder (or the `import_root` given), and no file over `max_file_bytes` is read. Files outside the storage
+root are copied in as the entry's last step; a copy whose entry is then rolled back (its savepoint, or
+the whole transaction) is deleted again, so only entries that commit leave files behind.
+
+On SQLite the import needs real savepoints: pysqlite's own transaction handling starts transactions
+late and lets `RELEASE SAVEPOINT` commit, so a failure later in the import would leave the entries before
+it committed. `import_engine` applies SQLAlchemy's documented pysqlite recipe (no implicit transactions,
+an explicit `BEGIN` on each begin) and `import_manifest` refuses a SQLite session without it.
 """
 
 from __future__ import annotations
@@ -16,11 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import av
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, SessionTransaction
 
 from montage_pipeline.media.paths import UnsafePathError, resolve_inside
+from montage_pipeline.media.probe import ClipLimits
 from montage_pipeline.partitions import parse_week, week_window
+from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.models import (
     Job,
     JobKind,
@@ -32,6 +46,20 @@ from montage_pipeline.platform.models import (
 )
 
 REQUIRED = ("path", "user", "game", "created_at")
+DEFAULT_MAX_FILE_BYTES = ClipLimits().max_file_bytes  # verification would refuse a larger file anyway
+BIGINT_MAX = 2**63 - 1
+
+
+def _width(column: Any) -> int:
+    length = column.type.length
+    assert isinstance(length, int)
+    return length
+
+
+# The column widths of models.py: checked here so SQLite (which does not enforce them) and Postgres agree.
+HANDLE_WIDTH = _width(User.__table__.c.handle)
+GAME_WIDTH = _width(Job.__table__.c.game)
+TITLE_WIDTH = _width(Job.__table__.c.title)
 
 
 class ManifestError(ValueError):
@@ -42,11 +70,40 @@ class ManifestError(ValueError):
 class ImportReport:
     imported: list[int] = field(default_factory=list)  # job ids
     errors: list[str] = field(default_factory=list)  # "entry 3: reason"
+    copied: list[Path] = field(default_factory=list)  # files copied into the storage root
 
     def summary(self) -> str:
         lines = [f"imported {len(self.imported)} jobs, {len(self.errors)} entries rejected"]
         lines += [f"  - {e}" for e in self.errors]
         return "\n".join(lines)
+
+
+def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy's pysqlite savepoint recipe: stop pysqlite from beginning (and committing) on its own...
+    dbapi_connection.isolation_level = None
+
+
+def _emit_begin(conn: Connection) -> None:
+    # ...and begin explicitly whenever SQLAlchemy begins, so SAVEPOINT/RELEASE nest inside it.
+    conn.exec_driver_sql("BEGIN")
+
+
+def import_engine(url: str) -> Engine:
+    """The platform engine for an import: `make_engine`, plus working savepoints on SQLite."""
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _no_implicit_transactions)
+        event.listen(engine, "begin", _emit_begin)
+    return engine
+
+
+def _require_savepoints(session: Session) -> None:
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    if engine.dialect.name == "sqlite" and not event.contains(engine, "begin", _emit_begin):
+        raise ValueError(
+            "on SQLite, import through an engine from seed_import.import_engine (real savepoints)"
+        )
 
 
 def _parse_time(raw: Any) -> datetime:
@@ -58,11 +115,50 @@ def _parse_time(raw: Any) -> datetime:
     return value.astimezone(UTC)
 
 
-def _stored_path(source: Path, storage_root: Path, week: str) -> str:
-    """The path to record: relative to the storage root; files outside it are copied in first."""
+def _text(entry: dict[str, Any], name: str, width: int) -> str | None:
+    value = entry.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} {value!r} must be a string")
+    if "\x00" in value:  # Postgres refuses NUL in text, SQLite would store it
+        raise ValueError(f"{name} contains a NUL character")
+    if len(value) > width:
+        raise ValueError(f"{name} is {len(value)} characters long, over the {width} allowed")
+    return value
+
+
+def _count(entry: dict[str, Any], name: str) -> int | None:
+    value = entry.get(name)
+    if value is None:
+        return None
+    # bool is an int in Python: `true` is not a view count.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= BIGINT_MAX:
+        raise ValueError(f"{name} {value!r} must be an integer in 0..{BIGINT_MAX}")
+    return value
+
+
+def _source(base: Path, import_root: Path, raw: Any, max_file_bytes: int) -> Path:
+    """The manifest's file, refused unless it resolves inside `import_root` and is a small enough file."""
+    if not isinstance(raw, str):
+        raise ValueError(f"path {raw!r} must be a string")
     try:
-        resolved = resolve_inside(storage_root, str(source))
-        return str(resolved.relative_to(storage_root.resolve()))
+        source = resolve_inside(import_root, str(base / raw))
+    except UnsafePathError as exc:
+        raise ValueError(f"path {raw!r} is refused: it must stay inside {import_root} ({exc})") from exc
+    if not source.is_file():
+        raise ValueError(f"file {raw!r} not found next to the manifest")
+    size = source.stat().st_size
+    if size > max_file_bytes:
+        raise ValueError(f"file {raw!r} is {size:,} bytes, over the {max_file_bytes:,}-byte import limit")
+    return source
+
+
+def _target(source: Path, storage_root: Path, week: str) -> Path | None:
+    """Where a file outside the storage root is copied to (a free name); None when it is already inside."""
+    try:
+        resolve_inside(storage_root, str(source))
+        return None
     except UnsafePathError:
         target_dir = storage_root / "imports" / week
         target_dir.mkdir(parents=True, exist_ok=True)
@@ -71,8 +167,7 @@ def _stored_path(source: Path, storage_root: Path, week: str) -> str:
         while target.exists():
             target = target_dir / f"{source.stem}_{n}{source.suffix}"
             n += 1
-        shutil.copy2(source, target)
-        return str(target.resolve().relative_to(storage_root.resolve()))
+        return target
 
 
 def _container_duration(path: Path) -> float | None:
@@ -83,8 +178,22 @@ def _container_duration(path: Path) -> float | None:
         return None  # selection probes properly and rejects the file with its reason
 
 
-def import_manifest(session: Session, storage_root: Path, week: str, manifest: Path) -> ImportReport:
+def import_manifest(
+    session: Session,
+    storage_root: Path,
+    week: str,
+    manifest: Path,
+    *,
+    import_root: Path | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> ImportReport:
+    """Add the manifest's good entries to the session's transaction; the caller commits.
+
+    `import_root` (default: the manifest's folder) is where every listed file must be. Files copied into
+    the storage root are deleted again if the transaction rolls back instead of committing.
+    """
     parse_week(week)
+    _require_savepoints(session)
     start, end = week_window(week)  # a DST week is 167 or 169 hours long in a local timezone
     try:
         entries = json.loads(manifest.read_text())
@@ -94,18 +203,57 @@ def import_manifest(session: Session, storage_root: Path, week: str, manifest: P
         raise ManifestError(f"manifest {manifest} must hold a JSON list of objects")
     report = ImportReport()
     base = manifest.parent.resolve()
+    root = (import_root or base).resolve()
+
+    # Savepoints and flushes fire these events too; only the outermost transaction decides the copies' fate.
+    def forget_copies(session_: Session) -> None:
+        if not session_.in_nested_transaction():
+            report.copied.clear()
+
+    def remove_copies(_session: Session, previous: SessionTransaction) -> None:
+        if previous.parent is not None:  # a savepoint, or a failed flush inside one
+            return
+        for path in report.copied:
+            path.unlink(missing_ok=True)
+        report.copied.clear()
+
+    # Both stay registered for the session's life: after the commit or rollback the list is empty.
+    event.listen(session, "after_commit", forget_copies)
+    event.listen(session, "after_soft_rollback", remove_copies)
     for index, entry in enumerate(entries):
+        copied: list[Path] = []
         try:
-            job_id = _import_entry(session, storage_root, week, base, entry, start, end)
-        except (ValueError, TypeError, OSError) as exc:
-            report.errors.append(f"entry {index}: {exc}")
+            job_id = _import_entry(
+                session, storage_root, week, base, root, max_file_bytes, entry, start, end, copied
+            )
+        except (ValueError, TypeError, OSError, SQLAlchemyError) as exc:
+            for path in copied:
+                path.unlink(missing_ok=True)
+            report.errors.append(f"entry {index}: {_reason(exc)}")
         else:
             report.imported.append(job_id)
+            report.copied += copied
     return report
 
 
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, SQLAlchemyError):
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"the database refused it: {detail}"
+    return str(exc)
+
+
 def _import_entry(
-    session: Session, storage_root: Path, week: str, base: Path, entry: Any, start: datetime, end: datetime
+    session: Session,
+    storage_root: Path,
+    week: str,
+    base: Path,
+    import_root: Path,
+    max_file_bytes: int,
+    entry: Any,
+    start: datetime,
+    end: datetime,
+    copied: list[Path],
 ) -> int:
     if not isinstance(entry, dict):
         raise ValueError("not an object")
@@ -115,19 +263,25 @@ def _import_entry(
     created_at = _parse_time(entry["created_at"])
     if not start <= created_at < end:
         raise ValueError(f"created_at {created_at.isoformat()} is outside the week {week}")
-    source = (base / str(entry["path"])).resolve()
-    if not source.is_file():
-        raise ValueError(f"file {entry['path']!r} not found next to the manifest")
-    tier = SubscriptionTier(entry.get("tier", SubscriptionTier.FREE.value))
+    source = _source(base, import_root, entry["path"], max_file_bytes)
+    tier_raw = entry.get("tier", SubscriptionTier.FREE.value)
+    if tier_raw not in {t.value for t in SubscriptionTier}:
+        raise ValueError(f"tier {tier_raw!r} must be one of {', '.join(t.value for t in SubscriptionTier)}")
+    tier = SubscriptionTier(tier_raw)
     score = entry.get("score")
-    if score is not None and not (isinstance(score, int | float) and 0 <= score <= 1):
+    if score is not None and (
+        isinstance(score, bool) or not (isinstance(score, int | float) and 0 <= score <= 1)
+    ):
         raise ValueError(f"score {score!r} must be a number in 0..1")
-    for name in ("views", "likes"):
-        if entry.get(name) is not None and not (isinstance(entry[name], int) and entry[name] >= 0):
-            raise ValueError(f"{name} {entry[name]!r} must be a non-negative integer")
+    user_raw = entry["user"]
+    handle = user_raw.lstrip("@") if isinstance(user_raw, str) else ""
+    if not 1 <= len(handle) <= HANDLE_WIDTH:
+        raise ValueError(f"user {user_raw!r} must be a handle of 1..{HANDLE_WIDTH} characters")
+    game = _text(entry, "game", GAME_WIDTH)
+    title = _text(entry, "title", TITLE_WIDTH) or f"{game} clip by @{handle}"
+    views, likes = _count(entry, "views"), _count(entry, "likes")
 
     with session.begin_nested():
-        handle = str(entry["user"]).lstrip("@")
         user = session.scalar(select(User).where(User.handle == handle))
         if user is None:
             user = User(handle=handle, email=f"{handle}@example.com", subscription_tier=tier)
@@ -138,22 +292,26 @@ def _import_entry(
             status=JobStatus.SUCCESS,
             kind=JobKind.UPLOAD,
             created_at=created_at,
-            game=str(entry["game"]),
-            title=entry.get("title") or f"{entry['game']} clip by @{handle}",
+            game=game,
+            title=title,
             scoring={"score": float(score)} if score is not None else None,
-            views=entry.get("views"),
-            likes=entry.get("likes"),
+            views=views,
+            likes=likes,
         )
         session.add(job)
         session.flush()
-        stored = _stored_path(source, storage_root, week)
+        target = _target(source, storage_root, week)
+        stored = target or source
         session.add(
             Render(
                 job_id=job.id,
                 format=RenderFormat.LANDSCAPE,
-                path=stored,
+                path=str(stored.resolve().relative_to(storage_root.resolve())),
                 duration=_container_duration(source),
             )
         )
         session.flush()
+        if target is not None:  # last: only an entry the database took gets its file
+            copied.append(target)
+            shutil.copy2(source, target)
         return job.id

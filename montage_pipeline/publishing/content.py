@@ -4,11 +4,19 @@ YouTube turns a description's timestamps into chapters only when the list starts
 three entries and each lasts at least ten seconds; otherwise it shows none. The chapter list is built
 to meet those rules (one chapter per creator's run of clips, merging runs that are too short), and is
 left out when it cannot.
+
+Handles and game names are the users' own text: every one is cleaned (control characters, line
+breaks, bidi overrides and angle brackets out) where it enters a post. YouTube refuses `<` and `>` in
+titles and descriptions, a title over 100 characters and a description over 5000 bytes of UTF-8;
+`fit_title`, `fit_description` and `fit_tags` make any text meet those rules, and the YouTube client
+applies them to whatever content it is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +24,15 @@ from montage_pipeline.highlights.rows import EditSpan
 
 MIN_CHAPTER_S = 10.0
 MIN_CHAPTERS = 3
+MAX_TITLE_CHARS = 100
+MAX_DESCRIPTION_BYTES = 5000  # UTF-8 bytes, not characters
+MAX_TAG_CHARS = 30
+MAX_TAGS_TOTAL_CHARS = 500  # YouTube counts a tag with a space as quoted, plus a comma between tags
+MAX_CAPTION_CHARS = 2200  # Instagram's caption and TikTok's title
+# Look-alikes keep "<3" or "<Team>" readable where YouTube refuses the real brackets.
+_BRACKETS = str.maketrans({"<": "\u2039", ">": "\u203a"})
+# Bidi embeddings, overrides and isolates: they can make a handle display as someone else's text.
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +59,62 @@ class PostContent:
     portrait_duration_s: float
 
 
+def clean_text(text: str) -> str:
+    """One line of user text made safe for any post: no control or bidi characters, no `<` `>`,
+    whitespace collapsed."""
+    kept = []
+    for ch in text.translate(_BRACKETS):
+        category = unicodedata.category(ch)
+        if category in ("Zl", "Zp") or ch.isspace():
+            kept.append(" ")
+        elif category not in ("Cc", "Cs") and ch not in _BIDI:
+            kept.append(ch)
+    return re.sub(r"\s+", " ", "".join(kept)).strip()
+
+
+def _clean_lines(text: str) -> str:
+    return "\n".join(clean_text(line) for line in text.split("\n"))
+
+
+def fit_title(title: str) -> str:
+    """A YouTube title: cleaned, at most 100 characters (an ellipsis says it was cut)."""
+    title = clean_text(title)
+    return title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1].rstrip() + "\u2026"
+
+
+def fit_description(text: str) -> str:
+    """A YouTube description: lines cleaned, at most 5000 bytes of UTF-8, cut after a whole line when
+    one ends in the last fifth, never inside a character."""
+    text = _clean_lines(text.replace("\r\n", "\n"))
+    data = text.encode()
+    if len(data) <= MAX_DESCRIPTION_BYTES:
+        return text
+    cut = data[:MAX_DESCRIPTION_BYTES].decode("utf-8", errors="ignore")
+    head, newline, _ = cut.rpartition("\n")
+    return head if newline and len(head.encode()) >= MAX_DESCRIPTION_BYTES * 4 // 5 else cut
+
+
+def fit_tags(candidates: Iterable[str]) -> tuple[str, ...]:
+    """Cleaned, distinct tags of at most 30 characters, as many as fit YouTube's 500-character total."""
+    out: list[str] = []
+    total = 0
+    for tag in dict.fromkeys(clean_text(t)[:MAX_TAG_CHARS].strip() for t in candidates):
+        cost = len(tag) + (2 if " " in tag else 0) + (1 if out else 0)
+        if not tag or total + cost > MAX_TAGS_TOTAL_CHARS:
+            continue
+        out.append(tag)
+        total += cost
+    return tuple(out)
+
+
+def _handle(span: EditSpan) -> str:
+    return "@" + clean_text(span.user_handle)
+
+
+def _games(spans: Sequence[EditSpan]) -> list[str]:
+    return sorted({g for g in (clean_text(s.game or "") for s in spans) if g})
+
+
 def timestamp(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
@@ -51,7 +124,8 @@ def chapters(spans: Sequence[EditSpan], duration_s: float) -> list[Chapter]:
     """One chapter per run of one creator's clips, from 0:00; [] when YouTube's rules can't be met."""
     runs: list[Chapter] = []
     for span in sorted(spans, key=lambda s: s.order):
-        label = f"@{span.user_handle} · {span.game}" if span.game else f"@{span.user_handle}"
+        game = clean_text(span.game or "")
+        label = f"{_handle(span)} · {game}" if game else _handle(span)
         if not runs or runs[-1].label != label:
             runs.append(Chapter(span.montage_in_s, label))
     if not runs:
@@ -72,13 +146,13 @@ def chapters(spans: Sequence[EditSpan], duration_s: float) -> list[Chapter]:
 
 
 def credits(spans: Sequence[EditSpan]) -> list[str]:
-    return list(dict.fromkeys(f"@{s.user_handle}" for s in sorted(spans, key=lambda s: s.order)))
+    return list(dict.fromkeys(_handle(s) for s in sorted(spans, key=lambda s: s.order)))
 
 
 def description(title: str, spans: Sequence[EditSpan], duration_s: float) -> str:
-    games = sorted({s.game for s in spans if s.game})
+    games = _games(spans)
     lines = [
-        f"{title}: the week's best plays from our community.",
+        f"{clean_text(title)}: the week's best plays from our community.",
         "",
         "Featuring " + ", ".join(credits(spans)),
     ]
@@ -87,17 +161,14 @@ def description(title: str, spans: Sequence[EditSpan], duration_s: float) -> str
         lines += ["", "Chapters:"] + [f"{timestamp(c.start_s)} {c.label}" for c in marks]
     if games:
         lines += ["", "Games: " + ", ".join(games)]
-    return "\n".join(lines)[:5000]  # YouTube's description limit
+    return fit_description("\n".join(lines))
 
 
 def tags(spans: Sequence[EditSpan]) -> tuple[str, ...]:
-    out = ["gaming", "highlights", "weekly highlights", "montage"]
-    out += sorted({s.game for s in spans if s.game})
-    return tuple(dict.fromkeys(t[:30] for t in out))
+    return fit_tags(["gaming", "highlights", "weekly highlights", "montage", *_games(spans)])
 
 
 def caption(title: str, spans: Sequence[EditSpan]) -> str:
-    hashtags = " ".join(
-        f"#{''.join(ch for ch in g if ch.isalnum())}" for g in sorted({s.game for s in spans}) if g
-    )
-    return f"{title} 🎮 Featuring {', '.join(credits(spans))} #gaming #highlights {hashtags}".strip()[:2200]
+    hashtags = " ".join(f"#{tag}" for tag in (re.sub(r"\W", "", g) for g in _games(spans)) if tag)
+    text = f"{clean_text(title)} 🎮 Featuring {', '.join(credits(spans))} #gaming #highlights {hashtags}"
+    return text.strip()[:MAX_CAPTION_CHARS]

@@ -32,6 +32,10 @@ class NewTokens:
     refresh_token: str | None = None  # None: the platform keeps the old refresh token valid
 
 
+class MissingTokenError(LookupError):
+    """The connection holds no access token (the user disconnected): only reconnecting helps."""
+
+
 # Given (refresh token or None, current access token), ask the platform for new tokens.
 Refresher = Callable[[str | None, str], NewTokens]
 
@@ -82,7 +86,7 @@ class ConnectionTokens:
                 select(SocialConnection).where(SocialConnection.id == self.connection_id).with_for_update()
             ).one()
             if conn.access_token_encrypted is None:
-                raise LookupError(f"connection {conn.id} has no access token: the user must reconnect")
+                raise MissingTokenError(f"connection {conn.id} has no access token: the user must reconnect")
             current = self._cipher.decrypt(conn.access_token_encrypted)
             expiring = (
                 conn.token_expires_at is not None and conn.token_expires_at - self._skew <= datetime.now(UTC)

@@ -1,14 +1,21 @@
-"""Publishing files to the media store's `exports/` area, verified, without ever exposing a bad object.
+"""Publishing a week's files to the media store as one immutable generation, verified file by file.
 
-Each file goes to a staging key first, is verified there (size, and sha256 of the bytes read back),
-then copied server-side to its final key, whose metadata carries the sha256. A failure at any point
-leaves the final key as it was: either the previous good export or nothing. A final key already
-holding the same bytes is left untouched, so a rerun changes nothing that was good.
+A build's files go to `exports/{job_id}/{generation}/{name}`, where the generation is derived from the
+content (the names and sha256 of every file): a rebuild with different bytes writes beside the
+published generation instead of over it, and a rerun with the same bytes finds its generation already
+there and changes nothing. Each file goes to a staging key of its own run first
+(`exports/{job_id}/.staging/{token}/{name}`), is read back and compared (size and sha256), then copied
+server-side into the generation, whose objects carry the sha256 in their metadata. Nothing points at a
+generation until the caller switches the week's row to it, once every file verified; a failure at any
+point leaves the published generation as it was.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SHA_META = "sha256"
 STAGING = ".staging"
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 class ExportVerificationError(OSError):
@@ -26,7 +34,7 @@ class ExportVerificationError(OSError):
 
 @dataclass(frozen=True, slots=True)
 class ExportFile:
-    """One local file to publish under `exports/{job_id}/{name}`."""
+    """One local file to publish as `{name}` in the week's generation."""
 
     name: str
     path: Path
@@ -35,11 +43,46 @@ class ExportFile:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedFile:
+    """One file of a generation as verified in the store."""
+
+    name: str
+    key: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    uploaded: bool  # False: the generation already held these exact bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ExportGeneration:
+    job_id: int
+    generation: str
+    files: tuple[PublishedFile, ...]
+
+    def key(self, name: str) -> str:
+        return next(f.key for f in self.files if f.name == name)
+
+    def manifest(self) -> dict[str, dict[str, object]]:
+        """What the week's row records about each file (`weekly_montages.export_files`)."""
+        return {
+            f.name: {
+                "key": f.key,
+                "size_bytes": f.size_bytes,
+                "sha256": f.sha256,
+                "content_type": f.content_type,
+            }
+            for f in self.files
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ExportedFile:
     """A row of `s3_exports`: one published object, as verified after upload."""
 
     week: str
     job_id: int
+    generation: str
     name: str
     key: str
     uri: str
@@ -47,11 +90,34 @@ class ExportedFile:
     content_type: str
     size_bytes: int
     sha256: str
-    uploaded: bool  # False: the final key already held these exact bytes
+    uploaded: bool  # False: the generation already held these exact bytes
 
 
-def export_key(job_id: int, name: str) -> str:
-    return f"exports/{job_id}/{name}"
+def generation_id(shas: Iterable[tuple[str, str]]) -> str:
+    """The id of a set of (name, sha256): the same files give the same id, any change a new one."""
+    digest = hashlib.sha256()
+    for name, sha in sorted(shas):
+        digest.update(f"{name}\0{sha}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def exports_prefix(job_id: int) -> str:
+    return f"exports/{job_id}/"
+
+
+def export_key(job_id: int, generation: str, name: str) -> str:
+    return f"exports/{job_id}/{generation}/{name}"
+
+
+def staging_key(job_id: int, token: str, name: str) -> str:
+    return f"exports/{job_id}/{STAGING}/{token}/{name}"
+
+
+def export_url(store: MediaStore, stored: str, expires_s: int, public_base_url: str | None = None) -> str:
+    """A fetchable URL for what the row stores: a key (minted now) or a URL written by the platform."""
+    if _URL.match(stored):
+        return stored
+    return store.url(stored, expires_s, public_base_url or None)
 
 
 def _verify(store: MediaStore, key: str, size: int, sha: str) -> None:
@@ -63,16 +129,18 @@ def _verify(store: MediaStore, key: str, size: int, sha: str) -> None:
         raise ExportVerificationError(f"{key}: stored sha256 {stored[:12]}…, sent {sha[:12]}…")
 
 
-def publish_file(store: MediaStore, job_id: int, item: ExportFile) -> tuple[str, int, str, bool]:
-    """Put one file at its final key, verified; returns (key, size, sha256, uploaded)."""
-    key = export_key(job_id, item.name)
-    size, sha = item.path.stat().st_size, file_sha256(item.path)
+def publish_file(
+    store: MediaStore, job_id: int, generation: str, item: ExportFile, sha: str, token: str
+) -> PublishedFile:
+    """Put one file into its generation, verified; `token` names this run's staging folder."""
+    key = export_key(job_id, generation, item.name)
+    size = item.path.stat().st_size
     current = store.head(key)
     if current is not None and current.size == size and current.metadata.get(SHA_META) == sha:
         _verify(store, key, size, sha)  # the metadata says so; the bytes must too
         log.info("%s unchanged (sha256 %s…)", key, sha[:12])
-        return key, size, sha, False
-    staging = export_key(job_id, f"{STAGING}/{item.name}")
+        return PublishedFile(item.name, key, item.content_type, size, sha, uploaded=False)
+    staging = staging_key(job_id, token, item.name)
     try:
         store.put_file(item.path, staging, item.content_type, item.cache_control, {SHA_META: sha})
         _verify(store, staging, size, sha)
@@ -83,7 +151,38 @@ def publish_file(store: MediaStore, job_id: int, item: ExportFile) -> tuple[str,
     finally:
         try:
             store.delete(staging)
-        except Exception as exc:  # a leftover staging object is harmless; the real error matters more
+        except Exception as exc:  # a leftover staging object is collected later; the real error matters
             log.warning("could not delete %s: %s", staging, exc)
     log.info("%s published (%d bytes, sha256 %s…)", key, size, sha[:12])
-    return key, size, sha, True
+    return PublishedFile(item.name, key, item.content_type, size, sha, uploaded=True)
+
+
+def publish_generation(
+    store: MediaStore, job_id: int, items: Sequence[ExportFile], token: str
+) -> ExportGeneration:
+    """Every file into the generation its content names; raises if any file does not verify."""
+    shas = {item.name: file_sha256(item.path) for item in items}
+    generation = generation_id(shas.items())
+    files = tuple(publish_file(store, job_id, generation, item, shas[item.name], token) for item in items)
+    return ExportGeneration(job_id, generation, files)
+
+
+def collect_garbage(store: MediaStore, job_id: int, keep: set[str]) -> list[str]:
+    """Delete the week's generations not in `keep`, and staging leftovers; returns the deleted keys.
+
+    Call it holding the week's lock (no other run is writing) and only after the row switched: `keep`
+    holds the generation the row points at and the one it replaced. Files of the older flat layout
+    (`exports/{job_id}/{name}`) are left alone: a row written before generations may still name them.
+    """
+    prefix = exports_prefix(job_id)
+    deleted = []
+    for key in store.list_keys(prefix):
+        parts = key.removeprefix(prefix).split("/")
+        if len(parts) < 2 or parts[0] in keep:
+            continue
+        try:
+            store.delete(key)
+            deleted.append(key)
+        except Exception as exc:  # garbage left for the next run is harmless
+            log.warning("could not delete %s: %s", key, exc)
+    return deleted

@@ -3,7 +3,9 @@
 `content_publishing_limit` is read first: a spent daily quota ends the post with a clear state instead
 of failing at publish time. The container id is saved before publishing; a retry whose publish answer
 was lost finds the container PUBLISHED and reconciles the media id from the account's recent media
-(matched by the caption) instead of publishing twice.
+(matched by the caption) instead of publishing twice. So does a publish that Instagram refuses because
+the container was published already (by an earlier attempt whose answer was lost, or by a worker
+that held the post before us): the post is PUBLISHED, not FAILED. Polling renews the outbox lease.
 """
 
 from __future__ import annotations
@@ -120,7 +122,17 @@ class InstagramClient:
             self._reconcile(token, account, content, progress)
             return
         self._check_quota(token, account)
-        published = self._call("POST", token, f"{account}/media_publish", {"creation_id": post.remote_handle})
+        try:
+            published = self._call(
+                "POST", token, f"{account}/media_publish", {"creation_id": post.remote_handle}
+            )
+        except PermanentPostError as exc:
+            # 9007 also means "not ready" or "expired": only a container that is PUBLISHED was ours.
+            if exc.code != "graph_9007" or self._container_status(token, progress) != "PUBLISHED":
+                raise
+            log.warning("container %s was published already; reconciling", post.remote_handle)
+            self._reconcile(token, account, content, progress)
+            return
         self._finish(token, str(published["id"]), progress)
 
     def _check_quota(self, token: str, account: str) -> None:
@@ -131,6 +143,11 @@ class InstagramClient:
         used, total = entry.get("quota_usage", 0), (entry.get("config") or {}).get("quota_total", 50)
         if used >= total:
             raise PermanentPostError("publishing_limit", f"{used}/{total} posts in the last 24 hours")
+
+    def _container_status(self, token: str, progress: PostProgress) -> str | None:
+        container = self._call("GET", token, str(progress.post.remote_handle), {"fields": "status_code"})
+        code = container.get("status_code")
+        return None if code is None else str(code)
 
     def _await_container(self, token: str, progress: PostProgress) -> str:
         for _ in range(self.max_polls):
@@ -144,6 +161,7 @@ class InstagramClient:
                 progress.save(remote_handle=None)
                 raise PermanentPostError("container_error", str(container.get("status") or code))
             self._sleep(self.poll_interval_s)
+            progress.heartbeat()  # up to max_polls × (interval + timeout): longer than a lease
         raise TransientPostError("instagram is still processing the container")
 
     def _reconcile(self, token: str, account: str, content: PostContent, progress: PostProgress) -> None:

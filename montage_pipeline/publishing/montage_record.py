@@ -3,15 +3,25 @@
 The frontend reads `weekly_montages`; the `jobs` row lets the platform show the montage's progress like
 any other job. Both are keyed by the week (`weekly_montages.week_start` is unique), so reruns and
 concurrent steps of one week update the same rows instead of adding new ones.
+
+Whoever writes a week's exports or switches its row holds `week_lock` for that week: runs launched
+outside the run queue (`dagster asset materialize` runs in-process) still meet there, and the second one
+waits, or fails saying why, instead of interleaving its files with the first one's.
 """
 
 from __future__ import annotations
 
+import fcntl
+import time as clock
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from montage_pipeline.media.overlay import montage_title
@@ -22,6 +32,104 @@ def week_start_dt(week: str) -> datetime:
     return datetime.combine(date.fromisoformat(week), time(0), tzinfo=UTC)
 
 
+# pg_advisory_lock(classid, objid): a class of our own ("MONT"), and the week's day number as the object.
+LOCK_CLASS = 0x4D4F4E54
+SQLITE_POLL_S = 0.2
+
+
+class WeekLockedError(RuntimeError):
+    """Another run holds the week's lock and did not let go in time."""
+
+
+def _week_number(week: str) -> int:
+    return date.fromisoformat(week).toordinal()
+
+
+@contextmanager
+def week_lock(engine: Engine, week: str, timeout_s: float) -> Iterator[None]:
+    """Hold the week's lock for the block; wait up to `timeout_s` for it, then raise `WeekLockedError`.
+
+    PostgreSQL: a session-level advisory lock on a connection of its own, kept out of any transaction,
+    so the block's own sessions commit freely and the lock goes with the connection if the process dies.
+    SQLite (the embedded profile, one machine): `flock` on a file beside the database, which the kernel
+    also releases with the process.
+    """
+    if engine.dialect.name == "postgresql":
+        with _pg_week_lock(engine, week, timeout_s):
+            yield
+    elif engine.dialect.name == "sqlite":
+        with _sqlite_week_lock(engine, week, timeout_s):
+            yield
+    else:
+        raise NotImplementedError(f"no week lock for {engine.dialect.name}")
+
+
+@contextmanager
+def _pg_week_lock(engine: Engine, week: str, timeout_s: float) -> Iterator[None]:
+    params = {"c": LOCK_CLASS, "o": _week_number(week)}
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    reusable = False
+    try:
+        # lock_timeout applies to advisory locks too (0 would mean "wait forever" to PostgreSQL).
+        wait_ms = max(1, int(timeout_s * 1000))
+        conn.execute(text("SELECT set_config('lock_timeout', :t, false)"), {"t": f"{wait_ms}ms"})
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:c, :o)"), params)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "pgcode", None) != "55P03":  # lock_not_available
+                raise
+            holder = conn.scalar(
+                text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :c "
+                    "AND objid = :o AND granted"
+                ),
+                params,
+            )
+            raise WeekLockedError(
+                f"week {week} is being written by another run (PostgreSQL backend pid {holder}); "
+                f"gave up after {timeout_s:g} s"
+            ) from None
+        try:
+            conn.execute(text("RESET lock_timeout"))
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:c, :o)"), params)
+            reusable = True
+    finally:
+        if not reusable:  # never hand a connection that may still hold the lock back to the pool
+            conn.invalidate()
+        conn.close()
+
+
+@contextmanager
+def _sqlite_week_lock(engine: Engine, week: str, timeout_s: float) -> Iterator[None]:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        raise NotImplementedError("a week lock needs a SQLite database file")
+    path = Path(database).resolve()
+    folder = path.with_name(f"{path.name}.locks")
+    folder.mkdir(parents=True, exist_ok=True)
+    deadline = clock.monotonic() + timeout_s
+    # Each holder opens the file itself: flock locks an open file description, so two threads of one
+    # process exclude each other as two processes do.
+    with (folder / f"week-{week}.lock").open("a") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if clock.monotonic() >= deadline:
+                    raise WeekLockedError(
+                        f"week {week} is being written by another run (lock file {fh.name}); "
+                        f"gave up after {timeout_s:g} s"
+                    ) from None
+                clock.sleep(SQLITE_POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 @dataclass(frozen=True, slots=True)
 class MontageFacts:
     """What was actually built, for the row the frontend shows."""
@@ -30,8 +138,10 @@ class MontageFacts:
     clip_count: int
     total_duration: float
     featured_user_ids: list[int]
-    render_path_landscape: str
+    render_path_landscape: str  # the object key of the landscape export
     render_path_portrait: str
+    export_generation: str | None = None
+    export_files: dict[str, Any] | None = None
 
 
 def default_title(week: str) -> str:
@@ -82,8 +192,13 @@ def set_job_status(session: Session, week: str, status: JobStatus) -> int:
 
 
 def record_published(session: Session, week: str, facts: MontageFacts) -> WeeklyMontage:
-    """Fill the week's row from what was built; `is_featured` (an admin's choice) is left alone."""
+    """Fill the week's row from what was built; `is_featured` (an admin's choice) is left alone.
+
+    The session's one transaction switches the row to the new generation whole: every field or none.
+    """
     row, job = ensure_montage_job(session, week)
+    row.export_generation = facts.export_generation
+    row.export_files = facts.export_files
     row.title = facts.title
     row.clip_count = facts.clip_count
     row.total_duration = round(facts.total_duration, 3)

@@ -5,6 +5,11 @@ workers never pick the same row; an atomic conditional UPDATE on SQLite), holds 
 writes every step (the remote handle before any bytes are sent, then progress, then the final state)
 through updates guarded by its lease. A worker that crashes leaves a lease that runs out; the next
 claim resumes from the saved handle instead of starting a second post.
+
+A live worker keeps its lease: every saved step renews it, and the clients call `heartbeat()` between
+polls and chunks, so long work (an upload, a platform still processing) never lets it lapse. The lease
+is longer than any single request's timeout. A worker whose lease was taken anyway finds out at its
+next save or heartbeat (`LeaseLostError`) and stops without touching the row.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class ClaimedPost:
     url: str | None
     attempts: int
     progress: dict[str, Any] = field(default_factory=dict)
+    last_error: str | None = None
 
 
 def ensure_rows(session: Session, week_start: datetime, targets: Iterable[PostTarget]) -> int:
@@ -135,6 +141,7 @@ def claim_next(
                 row.url,
                 row.attempts,
                 dict(row.progress or {}),
+                row.last_error,
             )
     return None
 
@@ -170,6 +177,10 @@ class PostProgress:
         for key, value in values.items():
             if key in ClaimedPost.__slots__:
                 setattr(self.post, key, value)
+
+    def heartbeat(self) -> None:
+        """Renew the lease while working (between polls, chunks); `LeaseLostError` if it was taken."""
+        self.save()
 
     def release(self, **values: Any) -> None:
         """Save the last values and give the lease up (final state, or a transient failure to retry)."""

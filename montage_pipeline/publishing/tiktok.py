@@ -4,7 +4,8 @@ The default sends the video to the creator's inbox as a draft (the route TikTok 
 app; the creator finishes the post in the app); `direct` posts publicly within the privacy levels the
 creator allows. `creator_info/query` runs first: its maximum duration and privacy options decide
 whether and how we may post. The publish_id and upload URL are saved before any bytes go out; a retry
-asks the status endpoint how many bytes arrived and continues from that chunk.
+asks the status endpoint how many bytes arrived and continues from that chunk. Each chunk and each
+status poll renews the outbox lease.
 """
 
 from __future__ import annotations
@@ -221,6 +222,7 @@ class TikTokClient:
                     "failed", f"tiktok: {status.get('fail_reason') or 'processing failed'}"
                 )
             self._sleep(self.poll_interval_s)
+            progress.heartbeat()  # polling can outlast a lease: keep it
         raise TransientPostError("tiktok is still processing the video")
 
 

@@ -4,7 +4,11 @@ The session is opened by hand (the library's first `next_chunk` would open it *a
 call), its URL saved in the outbox, and only then are chunks sent with `next_chunk()`. Every attempt
 starts by asking the session where it is (`Content-Range: bytes */size`): a dropped chunk, a crash or a
 lost final response all resume there, and a finished upload answers with the video instead of making
-a second one. Quota and upload-limit errors end the post with a clear state: no retry storm.
+a second one. A session that expired before any byte was sent is replaced; one that expired after
+bytes went out may have made a video whose answer was lost, so the post ends FAILED (`needs_admin`)
+instead of uploading a second video: an admin checks the channel first. Quota and upload-limit errors
+end the post with a clear state: no retry storm. Title, description and tags are fitted to YouTube's
+rules on the way out.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaFileUpload, build_http
 
 from montage_pipeline.platform.models import PostState
-from montage_pipeline.publishing.content import PostContent
+from montage_pipeline.publishing.content import PostContent, fit_description, fit_tags, fit_title
 from montage_pipeline.publishing.credentials import ConnectionTokens, NewTokens
 from montage_pipeline.publishing.errors import PermanentPostError, TokenExpiredError, TransientPostError
 from montage_pipeline.publishing.outbox import PostProgress
@@ -49,6 +53,18 @@ def _discovery_document() -> dict[str, Any]:
     path = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "youtube.v3.json"
     doc: dict[str, Any] = json.loads(path.read_text())
     return doc
+
+
+class _ReplayableUpload(MediaFileUpload):
+    """Hands each chunk over as bytes, not as a slice of the open file.
+
+    httplib2 quietly sends a request again when its connection turns out dead (a stale keep-alive, a
+    lost answer); a file slice is used up by then and the resend carries no body, so the request
+    hangs until the timeout. Bytes go out whole the second time, and YouTube keeps only what is new.
+    """
+
+    def has_stream(self) -> bool:
+        return False
 
 
 def _reason(status: int, content: bytes | str) -> str:
@@ -133,9 +149,9 @@ class YouTubeClient:
             status = {**status, "privacyStatus": "private", "publishAt": self.publish_at}
         return {
             "snippet": {
-                "title": content.title[:100],
-                "description": content.description,
-                "tags": list(content.tags),
+                "title": fit_title(content.title),
+                "description": fit_description(content.description),
+                "tags": list(fit_tags(content.tags)),
                 "categoryId": GAMING_CATEGORY,
             },
             "status": status,
@@ -157,7 +173,7 @@ class YouTubeClient:
         post = progress.post
         youtube, http = self._service(token)
         if post.remote_id is None:
-            media = MediaFileUpload(
+            media = _ReplayableUpload(
                 str(content.landscape), mimetype="video/mp4", chunksize=self.chunk_bytes, resumable=True
             )
             request = youtube.videos().insert(
@@ -187,11 +203,21 @@ class YouTubeClient:
             elif resp.status == 308:
                 request.resumable_progress = int(resp["range"].split("-")[1]) + 1 if "range" in resp else 0
             elif resp.status in (404, 410):
-                # An expired session never finished (a finished one answers with its video): start over.
+                if post.progress.get("bytes_sent"):
+                    # Its last answer may have been lost after the video was made: a new session could
+                    # post the week twice. Only an admin who has looked at the channel may retry.
+                    raise PermanentPostError(
+                        "needs_admin",
+                        "the youtube upload session expired after video bytes were sent; check the "
+                        "channel for the video before resetting this post",
+                    )
+                # No byte ever went through this session, so it made no video: start over.
                 progress.save(remote_handle=None, state=PostState.CLAIMED)
                 raise TransientPostError("youtube upload session expired; a new one starts")
             else:
                 raise classify(resp.status, body, resp.get("retry-after"))
+            if video is None and not post.progress.get("bytes_sent"):
+                progress.save(progress={"bytes_sent": True})  # from here a video may exist unseen
             while video is None:
                 status, video = request.next_chunk()
                 if status is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -75,6 +76,10 @@ class MediaStore(dg.ConfigurableResource, ABC):
     @abstractmethod
     def get_file(self, key: str, local: Path) -> None: ...
 
+    @abstractmethod
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under `prefix` (a folder, e.g. `exports/12/`), sorted."""
+
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
 
@@ -104,14 +109,20 @@ class LocalMediaStore(MediaStore):
     ) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.partial")
-        shutil.copyfile(local, tmp)
-        sidecar = self._meta_path(key)
-        if metadata:
-            sidecar.write_text(json.dumps(metadata, sort_keys=True))
-        else:
-            sidecar.unlink(missing_ok=True)
-        tmp.replace(target)
+        # A temp name of its own per write: two writers of one key never share (or delete) a partial file.
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        try:
+            shutil.copyfile(local, tmp)
+            sidecar = self._meta_path(key)
+            if metadata:
+                meta_tmp = sidecar.with_name(f"{sidecar.name}.{uuid.uuid4().hex}.partial")
+                meta_tmp.write_text(json.dumps(metadata, sort_keys=True))
+                meta_tmp.replace(sidecar)
+            else:
+                sidecar.unlink(missing_ok=True)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _meta_path(self, key: str) -> Path:
         path = self._path(key)
@@ -145,6 +156,18 @@ class LocalMediaStore(MediaStore):
     def get_file(self, key: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self._path(key), local)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        root = Path(self.root)
+        base = root / _safe_key(prefix)
+        if not base.is_dir():
+            return []
+        # Dot-files are this store's own sidecars and partial writes, not objects.
+        return sorted(
+            p.relative_to(root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -233,6 +256,14 @@ class S3MediaStore(MediaStore):
         tmp = local.with_name(f".{local.name}.partial")
         self.client.download_file(self.bucket, self._key(key), str(tmp))
         tmp.replace(local)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix).rstrip("/") + "/"
+        )
+        return sorted(
+            obj["Key"].removeprefix(self.prefix) for page in pages for obj in page.get("Contents", [])
+        )
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"

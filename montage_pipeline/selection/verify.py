@@ -2,6 +2,8 @@
 
 Runs in a thread pool: PyAV decodes and hashes release the GIL, so two files are checked at once on two
 cores. Every failure becomes a Rejection with a stable reason code; nothing raises for bad input.
+The probe's `ClipLimits` (file size, frame size, duration, bytes per second, decoded frame density, HDR)
+bound what one upload may cost; they come from the `MONTAGE_CLIP_*` environment unless given.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from montage_pipeline.media.fingerprint import VisualFingerprint, sha256_file, visual_fingerprint
 from montage_pipeline.media.paths import UnsafePathError, resolve_inside
-from montage_pipeline.media.probe import ClipProbe, ProbeError, probe_clip
+from montage_pipeline.media.probe import ClipLimits, ClipProbe, ProbeError, probe_clip
 from montage_pipeline.selection.rows import EligibleJob, Rejection
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,11 @@ def reject(job: EligibleJob, reason: str, detail: str) -> Rejection:
     return Rejection(job.job_id, job.user_handle, job.render_path, reason, detail)
 
 
-def verify_job(job: EligibleJob, storage_root: Path, min_duration_s: float) -> VerifiedClip | Rejection:
-    """Check one job's render; a Rejection says why it cannot be used."""
+def verify_job(
+    job: EligibleJob, storage_root: Path, min_duration_s: float, limits: ClipLimits | None = None
+) -> VerifiedClip | Rejection:
+    """Check one job's render; a Rejection says why it cannot be used (`limits`: from the environment)."""
+    limits = limits or ClipLimits.from_env()
     if job.user_opted_out:
         # Checked before touching the file: an opted-out user's clip is never read.
         return reject(job, "user_opted_out", "the user opted out of being featured")
@@ -48,7 +53,7 @@ def verify_job(job: EligibleJob, storage_root: Path, min_duration_s: float) -> V
     except UnsafePathError as exc:
         return reject(job, "outside_storage_root", str(exc))
     try:
-        probe = probe_clip(path, min_duration_s=min_duration_s)
+        probe = probe_clip(path, min_duration_s=min_duration_s, limits=limits)
         return VerifiedClip(job, path, probe, sha256_file(path), visual_fingerprint(path))
     except ProbeError as exc:
         return reject(job, exc.reason, exc.detail)
@@ -62,12 +67,14 @@ def verify_jobs(
     min_duration_s: float,
     on_result: Callable[[VerifiedClip | Rejection], None] | None = None,
     workers: int | None = None,
+    limits: ClipLimits | None = None,
 ) -> list[VerifiedClip | Rejection]:
     """Verify all jobs, in the input order, `workers` at a time (default: one per core)."""
     workers = workers or os.cpu_count() or 1
+    limits = limits or ClipLimits.from_env()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as pool:
         results = []
-        for result in pool.map(lambda j: verify_job(j, storage_root, min_duration_s), jobs):
+        for result in pool.map(lambda j: verify_job(j, storage_root, min_duration_s, limits), jobs):
             if on_result:
                 on_result(result)
             results.append(result)
