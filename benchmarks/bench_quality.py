@@ -26,9 +26,8 @@ from _common import ffmpeg, run_parallel, timed
 from gameplay_weeks import KIT_TOOLS, quality_module
 from sqlalchemy.orm import Session
 
-from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.migrate import upgrade
-from montage_pipeline.platform.seed_import import import_manifest
+from montage_pipeline.platform.seed_import import import_engine, import_manifest
 
 WEEK = "2025-03-03"  # the kit's manifest dates its clips in this week
 ASSETS = ["eligible_jobs", "selected_clips", "scene_segments", "scored_highlights"]
@@ -40,7 +39,7 @@ def build_week(kit: Path, workdir: Path) -> dict[str, object]:
     home.mkdir(parents=True)
     url = f"sqlite:///{home / 'platform.sqlite'}"
     upgrade(url)
-    with Session(make_engine(url)) as session, session.begin():
+    with Session(import_engine(url)) as session, session.begin():  # `montage seed import`'s own engine
         report = import_manifest(session, home / "storage", WEEK, kit / "clips.json")
     from montage_pipeline.definitions import build_definitions
 
@@ -89,9 +88,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--kit", type=Path, action="append", required=True)
+    parser.add_argument("--kit", type=Path, action="append", default=[], help="a kit week (repeatable)")
     parser.add_argument("--kit-tools", type=Path, default=KIT_TOOLS)
     args = parser.parse_args()
+    if not args.kit:  # `make bench` runs every script without arguments
+        print(
+            "no --kit given: make gameplay weeks with ../shared/gameplay_kit/make_week.py (see its README), "
+            "then pass each folder with --kit"
+        )
+        return
     quality = quality_module(args.kit_tools)
     rows = []
     for kit in args.kit:
