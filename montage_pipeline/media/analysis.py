@@ -139,16 +139,21 @@ class _AudioReducer:
             self.prev_spectrum = spectrum
 
 
-def _flash_track(times: np.ndarray, brightness: np.ndarray) -> np.ndarray:
-    """How far each frame's brightness jumps above the median of the preceding half second."""
-    flash = np.zeros(len(brightness), dtype=np.float32)
+def jump_above_recent(times: np.ndarray, values: np.ndarray, window_s: float) -> np.ndarray:
+    """How far each sample rises above the median of the preceding `window_s` seconds (0 if it does not)."""
+    out = np.zeros(len(values), dtype=np.float32)
     start = 0
-    for i in range(len(brightness)):
-        while times[start] < times[i] - FLASH_WINDOW_S:
+    for i in range(len(values)):
+        while times[start] < times[i] - window_s:
             start += 1
         if i > start:
-            flash[i] = max(0.0, brightness[i] - float(np.median(brightness[start:i])))
-    return flash
+            out[i] = max(0.0, float(values[i]) - float(np.median(values[start:i])))
+    return out
+
+
+def _flash_track(times: np.ndarray, brightness: np.ndarray) -> np.ndarray:
+    """How far each frame's brightness jumps above the median of the preceding half second."""
+    return jump_above_recent(times, brightness, FLASH_WINDOW_S)
 
 
 def _is_flash(cut: float, times: np.ndarray, brightness: np.ndarray, flash: np.ndarray) -> bool:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from montage_pipeline.media import excitement_model
+from montage_pipeline.media.analysis import jump_above_recent
 
 BIN_S = 0.5
 AUDIO_FEATURES = ("level", "rise", "onset", "busy")
@@ -96,24 +97,12 @@ def _bin_reduce(times: np.ndarray, values: np.ndarray, n_bins: int, bin_s: float
     return out
 
 
-def _jump_above_recent(times: np.ndarray, values: np.ndarray, window_s: float) -> np.ndarray:
-    """How far each sample rises above the median of the preceding `window_s` seconds."""
-    out = np.zeros(len(values), dtype=np.float64)
-    start = 0
-    for i in range(len(values)):
-        while times[start] < times[i] - window_s:
-            start += 1
-        if i > start:
-            out[i] = max(0.0, float(values[i]) - float(np.median(values[start:i])))
-    return out
-
-
 def bin_features(track: TrackInput, bin_s: float = BIN_S) -> BinnedFeatures:
     n_bins = max(1, int(np.ceil(track.duration_s / bin_s)))
     times = track.frame_times_s
     motion = track.motion.astype(np.float64)
     jerk = np.abs(np.diff(motion, prepend=motion[:1])) if len(motion) else motion
-    red = _jump_above_recent(times, track.redness.astype(np.float64), RED_WINDOW_S)
+    red = jump_above_recent(times, track.redness, RED_WINDOW_S).astype(np.float64)
     raw = {
         "motion": _bin_reduce(times, motion, n_bins, bin_s, "mean"),
         "flash": _bin_reduce(times, track.flash.astype(np.float64), n_bins, bin_s, "max"),
