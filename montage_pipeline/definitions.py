@@ -100,6 +100,7 @@ def build_notify_resources(env: Mapping[str, str]) -> dict[str, Any]:
         password=dg.EnvVar("MONTAGE_SMTP_PASSWORD") if env.get("MONTAGE_SMTP_PASSWORD") else "",
         sender=env.get("MONTAGE_SMTP_FROM") or "highlights@example.com",
         starttls=env.get("MONTAGE_SMTP_STARTTLS", "true").lower() in _TRUE,
+        ca_file=env.get("MONTAGE_SMTP_CA_FILE", ""),  # a private relay's CA; empty: the system's
     )
     return {"alert_webhook": AlertWebhook(url=webhook), "mailer": mailer}
 

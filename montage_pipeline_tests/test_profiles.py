@@ -62,3 +62,11 @@ def test_production_secrets_stay_out_of_resource_config() -> None:
     rendered = repr(resources["platform_db"]) + repr(resources["table_io_manager"])
     assert "s3cret" not in rendered
     assert "MONTAGE_DATABASE_URL" in rendered  # an EnvVar, resolved only inside runs
+
+
+def test_a_private_relays_ca_reaches_the_mailer() -> None:
+    from montage_pipeline.definitions import build_notify_resources
+
+    env = {"MONTAGE_SMTP_HOST": "smtp.internal", "MONTAGE_SMTP_CA_FILE": "/etc/ssl/relay-ca.pem"}
+    assert build_notify_resources(env)["mailer"].ca_file == "/etc/ssl/relay-ca.pem"
+    assert build_notify_resources({"MONTAGE_SMTP_HOST": "smtp.example.com"})["mailer"].ca_file == ""
