@@ -102,12 +102,12 @@ def _snap(
     return t, "none"
 
 
-def _densest(values: np.ndarray, length: int) -> tuple[int, float]:
-    """Start bin and mean of the `length`-bin stretch with the highest mean (the earliest on ties)."""
+def _densest(values: np.ndarray, length: int) -> tuple[int, int, float]:
+    """First bin, end bin and mean of the `length`-bin stretch with the highest mean (earliest on ties)."""
     length = max(1, min(length, len(values)))
     sums = np.convolve(values, np.ones(length), mode="valid")
     start = int(np.argmax(sums))
-    return start, float(sums[start]) / length
+    return start, start + length, float(sums[start]) / length
 
 
 def best_window(
@@ -120,8 +120,7 @@ def best_window(
     values = curve.excitement
     bin_s = curve.bin_s
     preferred = min(max(rules.preferred_len_s, rules.min_len_s), rules.max_len_s, duration_s)
-    dense_start, dense_mean = _densest(values, round(preferred / bin_s))
-    dense_end = dense_start + max(1, min(round(preferred / bin_s), len(values)))
+    dense_start, dense_end, dense_mean = _densest(values, round(preferred / bin_s))
     peak_bin = dense_start + int(np.argmax(values[dense_start:dense_end]))
     peak_value = float(values[peak_bin])
     peak_s = min(duration_s, (peak_bin + 0.5) * bin_s)
