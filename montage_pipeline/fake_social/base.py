@@ -23,7 +23,8 @@ from urllib.parse import parse_qs
 
 log = logging.getLogger(__name__)
 
-COMMON_FAULTS = frozenset({"500", "503", "429", "drop", "lost_response", "expire_token", "garbage"})
+COMMON_FAULTS = frozenset({"500", "503", "429", "drop", "lost_response", "expire_token", "garbage", "stall"})
+STALL_LIMIT_S = 300.0  # a stalled request is answered after this even if no one calls `resume()`
 TokenState = Literal["live", "expired", "unknown"]
 
 
@@ -147,6 +148,10 @@ class FakeServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        # "stall": the request's bytes have arrived and it waits, outside the lock, until `resume()`;
+        # a test kills its client meanwhile (a worker dying with its last chunk in flight).
+        self.stalled = threading.Event()
+        self._resumed = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> Self:
@@ -255,6 +260,10 @@ class FakeServer:
         with self.lock:
             self.faults.append(Fault(kind, method, path_contains, times, retry_after, after))
 
+    def resume(self) -> None:
+        """Let a stalled request go on: it is handled as if it had just arrived."""
+        self._resumed.set()
+
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.matches(method, path):
@@ -292,14 +301,23 @@ class FakeServer:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         request = Request(handler.command, path, query, headers, body)
         with self.lock:
-            response = self._respond(request, self._take_fault(request.method, path))
-            self.requests_log.append((request.method, path, 0 if response is None else response.status))
+            fault = self._take_fault(request.method, path)
+            if fault is None or fault.kind != "stall":
+                response = self._respond(request, fault)
+                self.requests_log.append((request.method, path, 0 if response is None else response.status))
+        if fault is not None and fault.kind == "stall":
+            self.stalled.set()
+            self._resumed.wait(STALL_LIMIT_S)
+            with self.lock:
+                response = self._respond(request, None)
+                self.requests_log.append((request.method, path, 0 if response is None else response.status))
         if response is None:
             handler.close_connection = True
             with contextlib.suppress(OSError):
                 handler.connection.shutdown(socket.SHUT_RDWR)
         else:
-            _send(handler, response)
+            with contextlib.suppress(OSError):  # the client may be gone (killed while it was stalled)
+                _send(handler, response)
 
     def _respond(self, request: Request, fault: Fault | None) -> Response | None:
         """The answer to send; None to close the connection without one."""
