@@ -96,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help=f"largest file accepted, in MB (default {DEFAULT_MAX_FILE_BYTES // MB})",
     )
+    posts = sub.add_parser("posts", help="social posts the outbox stopped on: list, retry, mark published")
+    posts_sub = posts.add_subparsers(dest="posts_command", required=True)
+    listing = posts_sub.add_parser("list", help="posts that did not end published (all with --all)")
+    listing.add_argument("--week", default=None, help="only this week (its Monday, e.g. 2025-01-27)")
+    listing.add_argument("--all", action="store_true", help="published posts too")
+    again = posts_sub.add_parser("retry", help="no post found on the platform: the next run posts it anew")
+    again.add_argument("post_id", type=int)
+    found = posts_sub.add_parser("mark-published", help="the post was found on the platform: record it")
+    found.add_argument("post_id", type=int)
+    found.add_argument("remote_id", help="the platform's id of the post (e.g. the YouTube video id)")
+    found.add_argument("--url", default=None, help="its address (YouTube's is derived from the id)")
     return parser
 
 
@@ -165,7 +176,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "seed":
         return _seed_import(profile, args)
+    if args.command == "posts":
+        return _posts(profile, args)
     return 2
+
+
+def _posts(profile: Profile, args: argparse.Namespace) -> int:
+    from montage_pipeline.publishing.montage_record import week_start_dt
+    from montage_pipeline.publishing.post_admin import PostAdminError, list_posts, mark_published, retry
+
+    engine = make_engine(profile.database_url_value())
+    try:
+        with Session(engine) as session, session.begin():
+            if args.posts_command == "list":
+                week = week_start_dt(args.week) if args.week else None
+                for line in list_posts(session, week, everything=args.all):
+                    error = f"  {line.last_error}" if line.last_error else ""
+                    print(
+                        f"{line.id}\t{line.week}\t{line.platform}\t{line.account}\t{line.state}\t"
+                        f"attempts={line.attempts}{error}"
+                    )
+                return 0
+            if args.posts_command == "retry":
+                post = retry(session, args.post_id)
+                print(f"post {post.id} is pending again: the next social_posts run of the week posts it")
+                return 0
+            post = mark_published(session, args.post_id, args.remote_id, args.url)
+            print(f"post {post.id} recorded as published: {post.url or post.remote_id}")
+            return 0
+    except (PostAdminError, ValueError) as exc:
+        print(f"montage: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
 
 
 def _seed_import(profile: Profile, args: argparse.Namespace) -> int:

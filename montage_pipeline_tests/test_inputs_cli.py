@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,15 @@ from sqlalchemy.orm import Session
 
 from montage_pipeline.cli import asset_tables, main
 from montage_pipeline.media.synth import plan_clip, write_clip
-from montage_pipeline.platform.models import Job
+from montage_pipeline.platform.models import (
+    Job,
+    PostState,
+    SocialConnection,
+    SocialPlatform,
+    SocialPost,
+    SubscriptionTier,
+    User,
+)
 
 
 @pytest.fixture
@@ -78,3 +87,54 @@ def test_seed_import_takes_an_import_root_and_a_size_cap(
     engine.dispose()
     with pytest.raises(SystemExit):
         main([*wider, "--max-file-mb", "0"])
+
+
+def test_posts_lists_retries_and_records_what_an_admin_found(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = create_engine(f"sqlite:///{home / 'platform.sqlite'}")
+    with Session(engine) as s, s.begin():
+        user = User(handle="ace", email="ace@example.com", subscription_tier=SubscriptionTier.CREATOR_PLUS)
+        s.add(user)
+        s.flush()
+        ids = []
+        for platform in (SocialPlatform.YOUTUBE, SocialPlatform.TIKTOK):
+            conn = SocialConnection(user_id=user.id, platform=platform, account_id=f"ace-{platform.value}")
+            s.add(conn)
+            s.flush()
+            post = SocialPost(
+                week_start=datetime(2025, 1, 27, tzinfo=UTC),
+                platform=platform,
+                connection_id=conn.id,
+                state=PostState.FAILED,
+                attempts=3,
+                remote_handle="https://upload.example/session",
+                last_error="needs_admin: the youtube upload session expired after video bytes were sent",
+            )
+            s.add(post)
+            s.flush()
+            ids.append(post.id)
+    yt, tt = ids
+    assert main(["posts", "list", "--week", "2025-01-27"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[:5] for line in listed] == [
+        [str(yt), "2025-01-27", "youtube", "ace-youtube", "failed"],
+        [str(tt), "2025-01-27", "tiktok", "ace-tiktok", "failed"],
+    ]
+    assert "needs_admin" in listed[0]
+
+    assert main(["posts", "mark-published", str(yt), "vid123"]) == 0
+    assert "https://www.youtube.com/watch?v=vid123" in capsys.readouterr().out
+    assert main(["posts", "retry", str(tt)]) == 0
+    assert main(["posts", "retry", str(yt)]) == 2
+    assert "already published" in capsys.readouterr().err
+    assert main(["posts", "retry", "999999"]) == 2
+    assert "no post 999999" in capsys.readouterr().err
+    with Session(engine) as s:
+        youtube, tiktok = s.get(SocialPost, yt), s.get(SocialPost, tt)
+        assert youtube is not None and tiktok is not None
+        assert (youtube.state, youtube.remote_id) == (PostState.PUBLISHED, "vid123")
+        assert (tiktok.state, tiktok.attempts, tiktok.remote_handle) == (PostState.PENDING, 0, None)
+    assert main(["posts", "list"]) == 0
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == [str(tt)]
+    engine.dispose()

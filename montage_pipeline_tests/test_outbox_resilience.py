@@ -26,6 +26,7 @@ from montage_pipeline.platform.models import (
 from montage_pipeline.publishing.content import PostContent
 from montage_pipeline.publishing.instagram import InstagramClient
 from montage_pipeline.publishing.outbox import PostTarget, claim_next, ensure_rows
+from montage_pipeline.publishing.post_admin import PostAdminError, list_posts, mark_published, retry
 from montage_pipeline.publishing.posting import PlatformClient, post_targets, run_outbox
 from montage_pipeline.publishing.tokens import TokenCipher
 from montage_pipeline.publishing.youtube import YouTubeClient
@@ -276,6 +277,49 @@ def test_a_lost_final_youtube_answer_and_an_expired_session_wait_for_an_admin(ou
     starts = [r for r in outbox.youtube.requests_log if r[:2] == ("POST", UPLOAD)]
     assert len(starts) == 1
     assert row.state == PostState.FAILED and (row.last_error or "").startswith("needs_admin: ")
+
+    # The admin finds the video on the channel and records it: later runs upload nothing.
+    with outbox.sessions() as s, s.begin():
+        (line,) = list_posts(s, WEEK)
+        assert (line.id, line.state) == (row.id, "failed") and "needs_admin" in (line.last_error or "")
+        mark_published(s, row.id, outbox.youtube.posts[0]["id"])
+    outbox.run(worker="worker-2")
+    row = outbox.post(target)
+    assert row.state == PostState.PUBLISHED and row.remote_id == outbox.youtube.posts[0]["id"]
+    assert row.url == f"https://www.youtube.com/watch?v={row.remote_id}"
+    assert len(outbox.youtube.posts) == 1
+    with outbox.sessions() as s, s.begin(), pytest.raises(PostAdminError, match="already published"):
+        retry(s, row.id)
+
+
+def test_an_admin_retry_posts_anew_and_never_steals_a_live_workers_post(outbox: Outbox) -> None:
+    target = outbox.connect(YT, "checked")
+    outbox.youtube.inject("quota", path_contains=UPLOAD)  # ends the post FAILED at its first request
+    outbox.run()
+    failed = outbox.post(target)
+    assert failed.state == PostState.FAILED and not outbox.youtube.posts
+    with outbox.sessions() as s, s.begin():  # a worker holds the post: the admin must wait for it
+        s.execute(
+            update(SocialPost)
+            .where(SocialPost.id == failed.id)
+            .values(
+                state=PostState.UPLOADING,
+                claimed_by="worker-9",
+                lease_expires_at=datetime.now(UTC) + timedelta(minutes=5),
+            )
+        )
+    with outbox.sessions() as s, s.begin(), pytest.raises(PostAdminError, match="worker-9"):
+        retry(s, failed.id)
+    with outbox.sessions() as s, s.begin():
+        s.execute(
+            update(SocialPost)
+            .where(SocialPost.id == failed.id)
+            .values(state=PostState.FAILED, lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        retry(s, failed.id)
+    outbox.run(worker="worker-2")
+    row = outbox.post(target)
+    assert row.state == PostState.PUBLISHED and row.attempts == 1 and len(outbox.youtube.posts) == 1
 
 
 def test_a_youtube_session_that_expired_before_any_byte_is_replaced(outbox: Outbox) -> None:
