@@ -188,12 +188,35 @@ class S3MediaStore(MediaStore):
     prefix: str = "montage/"
 
     _client: Any = PrivateAttr(default=None)
+    _presigner: Any = PrivateAttr(default=None)
 
     @property
     def client(self) -> Any:
         if self._client is None:
             self._client = self.s3.get_client()
         return self._client
+
+    @property
+    def presigner(self) -> Any:
+        """A client that presigns with SigV4: boto3 still presigns SigV2 in us-east-1 unless told, and
+        S3 refuses SigV2 for buckets made since 2020 (and in every region opened since 2014)."""
+        if self._presigner is None:
+            import boto3
+            from botocore.config import Config
+
+            s3 = self.s3
+            self._presigner = boto3.session.Session(profile_name=s3.profile_name).client(
+                "s3",
+                region_name=s3.region_name,
+                endpoint_url=s3.endpoint_url,
+                use_ssl=s3.use_ssl,
+                verify=s3.verify,
+                aws_access_key_id=s3.aws_access_key_id,
+                aws_secret_access_key=s3.aws_secret_access_key,
+                aws_session_token=s3.aws_session_token,
+                config=Config(signature_version="s3v4"),
+            )
+        return self._presigner
 
     def _key(self, key: str) -> str:
         return self.prefix + _safe_key(key)
@@ -244,7 +267,7 @@ class S3MediaStore(MediaStore):
         if public_base_url:
             return f"{public_base_url.rstrip('/')}/{self._key(key)}"
         return str(
-            self.client.generate_presigned_url(
+            self.presigner.generate_presigned_url(
                 "get_object",
                 Params={"Bucket": self.bucket, "Key": self._key(key)},
                 ExpiresIn=expires_s or 7 * 24 * 3600,
