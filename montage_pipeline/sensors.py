@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import requests
-from sqlalchemy import MetaData, Table, select, update
+from sqlalchemy import MetaData, Table, or_, select, update
 from sqlalchemy.exc import IntegrityError, NoSuchTableError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,9 @@ ALERT_ATTEMPTS = 3
 ALERT_RETRY_S = 0.5  # doubled after each failed try; the sensor's whole evaluation must stay short
 ALERT_FAILURES_TAG = "montage/alert_webhook_failures"
 MAX_EMAIL_ATTEMPTS = 3  # ticks are 10 minutes apart: a broken address is not retried for weeks
+# A claim still 'sending' after this had its sender die mid-send (a tick lasts seconds): delivery is
+# unknown, so it is tried again as a counted attempt (an email may arrive twice; never zero times).
+STALE_SENDING = timedelta(minutes=30)
 EMAIL_LINK_EXPIRES_S = 7 * 24 * 3600  # a presigned link in an email lives as long as S3 allows
 
 
@@ -215,26 +218,48 @@ def notify_featured_creators(
 
 
 def _claim_email(session: Session, week_start: datetime, user_id: int) -> bool:
-    """Take the (week, user) email for this tick: a new one, or a failed one with attempts left.
+    """Take the (week, user) email for this tick: a new one, a failed one with attempts left, or one
+    whose sender died while sending (claimed long ago, still 'sending'; that try counts).
 
     The insert (unique key) or the conditional update is the claim: a second tick finds it taken.
     """
+    now = datetime.now(UTC)
     try:
         with session.begin_nested():
             session.add(
-                MontageNotification(week_start=week_start, user_id=user_id, status="sending", attempts=0)
+                MontageNotification(
+                    week_start=week_start, user_id=user_id, status="sending", attempts=0, claimed_at=now
+                )
             )
         return True
     except IntegrityError:
         pass
+    mine = (MontageNotification.week_start == week_start, MontageNotification.user_id == user_id)
     retried = session.execute(
         update(MontageNotification)
         .where(
-            MontageNotification.week_start == week_start,
-            MontageNotification.user_id == user_id,
-            MontageNotification.status == "failed",
-            MontageNotification.attempts < MAX_EMAIL_ATTEMPTS,
+            *mine, MontageNotification.status == "failed", MontageNotification.attempts < MAX_EMAIL_ATTEMPTS
         )
-        .values(status="sending")
+        .values(status="sending", claimed_at=now)
     )
-    return bool(retried.rowcount)  # type: ignore[attr-defined]
+    if retried.rowcount:  # type: ignore[attr-defined]
+        return True
+    stale = (
+        *mine,
+        MontageNotification.status == "sending",
+        or_(MontageNotification.claimed_at.is_(None), MontageNotification.claimed_at < now - STALE_SENDING),
+    )
+    died = "the sender stopped while sending (delivery unknown)"
+    abandoned = session.execute(
+        update(MontageNotification)
+        .where(*stale, MontageNotification.attempts + 1 < MAX_EMAIL_ATTEMPTS)
+        .values(claimed_at=now, attempts=MontageNotification.attempts + 1, last_error=died)
+    )
+    if abandoned.rowcount:  # type: ignore[attr-defined]
+        return True
+    session.execute(  # no attempt left for it: ended, with the reason
+        update(MontageNotification)
+        .where(*stale)
+        .values(status="failed", attempts=MontageNotification.attempts + 1, last_error=died)
+    )
+    return False

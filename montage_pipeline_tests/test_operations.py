@@ -38,6 +38,7 @@ from montage_pipeline.sensors import (
     ALERT_ATTEMPTS,
     ALERT_FAILURES_TAG,
     MAX_EMAIL_ATTEMPTS,
+    STALE_SENDING,
     late_uploads,
     montage_failure_alert,
     notify_featured_creators,
@@ -335,6 +336,47 @@ def test_a_failing_creator_email_is_retried_a_bounded_number_of_times(
         assert (rows[ace].status, rows[ace].attempts) == ("sent", 1)
         assert (rows[blaze].status, rows[blaze].attempts) == ("failed", MAX_EMAIL_ATTEMPTS)
         assert "mailbox unavailable" in (rows[blaze].last_error or "")
+
+
+def test_an_email_whose_sender_died_mid_send_is_sent_on_a_later_tick(
+    db_url: str, smtp: tuple[_Inbox, int], tmp_path: Path
+) -> None:
+    inbox, port = smtp
+    ace, blaze, cobalt = _users(db_url, "ace", "blaze", "cobalt")
+    _publish(db_url, [ace, blaze, cobalt])
+    now = datetime.now(UTC)
+    with Session(create_engine(db_url)) as s, s.begin():
+        for user_id, claimed, attempts in (
+            (ace, now - STALE_SENDING - timedelta(minutes=1), 0),  # its tick died long ago
+            (blaze, now, 0),  # another tick is sending it right now
+            (cobalt, now - STALE_SENDING - timedelta(minutes=1), MAX_EMAIL_ATTEMPTS - 1),  # no try left
+        ):
+            s.add(
+                MontageNotification(
+                    week_start=WEEK_START,
+                    user_id=user_id,
+                    status="sending",
+                    attempts=attempts,
+                    claimed_at=claimed,
+                )
+            )
+    resources = {
+        "platform_db": PlatformDatabase(url=db_url),
+        "mailer": Mailer(host="127.0.0.1", port=port, starttls=False, sender="bot@example.com"),
+        "media_store": LocalMediaStore(root=str(tmp_path / "media")),
+    }
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(instance=instance, resources=resources) as ctx,
+    ):
+        notify_featured_creators(ctx)
+    assert [r for r, _ in inbox.messages] == [["ace@example.com"]]
+    with Session(create_engine(db_url)) as s:
+        rows = {r.user_id: r for r in s.scalars(select(MontageNotification)).all()}
+    assert (rows[ace].status, rows[ace].attempts) == ("sent", 2)  # the dead try counts
+    assert (rows[blaze].status, rows[blaze].attempts) == ("sending", 0)  # a live claim is left alone
+    assert (rows[cobalt].status, rows[cobalt].attempts) == ("failed", MAX_EMAIL_ATTEMPTS)
+    assert "stopped while sending" in (rows[cobalt].last_error or "")
 
 
 def test_emails_are_off_without_an_smtp_host(db_url: str, tmp_path: Path) -> None:

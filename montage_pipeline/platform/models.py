@@ -243,7 +243,8 @@ class SocialPost(Base):
 
 class MontageNotification(Base):
     """One email per (week, featured user): claimed ('sending') before it is sent, so never twice;
-    a failed one is tried again on later ticks until `attempts` reaches the sensor's bound."""
+    a failed one is tried again on later ticks until `attempts` reaches the sensor's bound, and so is
+    a claim whose sender died mid-send (`claimed_at` long past, still 'sending')."""
 
     __tablename__ = "montage_notifications"
     __table_args__ = (UniqueConstraint("week_start", "user_id"),)
@@ -255,3 +256,4 @@ class MontageNotification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
