@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -40,3 +43,25 @@ def test_list_keys_lists_objects_under_a_folder(store: MediaStore, tmp_path: Pat
     assert store.list_keys("exports/1/") == ["exports/1/.staging/run/f.mp4", "exports/1/a/f.mp4"]
     assert store.list_keys("exports/1") == store.list_keys("exports/1/")
     assert store.list_keys("nothing/") == []
+
+
+def test_runs_downloading_one_file_into_a_shared_cache_at_once_all_get_it_whole(
+    store: MediaStore, tmp_path: Path
+) -> None:
+    """Two runs on one machine share the media cache (the CLI beside the daemon's run of the week)."""
+    source = tmp_path / "manifest.bin"
+    source.write_bytes(os.urandom(3 << 20))
+    store.put_file(source, "weeks/2025-01-27/mixed_audio/manifest.bin")
+    cache = tmp_path / "cache" / "manifest.bin"
+    for _ in range(3):
+        start = threading.Barrier(6)
+
+        def fetch(start: threading.Barrier) -> None:
+            start.wait()
+            store.get_file("weeks/2025-01-27/mixed_audio/manifest.bin", cache)
+
+        with ThreadPoolExecutor(6) as pool:
+            for done in [pool.submit(fetch, start) for _ in range(6)]:
+                done.result()  # no run fails on another's partial file
+        assert file_sha256(cache) == file_sha256(source)
+        assert [p.name for p in cache.parent.iterdir()] == ["manifest.bin"]  # no partial left behind

@@ -155,7 +155,12 @@ class LocalMediaStore(MediaStore):
 
     def get_file(self, key: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self._path(key), local)
+        tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.partial")  # readers never see half a file
+        try:
+            shutil.copyfile(self._path(key), tmp)
+            tmp.replace(local)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def list_keys(self, prefix: str) -> list[str]:
         root = Path(self.root)
@@ -276,9 +281,13 @@ class S3MediaStore(MediaStore):
 
     def get_file(self, key: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_name(f".{local.name}.partial")
-        self.client.download_file(self.bucket, self._key(key), str(tmp))
-        tmp.replace(local)
+        # Two runs on one machine share the media cache: each download has a partial name of its own.
+        tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.partial")
+        try:
+            self.client.download_file(self.bucket, self._key(key), str(tmp))
+            tmp.replace(local)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def list_keys(self, prefix: str) -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
