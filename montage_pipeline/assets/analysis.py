@@ -1,5 +1,6 @@
 """`scene_segments` and `scored_highlights`: find each clip's best moment and cut the week on the beat."""
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator
@@ -63,6 +64,9 @@ class ScoredHighlightsConfig(dg.Config):
     dissolve_s: float = 0.5
     preferred_window_s: float = 12.0  # the densest stretch of this length scores a clip
     prior_weight: float = 0.2  # how far the selection prior may move a content score (±10 % at 0.2)
+    # True: spans stretch (up to max_window_s) and dull clips pad in until the cut is the target length;
+    # False (default): a week short of worthy clips gets a shorter cut of action, with a note.
+    fill_target: bool = False
 
 
 def _analyse(
@@ -198,6 +202,8 @@ def scored_highlights(
         tempo_bpm=config.tempo_bpm or (track.tempo_bpm if track else None),
         tempo_range_bpm=(config.tempo_min_bpm, config.tempo_max_bpm),
     )
+    if config.fill_target or config.policy == "newest":  # the seed's rule always filled the target
+        rules = dataclasses.replace(rules, max_stretch=None, dull_fill_share=1.0)
     if config.policy == "newest":
         scored = newest_candidates(clips, rules)
     else:

@@ -3,15 +3,17 @@
 1. **Pick**: candidates by effective score (window score × (1 + prior_weight × (prior − 0.5))), greedily, with
    the per-user cap and a game-diversity penalty, until the clips' natural lengths fill the target or
    `max_clips` is reached (at least `min_clips` when the week has them). A clip whose best moment scores
-   under `min_score` (no action worth showing) is not padded in while the clips already chosen can grow
-   to fill the target: a montage of fewer, longer action spans beats one with dull spans in it.
+   under `min_score` (no action worth showing) is only padded in while the clips already chosen fill
+   less than `dull_fill_share` of the target: a shorter montage of action beats one with dull spans.
 2. **Tempo**: from config, else drawn from `tempo_range_bpm` with the week key as seed, so a rerun of a
    week gets the same grid. Beat k sits at k × 60/bpm seconds of montage time; the title card takes the
    first `intro_beats`.
 3. **Fit**: each span's length becomes a whole number of beats (every cut lands on a beat), then beats
    are taken from or given to spans until intro + spans equals the target (in beats), respecting each
-   span's bounds (min/max length, the clip's own duration). Shrinking takes from the weakest spans
-   first, growing gives to the strongest.
+   span's bounds (min/max length, the clip's own duration, and no more than `max_stretch` × its window:
+   growing a span past its action only adds dull seconds, so a week short of worthy clips ends shorter
+   than the target, with a note). Shrinking takes from the weakest spans first, growing gives to the
+   strongest.
 4. **Order**: open strong (the second best), build (the rest in rising score), close on the best.
 5. **Place**: within each span the source in-point slides so that the peak lands on a downbeat (the
    first beat of a bar) where the clip allows; cuts stay on beats because only source times move.
@@ -59,6 +61,13 @@ class TimelineRules:
     tempo_bpm: float | None = None
     tempo_range_bpm: tuple[int, int] = (120, 140)
     min_lead_s: float = 1.0
+    # A span grows past its window's own length by at most this factor to fill the target (None: up to
+    # max_len_s). Stretched spans show the dull seconds around the action: a week with too few worthy
+    # clips (the per-user cap, quiet uploads) gets a shorter cut instead.
+    max_stretch: float | None = 1.0
+    # Dull clips (under min_score) are padded in only while the chosen ones fill less than this share of
+    # the target: a shorter cut of action beats one with a player walking in it.
+    dull_fill_share: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +126,8 @@ def pick(
 
         best = max(remaining, key=effective)
         if best.effective_score < rules.min_score:
-            room = sum(min(rules.max_len_s, c.duration_s) for c in chosen)
-            if room >= content_s:  # only dull clips are left, and the chosen ones can fill the cut
+            room = sum(_longest(c, rules) for c in chosen)
+            if room >= content_s * rules.dull_fill_share:  # only dull clips left; the cut has enough
                 break
         remaining.remove(best)
         if per_user.get(best.user_id, 0) >= rules.per_user_cap:
@@ -132,8 +141,16 @@ def pick(
     return chosen, left_out
 
 
-def _bounds(c: Candidate, rules: TimelineRules, beat: float) -> tuple[int, int]:
+def _longest(c: Candidate, rules: TimelineRules) -> float:
+    """The longest span a clip may give: its window stretched by `max_stretch`, within max_len_s."""
     longest = min(rules.max_len_s, c.duration_s)
+    if rules.max_stretch is not None:
+        longest = min(longest, max(rules.min_len_s, c.window.length_s * rules.max_stretch))
+    return longest
+
+
+def _bounds(c: Candidate, rules: TimelineRules, beat: float) -> tuple[int, int]:
+    longest = _longest(c, rules)
     hi = max(1, math.floor(longest / beat + 1e-9))
     lo = min(hi, max(1, math.ceil(min(rules.min_len_s, c.duration_s) / beat - 1e-9)))
     return lo, hi

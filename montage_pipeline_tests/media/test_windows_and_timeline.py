@@ -132,3 +132,24 @@ def test_a_thin_week_says_it_is_short() -> None:
     assert len(tl.spans) == 3
     assert tl.total_s < 171
     assert tl.notes and "too little usable footage" in tl.notes[0]
+
+
+def test_a_week_short_of_worthy_clips_gets_a_shorter_cut_not_stretched_spans_or_a_dull_clip() -> None:
+    """Four creators with action under a cap of two give eight clips: not 180 s of action. The spans keep
+    their windows' length and the walking clip (score 0) stays out; with fill_target's rules both give."""
+    action = [
+        Candidate(f"fight-{i}", i % 4, ["A", "B"][i % 2], 40.0, _window(12.0, 4.0, 0.8 - 0.02 * i), 0.5)
+        for i in range(8)
+    ]
+    walking = Candidate("walk", 5, "C", 40.0, _window(12.0, 6.0, 0.0), 0.5)
+    tl = build_timeline([*action, walking], "2025-01-27", TimelineRules(target_s=180.0))
+    assert {s.candidate.clip_id for s in tl.spans} == {c.clip_id for c in action}
+    assert all(s.source_out_s - s.source_in_s <= s.candidate.window.length_s + 1e-6 for s in tl.spans)
+    assert tl.total_s < 120 and "too little usable footage" in tl.notes[0]
+    assert [reason for c, reason in tl.not_picked if c.clip_id == "walk"] == ["too_dull"]
+
+    filled = build_timeline(
+        [*action, walking], "2025-01-27", TimelineRules(target_s=180.0, max_stretch=None, dull_fill_share=1.0)
+    )
+    assert abs(filled.total_s - 180.0) <= 0.05 * 180.0
+    assert "walk" in {s.candidate.clip_id for s in filled.spans}
