@@ -66,8 +66,10 @@ format: install
 validate: install
 	$(BIN)/dagster definitions validate -m montage_pipeline.definitions
 
+# Two workers (the machine's two cores): tests wait on networks and retries as much as they compute.
+# The tests sharing the session's built week run on one worker, so it is built once (conftest.py).
 test: install services lint validate
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 # The benchmarks compare against the ffmpeg CLI (Debian's ffmpeg, for benchmarking only: the package
 # itself never runs an ffmpeg binary).

@@ -84,3 +84,11 @@ def built_week(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> It
     for week in build_week(tmp_path_factory.mktemp("built_week"), s3_endpoint):
         assert export_week(week).success
         yield week
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n 2 --dist loadgroup` (make test), the tests on the shared built week run on one
+    worker, so the ~50 s week is built once, not once per worker."""
+    for item in items:
+        if "built_week" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("built_week"))
