@@ -113,18 +113,21 @@ def main() -> None:
         rows.append((kit.name, built, ours, seed, oracle, floor))
 
     print(
-        "\n| week | clips analysed | spans | action share | kill/death share | excitement | × oracle "
+        "\n| week | clips analysed | spans | cut s (oracle s) | action share | kill/death share | excitement "
+        "| × oracle "
         "| seed rule: action / kill-death / × oracle | oracle excitement | analysis s | CLI decode s "
         "| ratio |"
     )
-    print("|" + "---|" * 12)
+    print("|" + "---|" * 13)
     sums = [0.0] * 6
     for name, built, ours, seed, oracle, floor in rows:
         ratio = ours["mean_excitement"] / max(oracle["mean_excitement"], 1e-9)
         seed_ratio = seed["mean_excitement"] / max(oracle["mean_excitement"], 1e-9)
         analysis_s = float(built["analysis_s"])  # type: ignore[arg-type]
         print(
-            f"| {name} | {len(built['clips'])} | {ours['spans']} | {ours['with_action_event']:.2f} "  # type: ignore[arg-type]
+            f"| {name} | {len(built['clips'])} | {ours['spans']} "  # type: ignore[arg-type]
+            f"| {ours['seconds']:.0f} ({oracle['seconds']:.0f}) "
+            f"| {ours['with_action_event']:.2f} "
             f"| {ours['with_kill_or_death']:.2f} | {ours['mean_excitement']:.3f} | {ratio:.2f} "
             f"| {seed['with_action_event']:.2f} / {seed['with_kill_or_death']:.2f} / {seed_ratio:.2f} "
             f"| {oracle['mean_excitement']:.3f} | {analysis_s:.1f} "
@@ -144,7 +147,7 @@ def main() -> None:
         sums[5] += 1
     n = sums[5]
     print(
-        f"| **mean of {int(n)}** | | | **{sums[0] / n:.2f}** | **{sums[1] / n:.2f}** | "
+        f"| **mean of {int(n)}** | | | | **{sums[0] / n:.2f}** | **{sums[1] / n:.2f}** | "
         f"| **{sums[2] / n:.2f}** "
         f"| {sums[3] / n:.2f} / — / {sums[4] / n:.2f} | | | | |"
     )
