@@ -302,15 +302,14 @@ class FakeServer:
         request = Request(handler.command, path, query, headers, body)
         with self.lock:
             fault = self._take_fault(request.method, path)
-            if fault is None or fault.kind != "stall":
-                response = self._respond(request, fault)
-                self.requests_log.append((request.method, path, 0 if response is None else response.status))
-        if fault is not None and fault.kind == "stall":
+            stall = fault is not None and fault.kind == "stall"
+            if not stall:
+                response = self._answer(request, fault)
+        if stall:  # the bytes have arrived; the answer waits, outside the lock, until `resume()`
             self.stalled.set()
             self._resumed.wait(STALL_LIMIT_S)
             with self.lock:
-                response = self._respond(request, None)
-                self.requests_log.append((request.method, path, 0 if response is None else response.status))
+                response = self._answer(request, None)
         if response is None:
             handler.close_connection = True
             with contextlib.suppress(OSError):
@@ -318,6 +317,12 @@ class FakeServer:
         else:
             with contextlib.suppress(OSError):  # the client may be gone (killed while it was stalled)
                 _send(handler, response)
+
+    def _answer(self, request: Request, fault: Fault | None) -> Response | None:
+        """The response to a request (under the lock), logged."""
+        response = self._respond(request, fault)
+        self.requests_log.append((request.method, request.path, 0 if response is None else response.status))
+        return response
 
     def _respond(self, request: Request, fault: Fault | None) -> Response | None:
         """The answer to send; None to close the connection without one."""

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from montage_pipeline.platform.models import PostState, SocialConnection, SocialPlatform, SocialPost
 from montage_pipeline.publishing.outbox import OPEN_STATES
+from montage_pipeline.publishing.youtube import WATCH_URL
 
-WATCH_URLS = {SocialPlatform.YOUTUBE: "https://www.youtube.com/watch?v={id}"}
+WATCH_URLS = {SocialPlatform.YOUTUBE: WATCH_URL}  # the platforms whose post address follows from its id
 
 
 class PostAdminError(ValueError):

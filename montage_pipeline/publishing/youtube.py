@@ -36,6 +36,8 @@ from montage_pipeline.publishing.outbox import PostProgress
 
 log = logging.getLogger(__name__)
 
+WATCH_URL = "https://www.youtube.com/watch?v={id}"
+
 PERMANENT_REASONS = {
     "quotaExceeded",
     "dailyLimitExceeded",
@@ -225,7 +227,7 @@ class YouTubeClient:
             video_id = str(video["id"])
             progress.save(
                 remote_id=video_id,
-                url=f"https://www.youtube.com/watch?v={video_id}",
+                url=WATCH_URL.format(id=video_id),
                 state=PostState.PROCESSING,
                 progress={"uploaded_bytes": size},
             )

@@ -27,6 +27,13 @@ def _safe_key(key: str) -> str:
     return str(PurePosixPath(*parts))
 
 
+def _partial(target: Path) -> Path:
+    """A temp name of its own beside `target`, a dot-file (never listed as an object): two writers of
+    one file, or two runs sharing the media cache, never share or delete each other's partial file."""
+    name = target.name if target.name.startswith(".") else f".{target.name}"
+    return target.with_name(f"{name}.{uuid.uuid4().hex}.partial")
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -109,13 +116,12 @@ class LocalMediaStore(MediaStore):
     ) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        # A temp name of its own per write: two writers of one key never share (or delete) a partial file.
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        tmp = _partial(target)
         try:
             shutil.copyfile(local, tmp)
             sidecar = self._meta_path(key)
             if metadata:
-                meta_tmp = sidecar.with_name(f"{sidecar.name}.{uuid.uuid4().hex}.partial")
+                meta_tmp = _partial(sidecar)
                 meta_tmp.write_text(json.dumps(metadata, sort_keys=True))
                 meta_tmp.replace(sidecar)
             else:
@@ -155,7 +161,7 @@ class LocalMediaStore(MediaStore):
 
     def get_file(self, key: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.partial")  # readers never see half a file
+        tmp = _partial(local)  # readers never see half a file
         try:
             shutil.copyfile(self._path(key), tmp)
             tmp.replace(local)
@@ -281,8 +287,7 @@ class S3MediaStore(MediaStore):
 
     def get_file(self, key: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
-        # Two runs on one machine share the media cache: each download has a partial name of its own.
-        tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.partial")
+        tmp = _partial(local)
         try:
             self.client.download_file(self.bucket, self._key(key), str(tmp))
             tmp.replace(local)
