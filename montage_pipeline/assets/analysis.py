@@ -52,7 +52,8 @@ class ScoredHighlightsConfig(dg.Config):
     min_score: float = 0.15  # clips whose best moment scores less are not padded in (see TimelineRules)
     max_clips: int = 15
     per_user_cap: int = 2
-    game_diversity_penalty: float = 0.15
+    game_diversity_penalty: float = 0.1
+    max_game_share: float = 0.5  # no game fills more of the cut's clips while another has one to give
     min_window_s: float = 6.0
     max_window_s: float = 20.0
     lead_in_s: float = 2.0
@@ -196,6 +197,7 @@ def scored_highlights(
         max_clips=config.max_clips,
         per_user_cap=config.per_user_cap,
         game_diversity_penalty=config.game_diversity_penalty,
+        max_game_share=config.max_game_share,
         min_len_s=config.min_window_s,
         max_len_s=config.max_window_s,
         intro_beats=config.intro_beats,

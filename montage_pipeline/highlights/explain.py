@@ -13,6 +13,7 @@ from montage_pipeline.media.timeline import Candidate, Timeline
 
 REASONS = {
     "user_cap": "the creator already has the most clips a week allows",
+    "game_cap": "its game already fills the most of the cut one game may",
     "not_needed": "the montage was full with stronger clips",
     "too_dull": "no action worth showing: the stronger clips fill the montage",
 }

@@ -28,13 +28,14 @@ from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 AUDIO_RATE = 16_000
 AUDIO_STEP_S = 0.05
 FFT_SIZE = 1024
 LOUDNESS_FLOOR_DB = -100.0
 FLASH_WINDOW_S = 0.5
 MOTION_NOISE = 2.0 / 255  # below this a column's change is compression noise, not motion
+MOTION_FRAME_S = 1 / 30  # motion is the change per 1/30 s whatever the frame rate: 60 fps and VFR compare
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +104,11 @@ class ClipAnalysis:
     def load(cls, path: Path) -> ClipAnalysis:
         with np.load(path) as data:
             header = json.loads(bytes(data["header"]).decode())
+            if header["version"] != ANALYSIS_VERSION:
+                raise ValueError(f"analysis version {header['version']} is not {ANALYSIS_VERSION}")
             tracks = FeatureTracks(
                 audio_step_s=float(header["audio_step_s"]), **{n: data[n] for n in TRACK_ARRAYS}
             )
-        if header["version"] != ANALYSIS_VERSION:
-            raise ValueError(f"analysis version {header['version']} is not {ANALYSIS_VERSION}")
         scenes = tuple(Scene(**scene) for scene in header["scenes"])
         return cls(scenes=scenes, tracks=tracks, **{k: header[k] for k in HEADER_FIELDS})
 
@@ -274,7 +275,8 @@ def analyze_clip(
                 gap = 1.0
             else:
                 diff = np.abs(gray - prev)
-                gap = max(1.0, (t - prev_t) * fps)  # skipped (non-reference) frames widen the gap
+                # Per 1/30 s: skipped (non-reference) frames widen the gap, 60 fps and VFR narrow it.
+                gap = max(0.25, (t - prev_t) / MOTION_FRAME_S)
             columns = np.maximum(diff.mean(axis=0) - MOTION_NOISE, 0.0)
             energy = float(columns.sum())
             xs = (np.arange(len(columns)) + 0.5) / len(columns)

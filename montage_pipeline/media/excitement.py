@@ -6,7 +6,8 @@ Per bin (0.5 s) of each clip, raw features from the one analysis pass:
   `onset` (peak spectral flux: shots, impacts), `busy` (mean spectral flux: sustained fire);
 - video: `motion` (mean motion energy), `flash` (peak brightness jump: muzzle flashes, explosions),
   `red` (peak red-tint jump: the damage and death tint games lay over the picture), `jerk` (mean
-  frame-to-frame change of motion: recoil and hits shake the camera, walking pans it smoothly),
+  change of motion per 1/30 s on a uniform time grid, so 60 fps and variable-frame-rate clips read like
+  30 fps ones: recoil and hits shake the camera, walking pans it smoothly),
   `cuts` (scene cuts within ±2 s).
 
 Features are put on the week's scale (`WeekScale`): loudness relative to the week's loudest moments (so
@@ -39,6 +40,7 @@ LOUDNESS_RANGE_DB = 36.0  # `level` maps [week's loud reference - range, referen
 RISE_CAP_DB = 30.0
 CUT_RADIUS_S = 2.0
 RED_WINDOW_S = 1.0
+JERK_GRID_S = 1 / 30
 SCALE_PERCENTILE = 99.0
 SILENCE_DB = -90.0
 # The smallest value that counts as full scale: an onset flux of 2, a mean luma change of 4 %, a 10 %
@@ -97,17 +99,26 @@ def _bin_reduce(times: np.ndarray, values: np.ndarray, n_bins: int, bin_s: float
     return out
 
 
+def _jerk(times: np.ndarray, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Change of motion between samples JERK_GRID_S apart (motion interpolated onto a uniform grid)."""
+    if len(motion) < 2:
+        return times, np.zeros(len(motion))
+    grid = np.arange(times[0], times[-1] + 1e-9, JERK_GRID_S)
+    on_grid = np.interp(grid, times, motion)
+    return grid, np.abs(np.diff(on_grid, prepend=on_grid[:1]))
+
+
 def bin_features(track: TrackInput, bin_s: float = BIN_S) -> BinnedFeatures:
     n_bins = max(1, int(np.ceil(track.duration_s / bin_s)))
     times = track.frame_times_s
     motion = track.motion.astype(np.float64)
-    jerk = np.abs(np.diff(motion, prepend=motion[:1])) if len(motion) else motion
+    jerk_times, jerk = _jerk(times, motion)
     red = jump_above_recent(times, track.redness, RED_WINDOW_S).astype(np.float64)
     raw = {
         "motion": _bin_reduce(times, motion, n_bins, bin_s, "mean"),
         "flash": _bin_reduce(times, track.flash.astype(np.float64), n_bins, bin_s, "max"),
         "red": _bin_reduce(times, red, n_bins, bin_s, "max"),
-        "jerk": _bin_reduce(times, jerk, n_bins, bin_s, "mean"),
+        "jerk": _bin_reduce(jerk_times, jerk, n_bins, bin_s, "mean"),
     }
     centres = (np.arange(n_bins) + 0.5) * bin_s
     cuts = np.zeros(n_bins)

@@ -1,8 +1,9 @@
 """Turn scored windows into the montage's timeline on a beat grid. Pure functions, no I/O.
 
 1. **Pick**: candidates by effective score (window score × (1 + prior_weight × (prior − 0.5))), greedily, with
-   the per-user cap and a game-diversity penalty, until the clips' natural lengths fill the target or
-   `max_clips` is reached (at least `min_clips` when the week has them). A clip whose best moment scores
+   the per-user cap, a game-diversity penalty and a cap on any one game's share of the clips, until the
+   clips' natural lengths fill the target or `max_clips` is reached (at least `min_clips` when the week
+   has them). A clip whose best moment scores
    under `min_score` (no action worth showing) is only padded in while the clips already chosen fill
    less than `dull_fill_share` of the target: a shorter montage of action beats one with dull spans.
 2. **Tempo**: from config, else drawn from `tempo_range_bpm` with the week key as seed, so a rerun of a
@@ -53,7 +54,11 @@ class TimelineRules:
     min_clips: int = 10
     max_clips: int = 15
     per_user_cap: int = 2
-    game_diversity_penalty: float = 0.15
+    # Each clip of a game already in the cut multiplies the next one's score by (1 - penalty): a close
+    # call goes to another game, a clearly better moment still wins.
+    game_diversity_penalty: float = 0.1
+    # And no game fills more than this share of the cut's clips while another game has one to give.
+    max_game_share: float = 0.5
     min_score: float = 0.15  # on the excitement scale: 0 walking, ~0.3 steady hits, ~0.7 a kill
     min_len_s: float = 6.0
     max_len_s: float = 20.0
@@ -117,6 +122,8 @@ def pick(
     per_user: dict[int, int] = {}
     per_game: dict[str, int] = {}
     natural = 0.0
+    game_cap = math.ceil(rules.max_game_share * rules.max_clips)
+    held_back: set[str] = set()
     while remaining and len(chosen) < rules.max_clips:
         if len(chosen) >= rules.min_clips and natural >= rules.target_s:
             break
@@ -124,7 +131,10 @@ def pick(
         def effective(c: Candidate) -> float:
             return c.effective_score * (1 - rules.game_diversity_penalty) ** per_game.get(c.game, 0)
 
-        best = max(remaining, key=effective)
+        open_games = [c for c in remaining if per_game.get(c.game, 0) < game_cap]
+        best = max(open_games or remaining, key=effective)
+        if open_games:  # clips that beat this pick but for their game being full
+            held_back.update(c.clip_id for c in remaining if effective(c) > effective(best))
         if best.effective_score < rules.min_score:
             room = sum(_longest(c, rules) for c in chosen)
             if room >= content_s * rules.dull_fill_share:  # only dull clips left; the cut has enough
@@ -137,7 +147,13 @@ def pick(
         per_user[best.user_id] = per_user.get(best.user_id, 0) + 1
         per_game[best.game] = per_game.get(best.game, 0) + 1
         natural += best.window.length_s
-    left_out += [(c, "not_needed" if c.effective_score >= rules.min_score else "too_dull") for c in remaining]
+
+    def reason(c: Candidate) -> str:
+        if c.effective_score < rules.min_score:
+            return "too_dull"
+        return "game_cap" if c.clip_id in held_back else "not_needed"
+
+    left_out += [(c, reason(c)) for c in remaining]
     return chosen, left_out
 
 

@@ -158,3 +158,14 @@ def test_round_trip_and_a_corrupt_clip_in_a_batch(planted: dict, tmp_path: Path)
     results = analyze_clips([tmp_path / "good.mp4", broken], workers=2)
     assert isinstance(results[0], ClipAnalysis) and results[0].scenes == a.scenes
     assert isinstance(results[1], Exception)
+
+
+def test_motion_reads_the_same_at_30_and_60_fps(tmp_path: Path) -> None:
+    """The same planted clip at 30 and 60 fps: motion is the change per 1/30 s, so a 60 fps upload is not
+    read as half as lively (a per-frame difference halves at 60 fps)."""
+    motion = {}
+    for fps in (30, 60):
+        path = tmp_path / f"clip{fps}.mp4"
+        write_clip(path, plan_clip(8.0, fps, seed=31, **SIZE))
+        motion[fps] = float(bin_features(track_input(analyze_clip(path))).raw["motion"].mean())
+    assert 0.75 <= motion[60] / motion[30] <= 1.4

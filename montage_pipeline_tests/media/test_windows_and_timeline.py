@@ -153,3 +153,52 @@ def test_a_week_short_of_worthy_clips_gets_a_shorter_cut_not_stretched_spans_or_
     )
     assert abs(filled.total_s - 180.0) <= 0.05 * 180.0
     assert "walk" in {s.candidate.clip_id for s in filled.spans}
+
+
+def test_one_game_never_fills_more_than_its_share_while_another_game_has_a_clip() -> None:
+    """Twelve strong clips of one game and ten weaker of another: the cap keeps the cut mixed, and a week
+    with one game only still fills its cut."""
+    strong = [Candidate(f"a-{i}", i, "A", 40.0, _window(12.0, 4.0, 0.9 - 0.01 * i), 0.5) for i in range(12)]
+    weaker = [Candidate(f"b-{i}", 20 + i, "B", 40.0, _window(12.0, 4.0, 0.4), 0.5) for i in range(10)]
+    rules = TimelineRules(target_s=180.0, max_clips=15, max_game_share=0.5)
+    tl = build_timeline([*strong, *weaker], "2025-01-27", rules)
+    games = [s.candidate.game for s in tl.spans]
+    assert games.count("A") == 8 and games.count("B") == 7
+    assert {reason for c, reason in tl.not_picked if c.game == "A"} == {"game_cap"}
+
+    alone = build_timeline(strong, "2025-01-27", rules)
+    assert len(alone.spans) >= 10
+
+
+def test_jerk_reads_the_same_at_30_fps_60_fps_and_a_variable_frame_rate() -> None:
+    """The same camera shake sampled at 30 fps, 60 fps and irregular intervals gives the same `jerk`
+    (a per-frame difference would halve at 60 fps and jump with every irregular interval)."""
+
+    def shake(t: np.ndarray) -> np.ndarray:  # motion: smooth panning, then shaking from 10 s
+        return 0.05 + 0.04 * np.where(t >= 10.0, np.sin(2 * np.pi * 3 * t), 0.0)
+
+    rng = np.random.default_rng(5)
+    vfr = np.cumsum(rng.uniform(1 / 60, 1 / 12, 400))
+    jerk = {}
+    for name, t in {
+        "30": np.arange(0, 20, 1 / 30),
+        "60": np.arange(0, 20, 1 / 60),
+        "vfr": vfr[vfr < 20],
+    }.items():
+        track = TrackInput(
+            20.0,
+            False,
+            t,
+            shake(t).astype(np.float32),
+            np.zeros(len(t), np.float32),
+            np.full(len(t), 0.5, np.float32),
+            0.05,
+            np.zeros(0, np.float32),
+            np.zeros(0, np.float32),
+            (),
+        )
+        jerk[name] = bin_features(track).raw["jerk"]
+    calm, shaking = slice(2, 18), slice(22, 38)  # bins of 0.5 s
+    for name in ("60", "vfr"):
+        assert jerk[name][shaking].mean() == pytest.approx(jerk["30"][shaking].mean(), rel=0.15)
+        assert jerk[name][calm].mean() < 0.2 * jerk[name][shaking].mean()
