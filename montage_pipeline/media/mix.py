@@ -6,7 +6,8 @@
   dissolves.
 - Ducking: a sidechain envelope of the game track (10 ms attack, 400 ms release) lowers the music by
   up to `duck_db` while the game is loud.
-- The two tracks are combined with pydub (PCM in, PCM out; pydub never calls ffmpeg here).
+- The two tracks are combined with pydub (PCM in, PCM out; pydub never calls ffmpeg here) at 32-bit
+  sample width, so the master's gain does not raise 16-bit quantisation noise with the quiet passages.
 - Master: integrated loudness to -14 LUFS, then a look-ahead limiter on the 4× oversampled signal keeps
   the true peak at or under -1 dBTP, measured on the encoded file.
 """
@@ -154,19 +155,29 @@ def duck_gain(
     return (10 ** (-duck_db * follow / 20)).astype(np.float32)
 
 
-def combine(music: np.ndarray, game: np.ndarray, music_gain_db: float = -4.0) -> np.ndarray:
-    """Overlay the ducked music and the game audio with pydub (16-bit PCM in and out)."""
+def combine(
+    music: np.ndarray, game: np.ndarray, music_gain_db: float = -4.0, sample_width: int = 4
+) -> np.ndarray:
+    """Overlay the ducked music and the game audio with pydub, as integer PCM of `sample_width` bytes.
+
+    32-bit (the default) keeps what the master needs: it raises the mix by 10 dB or more, and at 16 bits
+    a quiet passage (a fade, ambience under -60 dBFS) would carry its quantisation noise up with it.
+    """
     from pydub import AudioSegment  # imported here: pydub warns at import when no ffmpeg is on PATH
 
+    full_scale = 2 ** (8 * sample_width - 1) - 1
+    dtype = f"<i{sample_width}"
+
     def segment(pcm: np.ndarray) -> AudioSegment:
-        data = (np.clip(pcm, -1, 1).T * 32767).astype("<i2").tobytes()
-        return AudioSegment(data=data, sample_width=2, frame_rate=RATE, channels=2)
+        # float64 before scaling: 2**31 - 1 rounds up to 2**31 in float32 and would wrap at full scale.
+        data = np.round(np.clip(pcm, -1, 1).T.astype(np.float64) * full_scale).astype(dtype).tobytes()
+        return AudioSegment(data=data, sample_width=sample_width, frame_rate=RATE, channels=2)
 
     n = min(music.shape[1], game.shape[1])
     # Headroom before summing: the master stage sets the final level.
     mixed = segment(game[:, :n] * 0.5).overlay(segment(music[:, :n] * 0.5).apply_gain(music_gain_db))
-    samples = np.frombuffer(mixed.raw_data, dtype="<i2").reshape(-1, 2).T
-    return (samples.astype(np.float32) / 32767).astype(np.float32)
+    samples = np.frombuffer(mixed.raw_data, dtype=dtype).reshape(-1, 2).T
+    return (samples / full_scale).astype(np.float32)
 
 
 def true_peak_db(pcm: np.ndarray) -> float:
