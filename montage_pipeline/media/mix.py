@@ -9,7 +9,8 @@
 - The two tracks are combined with pydub (PCM in, PCM out; pydub never calls ffmpeg here) at 32-bit
   sample width, so the master's gain does not raise 16-bit quantisation noise with the quiet passages.
 - Master: integrated loudness to -14 LUFS, then a look-ahead limiter on the 4× oversampled signal keeps
-  the true peak at or under -1 dBTP, measured on the encoded file.
+  the true peak at or under -1 dBTP, measured on the encoded file. The reported loudness, loudness range
+  and true peak are FFmpeg's `ebur128` figures (`media/loudness.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import numpy as np
 import pyloudnorm
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly
+
+from montage_pipeline.media.loudness import Loudness, measure_loudness
 
 log = logging.getLogger(__name__)
 
@@ -181,15 +184,13 @@ def combine(
 
 
 def true_peak_db(pcm: np.ndarray) -> float:
-    return _peak_dbtp(_true_peak_envelope(pcm))
-
-
-def _peak_dbtp(envelope: np.ndarray) -> float:
-    return float(20 * np.log10(envelope.max() + 1e-12))
+    """True peak (dBTP) of 48 kHz PCM, as FFmpeg's `ebur128` measures it."""
+    return measure_loudness(pcm, RATE).true_peak_dbtp
 
 
 def _true_peak_envelope(pcm: np.ndarray) -> np.ndarray:
-    """Per sample, the largest magnitude on either channel among its 4× oversampled points (BS.1770)."""
+    """Per sample, the largest magnitude on either channel among its 4× oversampled points (BS.1770):
+    where the limiter must act. The figure it is judged by is `ebur128`'s (`_limit`)."""
     over = np.abs(resample_poly(pcm, 4, 1, axis=1)).max(axis=0)
     return over[: 4 * pcm.shape[1]].reshape(-1, 4).max(axis=1)
 
@@ -228,32 +229,23 @@ def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[n
         if abs(loud - TARGET_LUFS) <= 0.1:
             break
         gain_db += TARGET_LUFS - loud
-    out, peak_db = _limit(out, limiter_dbtp)
-    final = meter.integrated_loudness(out.T)
-    lra = _loudness_range(out, meter)
-    return out, MixReport(round(float(final), 2), round(peak_db, 2), lra, out.shape[1] / RATE)
+    out, measured = _limit(out, limiter_dbtp)
+    report = MixReport(
+        round(measured.integrated_lufs, 2),
+        round(measured.true_peak_dbtp, 2),
+        round(measured.loudness_range_lu, 2),
+        out.shape[1] / RATE,
+    )
+    return out, report
 
 
-def _limit(pcm: np.ndarray, ceiling_dbtp: float) -> tuple[np.ndarray, float]:
-    """The signal with its true peak ≤ `ceiling_dbtp`, and that measured true peak (dBTP)."""
+def _limit(pcm: np.ndarray, ceiling_dbtp: float) -> tuple[np.ndarray, Loudness]:
+    """The signal with its true peak ≤ `ceiling_dbtp` as `ebur128` measures it, and that measurement."""
     out = pcm
     for attempt in range(5):
-        envelope = _true_peak_envelope(out)
-        peak_db = _peak_dbtp(envelope)
-        if peak_db <= ceiling_dbtp or attempt == 4:
+        measured = measure_loudness(out, RATE)
+        if measured.true_peak_dbtp <= ceiling_dbtp or attempt == 4:
             break
-        out = (out * _limiter_gain(envelope, ceiling_dbtp - 0.1 * (attempt + 1))).astype(np.float32)
-    return out, peak_db
-
-
-def _loudness_range(pcm: np.ndarray, meter: pyloudnorm.Meter) -> float:
-    """EBU R128 LRA, approximately: spread (10th–95th percentile) of 3 s short-term loudness."""
-    win, hop = 3 * RATE, RATE
-    values = []
-    for i in range(0, max(0, pcm.shape[1] - win), hop):
-        value = meter.integrated_loudness(pcm[:, i : i + win].T)
-        if np.isfinite(value) and value > -70:
-            values.append(value)
-    if len(values) < 2:
-        return 0.0
-    return round(float(np.percentile(values, 95) - np.percentile(values, 10)), 2)
+        gain = _limiter_gain(_true_peak_envelope(out), ceiling_dbtp - 0.1 * (attempt + 1))
+        out = (out * gain).astype(np.float32)
+    return out, measured
