@@ -7,14 +7,13 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
-import pyloudnorm
-from PIL import Image, ImageDraw
 
 from montage_pipeline.assets.ui import image_markdown
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
-from montage_pipeline.media.mix import RATE, AudioSpan, combine, duck_gain, game_track
+from montage_pipeline.media.loudness import loudness_plot
+from montage_pipeline.media.mix import RATE, TARGET_LUFS, AudioSpan, combine, duck_gain, game_track
 from montage_pipeline.media.music import generate, plan_for_week
 from montage_pipeline.media.music_library import fit_track, week_track
 from montage_pipeline.media.mux import EncodedSoundtrack, fit_to, master_and_encode, mux, video_duration
@@ -29,30 +28,6 @@ class MixConfig(dg.Config):
     duck_db: float = 9.0  # how far the music drops under loud game action
     music_gain_db: float = -4.0  # music against the loudness-matched game audio
     bitrate_kbps: int = 320
-
-
-def _loudness_plot(pcm: np.ndarray, width: int = 900, height: int = 220) -> Image.Image:
-    """Short-term (3 s) loudness over time, with the -14 LUFS target line."""
-    meter = pyloudnorm.Meter(RATE)
-    hop, win = RATE // 2, 3 * RATE
-    values = [
-        meter.integrated_loudness(pcm[:, i : i + win].T) if np.any(pcm[:, i : i + win]) else -70.0
-        for i in range(0, max(1, pcm.shape[1] - win), hop)
-    ]
-    img = Image.new("RGB", (width, height), (18, 18, 24))
-    draw = ImageDraw.Draw(img)
-
-    def y(lufs: float) -> float:
-        return height - (max(-40.0, min(0.0, lufs)) + 40) / 40 * height
-
-    draw.line([(0, y(-14)), (width, y(-14))], fill=(90, 160, 90), width=1)
-    points = [
-        (i * width / max(1, len(values) - 1), y(v if np.isfinite(v) else -70)) for i, v in enumerate(values)
-    ]
-    if len(points) > 1:
-        draw.line(points, fill=(240, 200, 80), width=2)
-    draw.text((6, 4), "short-term loudness (LUFS), target -14", fill=(200, 200, 210))
-    return img
 
 
 @dg.asset(
@@ -137,22 +112,22 @@ def mixed_audio(
             ]
             files[name] = MediaFile(workdir / name, "video/mp4")
         landscape_audio = encoded[(round(duration * RATE), 0.0)]
-        soundtrack, report = landscape_audio.pcm, landscape_audio.report
+        report = landscape_audio.report
         files["soundtrack.m4a"] = MediaFile(landscape_audio.path, "audio/mp4")
-        plot = _loudness_plot(soundtrack)
+        final = measured["final_landscape.mp4"]
+        plot = loudness_plot(final.short_term_lufs, TARGET_LUFS)
         plot.save(workdir / "loudness.png")
         files["loudness.png"] = MediaFile(workdir / "loudness.png", "image/png")
         context.log.info(
             f"soundtrack {report.integrated_lufs} LUFS, true peak {report.true_peak_dbtp} dBTP, "
             f"LRA {report.loudness_range_lu} LU, music: {getattr(library_track, 'path', 'generated')}"
         )
-        final = measured["final_landscape.mp4"]
         yield dg.Output(
             MediaBundle(files),
             metadata={
                 "loudness_lufs": final.integrated_lufs,
                 "true_peak_dbtp": final.true_peak_dbtp,
-                "loudness_range_lu": report.loudness_range_lu,
+                "loudness_range_lu": final.loudness_range_lu,
                 "tempo_bpm": plan.tempo_bpm,
                 "music": f"{library_track.path.name} ({library_track.tempo_bpm:g} BPM)"
                 if library_track

@@ -1,4 +1,7 @@
-"""Measure a finished file's soundtrack as a streaming platform would, and list what fails."""
+"""Measure a finished file's soundtrack as a streaming platform would, and list what fails.
+
+Loudness, loudness range and true peak are FFmpeg's `ebur128` figures (`media/loudness.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pyloudnorm
 
-from montage_pipeline.media.mix import RATE, true_peak_db
+from montage_pipeline.media.loudness import measure_loudness
+from montage_pipeline.media.mix import RATE
 
 SILENCE = 10 ** (-90 / 20)  # digital silence: below -90 dBFS
 CLIP = 0.999
@@ -22,11 +25,13 @@ class AudioSpecReport:
     channels: int
     integrated_lufs: float
     true_peak_dbtp: float
+    loudness_range_lu: float
     audio_duration_s: float
     video_duration_s: float
     video_fps: float
     longest_silence_s: float
     clipped_samples: int
+    short_term_lufs: tuple[float, ...]  # every 100 ms from 3 s on (`Loudness.short_term_lufs`)
 
 
 def decode_audio(path: Path) -> np.ndarray:
@@ -60,19 +65,21 @@ def inspect_audio(path: Path) -> AudioSpecReport:
         )
         v_fps = float(video.average_rate) if video and video.average_rate else 30.0
     pcm = decode_audio(path)
-    loud = pyloudnorm.Meter(rate).integrated_loudness(pcm.T) if pcm.shape[1] > rate else float("-inf")
+    loudness = measure_loudness(pcm, rate)
     quiet = np.abs(pcm).max(axis=0) < SILENCE if pcm.size else np.zeros(0, bool)
     return AudioSpecReport(
         codec=codec,
         sample_rate=rate,
         channels=channels,
-        integrated_lufs=round(float(loud), 2),
-        true_peak_dbtp=round(true_peak_db(pcm), 2) if pcm.size else -120.0,
+        integrated_lufs=round(loudness.integrated_lufs, 2),
+        true_peak_dbtp=round(loudness.true_peak_dbtp, 2),
+        loudness_range_lu=round(loudness.loudness_range_lu, 2),
         audio_duration_s=pcm.shape[1] / rate,
         video_duration_s=v_dur,
         video_fps=v_fps,
         longest_silence_s=_longest_run(quiet) / rate,
         clipped_samples=int((np.abs(pcm) >= CLIP).sum()),
+        short_term_lufs=loudness.short_term_lufs,
     )
 
 

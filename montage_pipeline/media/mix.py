@@ -6,9 +6,11 @@
   dissolves.
 - Ducking: a sidechain envelope of the game track (10 ms attack, 400 ms release) lowers the music by
   up to `duck_db` while the game is loud.
-- The two tracks are combined with pydub (PCM in, PCM out; pydub never calls ffmpeg here).
+- The two tracks are combined with pydub (PCM in, PCM out; pydub never calls ffmpeg here) at 32-bit
+  sample width, so the master's gain does not raise 16-bit quantisation noise with the quiet passages.
 - Master: integrated loudness to -14 LUFS, then a look-ahead limiter on the 4× oversampled signal keeps
-  the true peak at or under -1 dBTP, measured on the encoded file.
+  the true peak at or under -1 dBTP, measured on the encoded file. The reported loudness, loudness range
+  and true peak are FFmpeg's `ebur128` figures (`media/loudness.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 import pyloudnorm
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly
+
+from montage_pipeline.media.loudness import Loudness, measure_loudness
 
 log = logging.getLogger(__name__)
 
@@ -154,31 +158,39 @@ def duck_gain(
     return (10 ** (-duck_db * follow / 20)).astype(np.float32)
 
 
-def combine(music: np.ndarray, game: np.ndarray, music_gain_db: float = -4.0) -> np.ndarray:
-    """Overlay the ducked music and the game audio with pydub (16-bit PCM in and out)."""
+def combine(
+    music: np.ndarray, game: np.ndarray, music_gain_db: float = -4.0, sample_width: int = 4
+) -> np.ndarray:
+    """Overlay the ducked music and the game audio with pydub, as integer PCM of `sample_width` bytes.
+
+    32-bit (the default) keeps what the master needs: it raises the mix by 10 dB or more, and at 16 bits
+    a quiet passage (a fade, ambience under -60 dBFS) would carry its quantisation noise up with it.
+    """
     from pydub import AudioSegment  # imported here: pydub warns at import when no ffmpeg is on PATH
 
+    full_scale = 2 ** (8 * sample_width - 1) - 1
+    dtype = f"<i{sample_width}"
+
     def segment(pcm: np.ndarray) -> AudioSegment:
-        data = (np.clip(pcm, -1, 1).T * 32767).astype("<i2").tobytes()
-        return AudioSegment(data=data, sample_width=2, frame_rate=RATE, channels=2)
+        # float64 before scaling: 2**31 - 1 rounds up to 2**31 in float32 and would wrap at full scale.
+        data = np.round(np.clip(pcm, -1, 1).T.astype(np.float64) * full_scale).astype(dtype).tobytes()
+        return AudioSegment(data=data, sample_width=sample_width, frame_rate=RATE, channels=2)
 
     n = min(music.shape[1], game.shape[1])
     # Headroom before summing: the master stage sets the final level.
     mixed = segment(game[:, :n] * 0.5).overlay(segment(music[:, :n] * 0.5).apply_gain(music_gain_db))
-    samples = np.frombuffer(mixed.raw_data, dtype="<i2").reshape(-1, 2).T
-    return (samples.astype(np.float32) / 32767).astype(np.float32)
+    samples = np.frombuffer(mixed.raw_data, dtype=dtype).reshape(-1, 2).T
+    return (samples / full_scale).astype(np.float32)
 
 
 def true_peak_db(pcm: np.ndarray) -> float:
-    return _peak_dbtp(_true_peak_envelope(pcm))
-
-
-def _peak_dbtp(envelope: np.ndarray) -> float:
-    return float(20 * np.log10(envelope.max() + 1e-12))
+    """True peak (dBTP) of 48 kHz PCM, as FFmpeg's `ebur128` measures it."""
+    return measure_loudness(pcm, RATE).true_peak_dbtp
 
 
 def _true_peak_envelope(pcm: np.ndarray) -> np.ndarray:
-    """Per sample, the largest magnitude on either channel among its 4× oversampled points (BS.1770)."""
+    """Per sample, the largest magnitude on either channel among its 4× oversampled points (BS.1770):
+    where the limiter must act. The figure it is judged by is `ebur128`'s (`_limit`)."""
     over = np.abs(resample_poly(pcm, 4, 1, axis=1)).max(axis=0)
     return over[: 4 * pcm.shape[1]].reshape(-1, 4).max(axis=1)
 
@@ -217,32 +229,23 @@ def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[n
         if abs(loud - TARGET_LUFS) <= 0.1:
             break
         gain_db += TARGET_LUFS - loud
-    out, peak_db = _limit(out, limiter_dbtp)
-    final = meter.integrated_loudness(out.T)
-    lra = _loudness_range(out, meter)
-    return out, MixReport(round(float(final), 2), round(peak_db, 2), lra, out.shape[1] / RATE)
+    out, measured = _limit(out, limiter_dbtp)
+    report = MixReport(
+        round(measured.integrated_lufs, 2),
+        round(measured.true_peak_dbtp, 2),
+        round(measured.loudness_range_lu, 2),
+        out.shape[1] / RATE,
+    )
+    return out, report
 
 
-def _limit(pcm: np.ndarray, ceiling_dbtp: float) -> tuple[np.ndarray, float]:
-    """The signal with its true peak ≤ `ceiling_dbtp`, and that measured true peak (dBTP)."""
+def _limit(pcm: np.ndarray, ceiling_dbtp: float) -> tuple[np.ndarray, Loudness]:
+    """The signal with its true peak ≤ `ceiling_dbtp` as `ebur128` measures it, and that measurement."""
     out = pcm
     for attempt in range(5):
-        envelope = _true_peak_envelope(out)
-        peak_db = _peak_dbtp(envelope)
-        if peak_db <= ceiling_dbtp or attempt == 4:
+        measured = measure_loudness(out, RATE)
+        if measured.true_peak_dbtp <= ceiling_dbtp or attempt == 4:
             break
-        out = (out * _limiter_gain(envelope, ceiling_dbtp - 0.1 * (attempt + 1))).astype(np.float32)
-    return out, peak_db
-
-
-def _loudness_range(pcm: np.ndarray, meter: pyloudnorm.Meter) -> float:
-    """EBU R128 LRA, approximately: spread (10th–95th percentile) of 3 s short-term loudness."""
-    win, hop = 3 * RATE, RATE
-    values = []
-    for i in range(0, max(0, pcm.shape[1] - win), hop):
-        value = meter.integrated_loudness(pcm[:, i : i + win].T)
-        if np.isfinite(value) and value > -70:
-            values.append(value)
-    if len(values) < 2:
-        return 0.0
-    return round(float(np.percentile(values, 95) - np.percentile(values, 10)), 2)
+        gain = _limiter_gain(_true_peak_envelope(out), ceiling_dbtp - 0.1 * (attempt + 1))
+        out = (out * gain).astype(np.float32)
+    return out, measured

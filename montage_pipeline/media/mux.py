@@ -109,7 +109,6 @@ def mux(video_path: Path, audio_path: Path, out_path: Path) -> None:
 @dataclass(frozen=True, slots=True)
 class EncodedSoundtrack:
     path: Path  # the M4A whose packets `mux` copies
-    pcm: np.ndarray  # the mastered soundtrack that was encoded
     report: MixReport
     encoded_peak_dbtp: float  # measured on the decoded AAC
     rounds: int  # master + encode passes it took to keep the encoded true peak under the ceiling
@@ -128,8 +127,8 @@ def master_and_encode(
         rounds += 1
         soundtrack, report = master(mixed, limiter_dbtp=ceiling_dbtp - margin)
         encode_soundtrack(soundtrack, audio_path, bitrate)
-        encoded_peak = true_peak_db(decode_audio(audio_path))
+        encoded_peak = true_peak_db(decode_audio(audio_path))  # ebur128's, as the spec check reads it
         if encoded_peak <= ceiling_dbtp or rounds == 4:  # the check reports a peak still over
             break
         margin += encoded_peak - ceiling_dbtp + 0.2
-    return EncodedSoundtrack(audio_path, soundtrack, report, encoded_peak, rounds)
+    return EncodedSoundtrack(audio_path, report, encoded_peak, rounds)

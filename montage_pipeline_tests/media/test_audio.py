@@ -84,6 +84,44 @@ def test_ducking_lowers_the_music_under_game_action() -> None:
     assert gain_db[int(3.9 * RATE)] >= -1.0  # released after the action
 
 
+def _snr_db(pcm: np.ndarray, hz: float) -> float:
+    """Signal-to-noise of a sine of known frequency: the least-squares fit is the signal, the rest noise."""
+    t = np.arange(pcm.shape[1]) / RATE
+    basis = np.stack([np.sin(2 * np.pi * hz * t), np.cos(2 * np.pi * hz * t), np.ones_like(t)], axis=1)
+    ratios = []
+    for channel in pcm.astype(np.float64):
+        coef, *_ = np.linalg.lstsq(basis, channel, rcond=None)
+        fit = basis[:, :2] @ coef[:2]
+        ratios.append(np.mean(fit**2) / np.mean((channel - fit - coef[2]) ** 2))
+    return float(10 * np.log10(min(ratios)))
+
+
+def test_a_quiet_passage_keeps_its_resolution_through_the_master(tmp_path: Path) -> None:
+    """Game action, then a quiet tail at -70 dBFS (ambience, a fade) that the master raises with the rest.
+    Mixed at 32 bits the tail comes out of the AAC file clean; mixed at 16 bits (pydub's usual width)
+    its quantisation noise and distortion are raised with it and stay in the published sound."""
+    from montage_pipeline.media.audio_specs import decode_audio
+    from montage_pipeline.media.mix import combine
+
+    t = np.arange(12 * RATE) / RATE
+    loud = t < 6.0
+    game = np.zeros((2, len(t)), np.float32)
+    game[:, loud] = 0.25 * np.sin(2 * np.pi * 440 * t[loud]) + 0.05 * np.random.default_rng(
+        3
+    ).standard_normal(int(loud.sum()))
+    game[:, ~loud] = 10 ** (-70 / 20) * np.sin(2 * np.pi * 1000 * t[~loud])
+    tail = slice(int(7.5 * RATE), int(11.5 * RATE))
+    snr, loudness = {}, {}
+    for width in (2, 4):
+        encoded = master_and_encode(
+            combine(np.zeros_like(game), game, sample_width=width), tmp_path / f"{width}.m4a"
+        )
+        snr[width] = _snr_db(decode_audio(encoded.path)[:, tail], 1000.0)
+        loudness[width] = encoded.report.integrated_lufs
+    assert loudness[4] == pytest.approx(loudness[2], abs=0.05)  # the same master, only the noise differs
+    assert snr[4] >= snr[2] + 15.0, snr  # measured here: 45.5 dB against 22.7 dB
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("audio_src")
