@@ -13,6 +13,10 @@ Each DIR is a week made by `../shared/gameplay_kit/make_week.py` (one seed per w
    Each week weighs the same whatever its length, so no one week dominates.
 5. Print R² and rank correlation per week for the --fit weeks and the --check weeks; with --write, save
    the coefficients to `montage_pipeline/media/excitement_model.py`.
+
+`--lowo` instead cuts each --fit week with models fitted on the other fit weeks (leave one week out) and
+prints each cut's excitement against the kit's oracle, for the --ridge and --diversity values given: how
+the ridge strength and the cut's game-diversity factor were chosen without touching the held-out weeks.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-from gameplay_weeks import KitWeek, analyses, load_week
+from gameplay_weeks import KitWeek, analyses, load_week, offline_cut, quality_module
 
 from montage_pipeline.highlights.edl import track_input
+from montage_pipeline.media import excitement
 from montage_pipeline.media.excitement import (
     FEATURES,
     VIDEO_FEATURES,
@@ -35,6 +40,7 @@ from montage_pipeline.media.excitement import (
     input_names,
     model_inputs,
 )
+from montage_pipeline.media.timeline import TimelineRules
 
 MODEL_FILE = Path(__file__).resolve().parents[1] / "montage_pipeline" / "media" / "excitement_model.py"
 RIDGE = 3.0  # chosen by leave-one-week-out over the fit weeks (1, 3, 10, 30): 3 to 10 tie, 30 loses
@@ -59,12 +65,12 @@ def week_rows(week: KitWeek, cache: Path, names: tuple[str, ...], audio_only: bo
     return x, y, np.full(len(y), 1.0 / len(y))
 
 
-def fit(rows: list[tuple[np.ndarray, ...]]) -> tuple[float, np.ndarray]:
+def fit(rows: list[tuple[np.ndarray, ...]], ridge: float = RIDGE) -> tuple[float, np.ndarray]:
     x = np.concatenate([r[0] for r in rows])
     y = np.concatenate([r[1] for r in rows])
     w = np.concatenate([r[2] for r in rows])
     design = np.hstack([np.ones((len(x), 1)), x])
-    penalty = RIDGE * np.eye(design.shape[1]) * w.sum() / len(w)
+    penalty = ridge * np.eye(design.shape[1]) * w.sum() / len(w)
     penalty[0, 0] = 0.0  # the intercept is not shrunk
     weighted = design * w[:, None]
     beta = np.linalg.solve(design.T @ weighted + penalty, weighted.T @ y)
@@ -83,6 +89,36 @@ def report(label: str, model: LinearModel, rows: list[tuple[np.ndarray, ...]], n
         print(f"| {label} | {name} | {len(y)} | {r2:.3f} | {_rank_corr(pred, y):.3f} |")
 
 
+def fit_models(weeks: list[KitWeek], cache: Path, ridge: float = RIDGE) -> dict[str, LinearModel]:
+    models = {}
+    for key, names, audio_only in (("WITH_AUDIO", FEATURES, True), ("VIDEO_ONLY", VIDEO_FEATURES, False)):
+        intercept, beta = fit([week_rows(w, cache, names, audio_only) for w in weeks], ridge)
+        models[key] = LinearModel(names, intercept, tuple(float(b) for b in beta))
+    return models
+
+
+def leave_one_week_out(weeks: list[KitWeek], cache: Path, ridges: list[float], factors: list[float]) -> None:
+    """Each week cut by models fitted on the others: its excitement × the oracle's, per setting."""
+    judge = quality_module()
+    print("| ridge | diversity | " + " | ".join(w.name for w in weeks) + " | mean | worst |")
+    print("|---" * (len(weeks) + 4) + "|")
+    ratios: dict[tuple[float, float], list[float]] = {(r, f): [] for r in ridges for f in factors}
+    for held in weeks:
+        found = analyses(held, cache)
+        truth = judge.load_gt(str(held.root))
+        oracle = judge.summarize(truth, judge.oracle(truth))["mean_excitement"]
+        for ridge in ridges:
+            models = fit_models([w for w in weeks if w is not held], cache, ridge)
+            excitement.AUDIO_MODEL, excitement.VIDEO_MODEL = models["WITH_AUDIO"], models["VIDEO_ONLY"]
+            for factor in factors:
+                spans = offline_cut(held, found, timeline_rules=TimelineRules(game_diversity_penalty=factor))
+                ours = judge.summarize(truth, spans)["mean_excitement"]
+                ratios[(ridge, factor)].append(ours / max(oracle, 1e-9))
+    for (ridge, factor), row in ratios.items():
+        cells = " | ".join(f"{r:.2f}" for r in row)
+        print(f"| {ridge:g} | {factor:g} | {cells} | {np.mean(row):.3f} | {min(row):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -91,22 +127,31 @@ def main() -> None:
     parser.add_argument("--check", type=Path, action="append", default=[], help="a week to check on")
     parser.add_argument("--cache", type=Path, default=Path(".montage/fit-cache"))
     parser.add_argument("--write", action="store_true", help="save the fitted model")
+    parser.add_argument("--lowo", action="store_true", help="leave-one-week-out cuts of the fit weeks")
+    parser.add_argument("--ridge", type=float, action="append", help=f"with --lowo (default {RIDGE})")
+    parser.add_argument("--diversity", type=float, action="append", help="with --lowo (default 0.1)")
     args = parser.parse_args()
     fit_weeks = [load_week(p) for p in args.fit]
     check_weeks = [load_week(p) for p in args.check]
-    models = {}
+    if args.lowo:
+        leave_one_week_out(fit_weeks, args.cache, args.ridge or [RIDGE], args.diversity or [0.1])
+        return
+    models = fit_models(fit_weeks, args.cache)
     print("| model | week | bins | R² | rank corr |\n|---|---|---|---|---|")
-    for key, names, audio_only in (
-        ("WITH_AUDIO", FEATURES, True),
-        ("VIDEO_ONLY", VIDEO_FEATURES, False),
-    ):
-        train = [week_rows(w, args.cache, names, audio_only) for w in fit_weeks]
-        intercept, beta = fit(train)
-        model = LinearModel(names, intercept, tuple(float(b) for b in beta))
-        models[key] = model
-        report(f"{key} (fit)", model, train, [w.name for w in fit_weeks])
-        held = [week_rows(w, args.cache, names, audio_only) for w in check_weeks]
-        report(f"{key} (check)", model, held, [w.name for w in check_weeks])
+    for key, model in models.items():
+        names, audio_only = model.features, key == "WITH_AUDIO"
+        report(
+            f"{key} (fit)",
+            model,
+            [week_rows(w, args.cache, names, audio_only) for w in fit_weeks],
+            [w.name for w in fit_weeks],
+        )
+        report(
+            f"{key} (check)",
+            model,
+            [week_rows(w, args.cache, names, audio_only) for w in check_weeks],
+            [w.name for w in check_weeks],
+        )
     if args.write:
         body = [
             '"""The excitement model, fitted on real gameplay by benchmarks/fit_excitement.py."""',
