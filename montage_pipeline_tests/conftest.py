@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from montage_pipeline.platform.migrate import upgrade
-from montage_pipeline.resources.media_store import LocalMediaStore, MediaStore, S3MediaStore
+from montage_pipeline.storage.media_store import LocalMediaStore, MediaStore, S3MediaStore
 
 PG_ADMIN_URL = os.environ.get("MONTAGE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 

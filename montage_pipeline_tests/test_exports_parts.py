@@ -19,8 +19,8 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from montage_pipeline.api.app import create_app
+from montage_pipeline.highlights.edl_export import PRIVATE_SPAN_FIELDS, edl_document, to_otio
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.media.edl_export import PRIVATE_SPAN_FIELDS, edl_document, to_otio
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import WeeklyMontage
 from montage_pipeline.publishing.exports import (
@@ -30,7 +30,7 @@ from montage_pipeline.publishing.exports import (
     publish_generation,
 )
 from montage_pipeline.publishing.montage_record import WeekLockedError, week_lock
-from montage_pipeline.resources.media_store import MediaStore, S3MediaStore
+from montage_pipeline.storage.media_store import MediaStore, S3MediaStore
 from montage_pipeline_tests.test_api import MONTAGE_KEYS, serving
 
 WEEK = "2025-01-27"

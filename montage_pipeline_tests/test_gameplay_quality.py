@@ -18,10 +18,12 @@ import av
 import dagster as dg
 import pytest
 
-from montage_pipeline.assets.analysis import scene_segments, scored_highlights
-from montage_pipeline.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
+from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.highlights.edl import ScoredCandidate, score_candidates
-from montage_pipeline.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.media.analysis import analyze_clip
 from montage_pipeline.media.fingerprint import (
     DEFAULT_THRESHOLD,
@@ -31,10 +33,8 @@ from montage_pipeline.media.fingerprint import (
 )
 from montage_pipeline.media.windows import WindowRules
 from montage_pipeline.platform.migrate import upgrade
-from montage_pipeline.resources.media_store import LocalMediaStore
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.resources.upload_storage import UploadStorage
 from montage_pipeline.selection.rows import SelectedClip
+from montage_pipeline.storage.media_store import LocalMediaStore
 from montage_pipeline_tests.selection_support import add_upload
 
 CLIPS = Path(__file__).resolve().parent / "gameplay" / "clips"

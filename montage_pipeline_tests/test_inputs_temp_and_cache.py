@@ -11,9 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile, MediaIOManager
-from montage_pipeline.partitions import weekly_partitions
-from montage_pipeline.resources.media_store import LocalMediaStore
+from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile, MediaIOManager
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.storage.media_store import LocalMediaStore
 from montage_pipeline_tests.publish_support import BuiltWeek
 from montage_pipeline_tests.social_support import Fakes, post_week, start_fakes
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile, MediaIOManager
-from montage_pipeline.partitions import weekly_partitions
-from montage_pipeline.resources.media_store import MediaStore, file_sha256
+from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile, MediaIOManager
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.storage.media_store import MediaStore, file_sha256
 
 received: dict[str, MediaBundle] = {}
 workdir: list[Path] = []

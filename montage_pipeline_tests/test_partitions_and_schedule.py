@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from montage_pipeline.automation import build_weekly_schedule
-from montage_pipeline.partitions import parse_week, week_start_of, week_window, weekly_partitions
+from montage_pipeline.defs.automation import build_weekly_schedule
+from montage_pipeline.defs.partitions import parse_week, week_start_of, week_window, weekly_partitions
 
 
 def test_a_week_is_monday_to_monday_utc() -> None:
@@ -60,7 +60,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 import dagster as dg
 from montage_pipeline.definitions import defs
-from montage_pipeline.partitions import week_window
+from montage_pipeline.defs.partitions import week_window
 schedule = defs.get_schedule_def("weekly_montage_schedule")
 tick = datetime(2025, 2, 3, 2, 0, tzinfo=ZoneInfo("America/New_York"))
 with dg.instance_for_test() as instance:

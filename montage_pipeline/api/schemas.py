@@ -55,7 +55,7 @@ class TriggerBody(BaseModel):
     @classmethod
     def a_past_monday(cls, value: date) -> date:
         # Imported here: it pulls in all of Dagster, which the read routes never need.
-        from montage_pipeline.partitions import FIRST_WEEK
+        from montage_pipeline.defs.partitions import FIRST_WEEK
 
         if value.weekday() != 0:
             raise ValueError(f"{value} is a {value:%A}: weeks start on Monday")

@@ -8,7 +8,7 @@ import uvicorn
 
 from montage_pipeline import settings
 from montage_pipeline.api.app import create_app
-from montage_pipeline.definitions import build_media_store
+from montage_pipeline.defs.resources.wiring import build_media_store
 from montage_pipeline.profiles import load_profile
 from montage_pipeline.publishing.exports import export_url
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from montage_pipeline.media.analysis import ANALYSIS_VERSION, ClipAnalysis, iter_analyze_clips
-from montage_pipeline.resources.media_store import MediaStore
+from montage_pipeline.storage.media_store import MediaStore
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from montage_pipeline.defs.partitions import parse_week, week_window
 from montage_pipeline.media.synth import ClipPlan, PlantedTimeline, plan_clip, write_clip
-from montage_pipeline.partitions import parse_week, week_window
 from montage_pipeline.platform.models import (
     Job,
     JobKind,

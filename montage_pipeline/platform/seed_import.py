@@ -31,9 +31,9 @@ from sqlalchemy import Connection, Engine, event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
+from montage_pipeline.defs.partitions import parse_week, week_window
 from montage_pipeline.media.paths import UnsafePathError, resolve_inside
 from montage_pipeline.media.probe import ClipLimits
-from montage_pipeline.partitions import parse_week, week_window
 from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.models import (
     Job,

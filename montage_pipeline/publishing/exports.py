@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from montage_pipeline.resources.media_store import MediaStore, file_sha256
+from montage_pipeline.storage.media_store import MediaStore, file_sha256
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ from typing import Literal
 
 import dagster as dg
 
-from montage_pipeline.partitions import week_window, weekly_partitions
+from montage_pipeline.defs.partitions import week_window, weekly_partitions
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.platform.models import JobStatus
 from montage_pipeline.publishing.montage_record import set_job_status
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.resources.upload_storage import UploadStorage
 from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline.selection.ranking import RankingRules, build_pool, newest_pool
 from montage_pipeline.selection.rows import EligibleJob, Rejection, SelectedClip

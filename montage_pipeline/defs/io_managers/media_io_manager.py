@@ -21,7 +21,7 @@ from typing import Any
 import dagster as dg
 
 from montage_pipeline.profiles import default_home
-from montage_pipeline.resources.media_store import MediaStore, file_sha256
+from montage_pipeline.storage.media_store import MediaStore, file_sha256
 
 MANIFEST = "manifest.json"
 DEFAULT_CACHE_MAX_BYTES = 20_000_000_000  # a few weeks of 1080p renders

@@ -10,11 +10,18 @@ from typing import Any
 
 import dagster as dg
 
+from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.resources.social import (
+    InstagramResource,
+    TikTokResource,
+    TokenVault,
+    YouTubeResource,
+)
+from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.io_managers.media_io_manager import MediaBundle
-from montage_pipeline.media.edl_export import write_json, write_otio
 from montage_pipeline.media.mux import video_duration
-from montage_pipeline.partitions import weekly_partitions
 from montage_pipeline.platform.models import JobStatus, PostState, SocialPlatform
 from montage_pipeline.publishing.content import PostContent, caption, description, tags
 from montage_pipeline.publishing.exports import (
@@ -43,9 +50,7 @@ from montage_pipeline.publishing.posting import (
     run_outbox,
     week_rows,
 )
-from montage_pipeline.resources.media_store import MediaStore
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.resources.social import InstagramResource, TikTokResource, TokenVault, YouTubeResource
+from montage_pipeline.storage.media_store import MediaStore
 
 NETWORK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS

@@ -9,6 +9,7 @@ from typing import Literal
 
 import dagster as dg
 
+from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.highlights import explain
 from montage_pipeline.highlights.analysis_cache import (
     AnalysisJob,
@@ -17,16 +18,15 @@ from montage_pipeline.highlights.analysis_cache import (
     load_key,
 )
 from montage_pipeline.highlights.edl import build_edl, newest_candidates, score_candidates
+from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.media.analysis import ClipAnalysis
-from montage_pipeline.media.edl_export import write_json, write_otio
 from montage_pipeline.media.music_library import week_track
 from montage_pipeline.media.timeline import TimelineRules
 from montage_pipeline.media.windows import WindowRules
-from montage_pipeline.partitions import weekly_partitions
-from montage_pipeline.resources.media_store import MediaStore
 from montage_pipeline.selection.rows import SelectedClip
 from montage_pipeline.settings import music_library, target_duration_s
+from montage_pipeline.storage.media_store import MediaStore
 
 
 class SceneSegmentsConfig(dg.Config):

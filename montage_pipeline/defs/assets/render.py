@@ -10,15 +10,15 @@ from typing import Literal
 import dagster as dg
 from PIL import Image
 
-from montage_pipeline.assets.ui import image_markdown
+from montage_pipeline.defs.assets.ui import image_markdown
+from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile
+from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.highlights.render_plan import PORTRAIT_MAX_S, action_tracks, output_fps, render_spans
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
-from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.media.overlay import montage_title
 from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderReport, contact_sheet, render
 from montage_pipeline.media.specs import inspect_video, spec_failures
-from montage_pipeline.partitions import weekly_partitions
-from montage_pipeline.resources.media_store import MediaStore
+from montage_pipeline.storage.media_store import MediaStore
 
 OUTPUTS = {"landscape_render": (1920, 1080), "portrait_render": (1080, 1920)}
 CHECK = "meets_platform_spec"

@@ -15,7 +15,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy import Engine, MetaData, Table, delete, insert, inspect, select
 
-from montage_pipeline.io_managers.row_tables import (
+from montage_pipeline.defs.io_managers.row_tables import (
     ORDER_COLUMN,
     PARTITION_COLUMN,
     UNPARTITIONED_KEY,
