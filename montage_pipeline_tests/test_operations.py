@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from montage_pipeline.defs.admin import feature_montage_job, retitle_montage_job
 from montage_pipeline.defs.assets.selection import eligible_jobs
 from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
-from montage_pipeline.defs.partitions import week_start_of
 from montage_pipeline.defs.resources.notify import AlertWebhook, Mailer
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.sensors import (
@@ -43,6 +42,7 @@ from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
 from montage_pipeline.publishing.montage_record import MontageFacts, record_published
 from montage_pipeline.storage.media_store import LocalMediaStore
+from montage_pipeline.weeks import week_start_of
 from montage_pipeline_tests.selection_support import add_upload
 
 # A recent week: the sensors look at the last few weeks only.

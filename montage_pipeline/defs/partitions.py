@@ -7,53 +7,17 @@ Dagster runs a partitioned job's schedule in its partitions' timezone, so the tw
 once, before the first week is built: a week built under one timezone is a different window under
 another. No hour offset: an offset would move the window itself, not the schedule (the schedule's
 `hour_of_day=2` does that, see automation.py).
+
+The start, the timezone and the windows come from `montage_pipeline.weeks`, which the seeder and the
+importer use without Dagster; `test_partitions_and_schedule.py` checks that both cut the same weeks.
 """
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 import dagster as dg
 
-FIRST_WEEK = "2024-01-01"  # a Monday; the earliest week that can be built or backfilled
-
-
-def week_timezone() -> str:
-    """The IANA timezone weeks are cut in (`MONTAGE_WEEK_TIMEZONE`, default UTC); a bad name fails loudly."""
-    name = os.environ.get("MONTAGE_WEEK_TIMEZONE", "").strip() or "UTC"
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"MONTAGE_WEEK_TIMEZONE={name!r} is not an IANA timezone name") from exc
-    return name
-
+from montage_pipeline.weeks import FIRST_WEEK, week_timezone
 
 weekly_partitions = dg.WeeklyPartitionsDefinition(
     start_date=FIRST_WEEK, day_offset=1, timezone=week_timezone()
 )
-
-
-def week_window(partition_key: str) -> tuple[datetime, datetime]:
-    """[start, end) of a week key as aware UTC datetimes, computed by the partitions definition itself."""
-    window = weekly_partitions.time_window_for_partition_key(partition_key)
-    return window.start.astimezone(UTC), window.end.astimezone(UTC)
-
-
-def week_start_of(moment: datetime) -> datetime:
-    """The start (as an aware UTC datetime) of the week that contains `moment`."""
-    key = weekly_partitions.get_partition_key_for_timestamp(moment.timestamp())
-    return week_window(key)[0]
-
-
-def parse_week(key: str) -> datetime:
-    """Validate a week key (a Monday, ISO date) and return its start in UTC; raises ValueError with the
-    reason."""
-    try:
-        day = datetime.strptime(key, "%Y-%m-%d")
-    except ValueError as exc:
-        raise ValueError(f"week {key!r} is not an ISO date like 2025-01-27") from exc
-    if day.weekday() != 0:
-        raise ValueError(f"week {key!r} is a {day:%A}: weeks start on Monday")
-    return week_window(key)[0]

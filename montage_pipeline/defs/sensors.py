@@ -20,7 +20,6 @@ from montage_pipeline import settings
 from montage_pipeline.defs.admin import rebuild_week_job
 from montage_pipeline.defs.automation import weekly_montage_job
 from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
-from montage_pipeline.defs.partitions import week_window
 from montage_pipeline.defs.resources.notify import AlertWebhook, Mailer
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
@@ -28,6 +27,7 @@ from montage_pipeline.publishing.exports import export_url
 from montage_pipeline.publishing.montage_record import set_job_status
 from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline.storage.media_store import MediaStore
+from montage_pipeline.weeks import week_window
 
 RECENT_WEEKS = 6
 ALERT_ATTEMPTS = 3

@@ -31,7 +31,6 @@ from sqlalchemy import Connection, Engine, event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
-from montage_pipeline.defs.partitions import parse_week, week_window
 from montage_pipeline.media.paths import UnsafePathError, resolve_inside
 from montage_pipeline.media.probe import ClipLimits
 from montage_pipeline.platform.engine import make_engine
@@ -44,6 +43,7 @@ from montage_pipeline.platform.models import (
     SubscriptionTier,
     User,
 )
+from montage_pipeline.weeks import parse_week, week_window
 
 REQUIRED = ("path", "user", "game", "created_at")
 DEFAULT_MAX_FILE_BYTES = ClipLimits().max_file_bytes  # verification would refuse a larger file anyway

@@ -6,7 +6,7 @@ from typing import Literal
 
 import dagster as dg
 
-from montage_pipeline.defs.partitions import week_window, weekly_partitions
+from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.platform.models import JobStatus
@@ -15,6 +15,7 @@ from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline.selection.ranking import RankingRules, build_pool, newest_pool
 from montage_pipeline.selection.rows import EligibleJob, Rejection, SelectedClip
 from montage_pipeline.selection.verify import VerifiedClip, verify_jobs
+from montage_pipeline.weeks import week_window
 
 
 class EligibleJobsConfig(dg.Config):
