@@ -29,6 +29,7 @@ from montage_pipeline.defs.assets.render import montage_renders
 from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
 from montage_pipeline.defs.io_managers.media_io_manager import MediaIOManager
 from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.resources.media_store import S3MediaStoreResource
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.media.synth import plan_clip, write_clip
@@ -64,16 +65,20 @@ class BuiltWeek:
     root: Path
     cache: Path
 
-    def store(self, endpoint: str | None = None) -> S3MediaStore:
+    def store_resource(self, endpoint: str | None = None) -> S3MediaStoreResource:
         # Through the fault proxy, boto3 gives up after two tries (its default five only slow the test).
         attempts = 2 if endpoint else 5
         s3 = S3Resource(
             endpoint_url=endpoint or self.endpoint, region_name="us-east-1", max_attempts=attempts
         )
-        return S3MediaStore(s3=s3, bucket=self.bucket)
+        return S3MediaStoreResource(s3=s3, bucket=self.bucket)
+
+    def store(self, endpoint: str | None = None) -> S3MediaStore:
+        """The week's bucket as the cores see it."""
+        return self.store_resource(endpoint).store()
 
     def resources(self, endpoint: str | None = None, **extra: Any) -> dict[str, Any]:
-        store = self.store(endpoint)
+        store = self.store_resource(endpoint)
         return {
             "platform_db": PlatformDatabase(url=self.db_url),
             "table_io_manager": TableIOManager(url=self.db_url),

@@ -21,6 +21,7 @@ import pytest
 from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
 from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
 from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.resources.media_store import LocalMediaStoreResource
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.highlights.edl import ScoredCandidate, score_candidates
@@ -34,7 +35,6 @@ from montage_pipeline.media.fingerprint import (
 from montage_pipeline.media.windows import WindowRules
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.selection.rows import SelectedClip
-from montage_pipeline.storage.media_store import LocalMediaStore
 from montage_pipeline_tests.selection_support import add_upload
 
 CLIPS = Path(__file__).resolve().parent / "gameplay" / "clips"
@@ -131,7 +131,7 @@ def _build(db_url: str, root: Path, media: Path, highlights: dict[str, Any]) -> 
             "platform_db": PlatformDatabase(url=db_url),
             "table_io_manager": TableIOManager(url=db_url),
             "upload_storage": UploadStorage(root=str(root)),
-            "media_store": LocalMediaStore(root=str(media)),
+            "media_store": LocalMediaStoreResource(root=str(media)),
         },
         run_config={"ops": {"scored_highlights": {"config": highlights}}},
     )

@@ -17,11 +17,11 @@ from montage_pipeline.media.fingerprint import (
     VisualFingerprint,
     are_near_duplicates,
     fingerprint_distance,
-    sha256_file,
     visual_fingerprint,
 )
 from montage_pipeline.media.probe import ProbeError, probe_clip
 from montage_pipeline.media.synth import plan_clip, write_clip
+from montage_pipeline.storage.hashing import file_sha256
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +160,8 @@ def test_bad_files_are_refused_with_their_reason(clips: Path, tmp_path: Path, na
 
 def test_identical_and_different_files_by_sha256(clips: Path, tmp_path: Path) -> None:
     copy = shutil.copy(clips / "a.mp4", tmp_path / "copy.mp4")
-    assert sha256_file(Path(copy)) == sha256_file(clips / "a.mp4")
-    assert sha256_file(clips / "a.mp4") != sha256_file(clips / "b.mp4")
+    assert file_sha256(Path(copy)) == file_sha256(clips / "a.mp4")
+    assert file_sha256(clips / "a.mp4") != file_sha256(clips / "b.mp4")
 
 
 def test_reencoded_and_trimmed_copies_are_near_duplicates(clips: Path, tmp_path: Path) -> None:

@@ -14,6 +14,11 @@ import dagster as dg
 
 from montage_pipeline.defs.io_managers.media_io_manager import MediaIOManager
 from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.resources.media_store import (
+    LocalMediaStoreResource,
+    MediaStoreResource,
+    S3MediaStoreResource,
+)
 from montage_pipeline.defs.resources.notify import AlertWebhook, Mailer
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.social import (
@@ -24,7 +29,6 @@ from montage_pipeline.defs.resources.social import (
 )
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.profiles import Profile, ProfileError
-from montage_pipeline.storage.media_store import LocalMediaStore, MediaStore, S3MediaStore
 
 
 def _url(profile: Profile, field: str) -> Any:
@@ -33,14 +37,15 @@ def _url(profile: Profile, field: str) -> Any:
     return dg.EnvVar(raw) if field in profile.secret_env else raw
 
 
-def build_media_store(profile: Profile) -> MediaStore:
+def build_media_store(profile: Profile) -> MediaStoreResource:
+    """The profile's media store: its S3 bucket (production), else its local folder."""
     if profile.s3 is not None:
         from dagster_aws.s3 import S3Resource
 
         s3 = S3Resource(endpoint_url=profile.s3.endpoint_url, region_name=profile.s3.region_name)
-        return S3MediaStore(s3=s3, bucket=profile.s3.bucket, prefix=profile.s3.prefix)
+        return S3MediaStoreResource(s3=s3, bucket=profile.s3.bucket, prefix=profile.s3.prefix)
     assert profile.media_root is not None
-    return LocalMediaStore(root=str(profile.media_root))
+    return LocalMediaStoreResource(root=str(profile.media_root))
 
 
 _TRUE = {"1", "true", "yes", "on"}
