@@ -64,8 +64,3 @@ def week_key(moment: datetime, timezone: str | None = None) -> str:
     as `datetime.timestamp` reads them)."""
     local = moment.astimezone(ZoneInfo(timezone or week_timezone()))
     return (local.date() - timedelta(days=local.weekday())).isoformat()
-
-
-def week_start_of(moment: datetime, timezone: str | None = None) -> datetime:
-    """The start (as an aware UTC datetime) of the week that contains `moment`."""
-    return week_window(week_key(moment, timezone), timezone)[0]

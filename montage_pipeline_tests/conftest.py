@@ -21,8 +21,8 @@ from montage_pipeline.defs.resources.media_store import (
 )
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.storage.media_store import MediaStore
-
-PG_ADMIN_URL = os.environ.get("MONTAGE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+from montage_pipeline_tests.databases import PG_ADMIN_URL
+from montage_pipeline_tests.publish_support import build_week, export_week
 
 
 @pytest.fixture
@@ -90,8 +90,6 @@ def store(store_resource: MediaStoreResource) -> MediaStore:
 @pytest.fixture(scope="session")
 def built_week(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[object]:
     """One week built through `mixed_audio` and exported, shared by the publishing tests (~50 s once)."""
-    from montage_pipeline_tests.publish_support import build_week, export_week
-
     for week in build_week(tmp_path_factory.mktemp("built_week"), s3_endpoint):
         assert export_week(week).success
         yield week

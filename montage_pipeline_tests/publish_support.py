@@ -36,7 +36,7 @@ from montage_pipeline.media.synth import plan_clip, write_clip
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, SubscriptionTier, User
 from montage_pipeline.storage.media_store import S3MediaStore
-from montage_pipeline_tests.conftest import PG_ADMIN_URL
+from montage_pipeline_tests.databases import PG_ADMIN_URL
 from montage_pipeline_tests.selection_support import add_upload
 
 WEEK = "2025-01-27"

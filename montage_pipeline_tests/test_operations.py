@@ -42,11 +42,11 @@ from montage_pipeline.defs.sensors import (
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
 from montage_pipeline.publishing.montage_record import MontageFacts, record_published
-from montage_pipeline.weeks import week_start_of
+from montage_pipeline.weeks import week_key, week_window
 from montage_pipeline_tests.selection_support import add_upload
 
 # A recent week: the sensors look at the last few weeks only.
-WEEK_START = week_start_of(datetime.now(UTC) - timedelta(days=7))
+WEEK_START = week_window(week_key(datetime.now(UTC) - timedelta(days=7)))[0]
 WEEK = f"{WEEK_START:%Y-%m-%d}"
 
 

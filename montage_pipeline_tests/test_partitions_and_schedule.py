@@ -11,7 +11,7 @@ import pytest
 
 from montage_pipeline.defs.automation import build_weekly_schedule
 from montage_pipeline.defs.partitions import weekly_partitions
-from montage_pipeline.weeks import FIRST_WEEK, parse_week, week_key, week_start_of, week_window
+from montage_pipeline.weeks import FIRST_WEEK, parse_week, week_key, week_window
 
 
 def test_a_week_is_monday_to_monday_utc() -> None:
@@ -28,7 +28,7 @@ def test_a_week_is_monday_to_monday_utc() -> None:
         weekly_partitions.get_partition_key_for_timestamp(datetime(2025, 2, 3, tzinfo=UTC).timestamp())
         == "2025-02-03"
     )
-    assert week_start_of(datetime(2025, 2, 2, 23, 59, 59, tzinfo=UTC)) == start
+    assert week_window(week_key(datetime(2025, 2, 2, 23, 59, 59, tzinfo=UTC)))[0] == start
 
 
 def test_week_keys_are_validated() -> None:
@@ -56,7 +56,7 @@ def test_dagster_free_weeks_cut_the_same_weeks_as_the_partitions(timezone: str) 
         for moment in (start, start + timedelta(hours=80), end - timedelta(seconds=1)):
             assert week_key(moment, timezone) == key
             assert partitions.get_partition_key_for_timestamp(moment.timestamp()) == key
-            assert week_start_of(moment, timezone) == start
+            assert week_window(week_key(moment, timezone), timezone)[0] == start
 
 
 def test_monday_0200_tick_builds_the_week_that_just_ended() -> None:

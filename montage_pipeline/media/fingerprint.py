@@ -154,10 +154,6 @@ def best_alignment(
     return best
 
 
-def fingerprint_distance(a: VisualFingerprint, b: VisualFingerprint, *, max_shift_s: float = 10.0) -> float:
-    return best_alignment(a, b, max_shift_s=max_shift_s)[0]
-
-
 def _audio_agrees(a: tuple[float, ...], b: tuple[float, ...], shift: float) -> bool:
     """Whether two loudness envelopes are one recording when b is moved `shift` seconds later."""
     k = round(shift / AUDIO_STEP_S)
