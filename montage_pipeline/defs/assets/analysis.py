@@ -177,6 +177,8 @@ def _load_analyses(
     kinds={"postgres", "python", "otio"},
     io_manager_key="table_io_manager",
     output_required=False,
+    # The generator's annotation names no type: declared here so a script can load the rows.
+    dagster_type=dg.List[EditSpan],
     description="The edit decision list: each clip's best window, ordered and cut on the music's beat grid.",
 )
 def scored_highlights(

@@ -99,6 +99,8 @@ def _selected_markdown(rows: list[SelectedClip]) -> str:
     kinds={"postgres", "pyav"},
     io_manager_key="table_io_manager",
     output_required=False,
+    # The generator's annotation names no type: declared here so a script can load the rows.
+    dagster_type=dg.List[SelectedClip],
     pool="analysis",
     description="Every verified, de-duplicated, consent-checked clip of the week, with its prior.",
 )

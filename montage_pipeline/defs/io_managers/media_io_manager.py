@@ -12,6 +12,7 @@ another user could read the week's videos or plant files first.
 """
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from montage_pipeline.profiles import default_home
 from montage_pipeline.storage import keys
 from montage_pipeline.storage.hashing import file_sha256
 from montage_pipeline.storage.media_store import MediaStore
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 DEFAULT_CACHE_MAX_BYTES = 20_000_000_000  # a few weeks of 1080p renders
@@ -148,5 +151,7 @@ class MediaIOManager(dg.ConfigurableIOManager):
         keep = {f.path for f in files.values()} | {cache / MANIFEST}
         evicted = evict_least_recently_used(root, self.cache_max_bytes, keep)
         if evicted:
-            context.log.info(f"media cache over {self.cache_max_bytes:,} bytes: evicted {len(evicted)} files")
+            message = f"media cache over {self.cache_max_bytes:,} bytes: evicted {len(evicted)} files"
+            # A load from a script (`Definitions.load_asset_value`) has no run, so no run log.
+            (context.log if context.has_input_name else log).info(message)
         return MediaBundle(files)
