@@ -94,6 +94,47 @@ def test_only_the_code_location_and_the_entry_points_reach_into_defs() -> None:
     assert offenders == [], "\n".join(offenders)
 
 
+# The layers of docs/architecture.md, top to bottom: a package imports only from layers below its own.
+LAYERS = [
+    {"cli"},
+    {"api", "definitions"},
+    {"defs"},
+    {"publishing"},
+    {"highlights"},
+    {"selection"},
+    {"platform"},
+    {"media"},
+    {"profiles", "settings"},
+    {"storage", "weeks"},
+]
+
+
+def _layer(package: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if package in layer)
+
+
+def test_every_package_has_a_layer() -> None:
+    packages = {p.name.removesuffix(".py") for p in PACKAGE.iterdir() if p.suffix == ".py" or p.is_dir()}
+    packages -= {"__init__", "__pycache__"}
+    assert packages == set().union(*LAYERS), "put the new package in LAYERS and in docs/architecture.md"
+
+
+def test_packages_import_only_the_layers_below() -> None:
+    offenders = []
+    for module, path in [*OUTSIDE_DEFS, *((_module_name(p), p) for p in (PACKAGE / "defs").rglob("*.py"))]:
+        if module == "montage_pipeline":
+            continue
+        mine = module.split(".")[1]
+        for line, imported in _imports(path, module, top_level_only=False):
+            parts = imported.split(".")
+            if parts[0] != "montage_pipeline" or len(parts) < 2 or parts[1] == mine:
+                continue
+            package = (PACKAGE / parts[1]).is_dir() or (PACKAGE / f"{parts[1]}.py").is_file()
+            if package and _layer(parts[1]) <= _layer(mine):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{line} ({mine}) imports {imported}")
+    assert offenders == [], "a lower layer imports a higher one:\n" + "\n".join(offenders)
+
+
 # Run in a fresh interpreter: records which Dagster modules an import loaded, and the chain of
 # montage_pipeline modules that was importing when the first one was asked for.
 _PROBE = """
