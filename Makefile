@@ -87,10 +87,11 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Both loaders: Dagster's (the code location, as the webserver loads it) and dg's (the defs folder per
-# pyproject's [tool.dg]); dg wants the project's venv active, or it warns on every call.
+# Both loaders: Dagster's (the code location as the webserver loads it, under workspace.yaml's name,
+# the one [tool.dg.project] gives too) and dg's (the defs folder per pyproject's [tool.dg]); dg wants
+# the project's venv active, or it warns on every call.
 validate: install
-	$(BIN)/dagster definitions validate -m montage_pipeline.definitions
+	$(BIN)/dagster definitions validate -w workspace.yaml
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg check defs
 
 # Two workers (the machine's two cores): tests wait on networks and retries as much as they compute.
