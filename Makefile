@@ -21,7 +21,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 help:
 	@echo "make demo    seed a demo week and build it end to end (no server needed)"
-	@echo "make test    install, start PostgreSQL if needed, lint, validate definitions, run the tests"
+	@echo "make test    install, start PostgreSQL if needed, lint, validate definitions (dagster, dg), run the tests"
 	@echo "             (then a subset on Python 3.13 too: make test-py313)"
 	@echo "make dev     Dagster UI + daemon on the embedded profile (http://127.0.0.1:3000)"
 	@echo "make lint | bench | clean | lock (re-pin constraints.txt)"
@@ -87,8 +87,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Both loaders: Dagster's (the code location as the webserver loads it, under workspace.yaml's name,
+# the one [tool.dg.project] gives too) and dg's (the defs folder per pyproject's [tool.dg]); dg wants
+# the project's venv active, or it warns on every call.
 validate: install
-	$(BIN)/dagster definitions validate -m montage_pipeline.definitions
+	$(BIN)/dagster definitions validate -w workspace.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg check defs
 
 # Two workers (the machine's two cores): tests wait on networks and retries as much as they compute.
 # The tests sharing the session's built week run on one worker, so it is built once (conftest.py).

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CACHE, bench_clips, ffmpeg, run_parallel, table, timed
 
 from montage_pipeline.media.analysis import ClipAnalysis, analyze_clip, analyze_clips
-from montage_pipeline.media.fingerprint import sha256_file
+from montage_pipeline.storage.hashing import file_sha256
 
 
 def main() -> None:
@@ -92,8 +92,8 @@ def main() -> None:
     try:
         for clip, result in zip(clips, results, strict=True):
             assert isinstance(result, ClipAnalysis), result
-            result.save(cache / f"{sha256_file(clip)}.npz")
-        warm = timed(lambda: [ClipAnalysis.load(cache / f"{sha256_file(c)}.npz") for c in clips])
+            result.save(cache / f"{file_sha256(clip)}.npz")
+        warm = timed(lambda: [ClipAnalysis.load(cache / f"{file_sha256(c)}.npz") for c in clips])
     finally:
         shutil.rmtree(cache)
     rows.append(

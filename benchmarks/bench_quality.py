@@ -41,7 +41,7 @@ def build_week(kit: Path, workdir: Path) -> dict[str, object]:
     upgrade(url)
     with Session(import_engine(url)) as session, session.begin():  # `montage seed import`'s own engine
         report = import_manifest(session, home / "storage", WEEK, kit / "clips.json")
-    from montage_pipeline.definitions import build_definitions
+    from montage_pipeline.defs.code_location import build_definitions
 
     defs = build_definitions({"MONTAGE_HOME": str(home)})
     job = defs.resolve_implicit_global_asset_job_def()

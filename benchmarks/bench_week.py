@@ -62,7 +62,7 @@ def main() -> None:
     with Session(make_engine(url)) as session, session.begin():
         seed_demo(session, workdir / "montage" / "storage", WEEK, clips=args.clips, size=(w, h), seed=7)
 
-    from montage_pipeline.definitions import build_definitions
+    from montage_pipeline.defs.code_location import build_definitions
 
     defs = build_definitions(env)
     job = defs.resolve_implicit_global_asset_job_def()

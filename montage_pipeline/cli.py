@@ -45,7 +45,7 @@ def asset_tables() -> list[str]:
     (not even `montage_notifications`, which shares the prefix).
     """
     from montage_pipeline.definitions import defs
-    from montage_pipeline.io_managers.table_io_manager import TableIOManager
+    from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
 
     graph = defs.resolve_asset_graph()
     manager = TableIOManager(url="")  # only its naming is used

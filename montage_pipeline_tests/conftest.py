@@ -14,10 +14,15 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from montage_pipeline.defs.resources.media_store import (
+    LocalMediaStoreResource,
+    MediaStoreResource,
+    S3MediaStoreResource,
+)
 from montage_pipeline.platform.migrate import upgrade
-from montage_pipeline.resources.media_store import LocalMediaStore, MediaStore, S3MediaStore
-
-PG_ADMIN_URL = os.environ.get("MONTAGE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+from montage_pipeline.storage.media_store import MediaStore
+from montage_pipeline_tests.databases import PG_ADMIN_URL
+from montage_pipeline_tests.publish_support import build_week, export_week
 
 
 @pytest.fixture
@@ -66,21 +71,25 @@ def s3_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStore:
-    """The media store, once as a local folder and once as a bucket on the S3 server."""
+def store_resource(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStoreResource:
+    """The media store's resource, once as a local folder and once as a bucket on the S3 server."""
     if request.param == "local":
-        return LocalMediaStore(root=str(tmp_path / "media"))
+        return LocalMediaStoreResource(root=str(tmp_path / "media"))
     endpoint = request.getfixturevalue("s3_endpoint")
     bucket = f"media-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
-    return S3MediaStore(s3=S3Resource(endpoint_url=endpoint, region_name="us-east-1"), bucket=bucket)
+    return S3MediaStoreResource(s3=S3Resource(endpoint_url=endpoint, region_name="us-east-1"), bucket=bucket)
+
+
+@pytest.fixture
+def store(store_resource: MediaStoreResource) -> MediaStore:
+    """The plain media store the cores use, as the resource builds it (local folder, then S3)."""
+    return store_resource.store()
 
 
 @pytest.fixture(scope="session")
 def built_week(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[object]:
     """One week built through `mixed_audio` and exported, shared by the publishing tests (~50 s once)."""
-    from montage_pipeline_tests.publish_support import build_week, export_week
-
     for week in build_week(tmp_path_factory.mktemp("built_week"), s3_endpoint):
         assert export_week(week).success
         yield week

@@ -22,20 +22,21 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from montage_pipeline.assets.analysis import scene_segments, scored_highlights
-from montage_pipeline.assets.audio import mixed_audio
-from montage_pipeline.assets.publish import s3_exports
-from montage_pipeline.assets.render import montage_renders
-from montage_pipeline.assets.selection import eligible_jobs, selected_clips
-from montage_pipeline.io_managers.media_io_manager import MediaIOManager
-from montage_pipeline.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
+from montage_pipeline.defs.assets.audio import mixed_audio
+from montage_pipeline.defs.assets.publish import s3_exports
+from montage_pipeline.defs.assets.render import montage_renders
+from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.defs.io_managers.media_io_manager import MediaIOManager
+from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.resources.media_store import S3MediaStoreResource
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.media.synth import plan_clip, write_clip
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, SubscriptionTier, User
-from montage_pipeline.resources.media_store import S3MediaStore
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.resources.upload_storage import UploadStorage
-from montage_pipeline_tests.conftest import PG_ADMIN_URL
+from montage_pipeline.storage.media_store import S3MediaStore
+from montage_pipeline_tests.databases import PG_ADMIN_URL
 from montage_pipeline_tests.selection_support import add_upload
 
 WEEK = "2025-01-27"
@@ -64,16 +65,20 @@ class BuiltWeek:
     root: Path
     cache: Path
 
-    def store(self, endpoint: str | None = None) -> S3MediaStore:
+    def store_resource(self, endpoint: str | None = None) -> S3MediaStoreResource:
         # Through the fault proxy, boto3 gives up after two tries (its default five only slow the test).
         attempts = 2 if endpoint else 5
         s3 = S3Resource(
             endpoint_url=endpoint or self.endpoint, region_name="us-east-1", max_attempts=attempts
         )
-        return S3MediaStore(s3=s3, bucket=self.bucket)
+        return S3MediaStoreResource(s3=s3, bucket=self.bucket)
+
+    def store(self, endpoint: str | None = None) -> S3MediaStore:
+        """The week's bucket as the cores see it."""
+        return self.store_resource(endpoint).store()
 
     def resources(self, endpoint: str | None = None, **extra: Any) -> dict[str, Any]:
-        store = self.store(endpoint)
+        store = self.store_resource(endpoint)
         return {
             "platform_db": PlatformDatabase(url=self.db_url),
             "table_io_manager": TableIOManager(url=self.db_url),

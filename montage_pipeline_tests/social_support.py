@@ -11,12 +11,17 @@ import dagster as dg
 from cryptography.fernet import Fernet
 from sqlalchemy import delete
 
-from montage_pipeline.assets.publish import s3_exports, social_posts
-from montage_pipeline.fake_social import InstagramFake, TikTokFake, YouTubeFake
-from montage_pipeline.fake_social.base import FakeServer
+from montage_pipeline.defs.assets.publish import s3_exports, social_posts
+from montage_pipeline.defs.resources.social import (
+    InstagramResource,
+    TikTokResource,
+    TokenVault,
+    YouTubeResource,
+)
 from montage_pipeline.platform.models import SocialConnection, SocialPlatform, SocialPost
 from montage_pipeline.publishing.tokens import TokenCipher
-from montage_pipeline.resources.social import InstagramResource, TikTokResource, TokenVault, YouTubeResource
+from montage_pipeline_tests.fake_social import InstagramFake, TikTokFake, YouTubeFake
+from montage_pipeline_tests.fake_social.base import FakeServer
 from montage_pipeline_tests.publish_support import BUILT, WEEK, BuiltWeek
 
 KEY = Fernet.generate_key().decode()

@@ -9,13 +9,13 @@ import dagster as dg
 import opentimelineio as otio
 import pytest
 
-from montage_pipeline.assets.analysis import scene_segments, scored_highlights
-from montage_pipeline.assets.selection import eligible_jobs, selected_clips
-from montage_pipeline.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
+from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.resources.media_store import LocalMediaStoreResource
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.media.synth import PlantedTimeline, plan_clip, write_clip
-from montage_pipeline.resources.media_store import LocalMediaStore
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.resources.upload_storage import UploadStorage
 from montage_pipeline_tests.selection_support import add_upload
 
 WEEK = "2025-01-27"
@@ -54,7 +54,7 @@ def _build(
             "platform_db": PlatformDatabase(url=db_url),
             "table_io_manager": TableIOManager(url=db_url),
             "upload_storage": UploadStorage(root=str(root)),
-            "media_store": LocalMediaStore(root=str(media)),
+            "media_store": LocalMediaStoreResource(root=str(media)),
         },
         run_config={
             "ops": {

@@ -24,7 +24,7 @@ from PIL import Image
 from sqlalchemy import create_engine, select, text
 
 from montage_pipeline.api.app import create_app
-from montage_pipeline.media.edl_export import PRIVATE_SPAN_FIELDS
+from montage_pipeline.highlights.edl_export import PRIVATE_SPAN_FIELDS
 from montage_pipeline.platform.models import WeeklyMontage
 from montage_pipeline.publishing.exports import export_url
 from montage_pipeline.publishing.montage_record import LOCK_CLASS, week_lock

@@ -19,8 +19,9 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from montage_pipeline.api.app import create_app
+from montage_pipeline.defs.resources.media_store import S3MediaStoreResource
+from montage_pipeline.highlights.edl_export import PRIVATE_SPAN_FIELDS, edl_document, to_otio
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.media.edl_export import PRIVATE_SPAN_FIELDS, edl_document, to_otio
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import WeeklyMontage
 from montage_pipeline.publishing.exports import (
@@ -30,7 +31,7 @@ from montage_pipeline.publishing.exports import (
     publish_generation,
 )
 from montage_pipeline.publishing.montage_record import WeekLockedError, week_lock
-from montage_pipeline.resources.media_store import MediaStore, S3MediaStore
+from montage_pipeline.storage.media_store import MediaStore, S3MediaStore
 from montage_pipeline_tests.test_api import MONTAGE_KEYS, serving
 
 WEEK = "2025-01-27"
@@ -195,7 +196,8 @@ def test_generations_are_content_addressed_and_collected(store: MediaStore, tmp_
 def bucket_store(s3_endpoint: str) -> S3MediaStore:
     bucket = f"media-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
-    return S3MediaStore(s3=S3Resource(endpoint_url=s3_endpoint, region_name="us-east-1"), bucket=bucket)
+    s3 = S3Resource(endpoint_url=s3_endpoint, region_name="us-east-1")
+    return S3MediaStoreResource(s3=s3, bucket=bucket).store()
 
 
 def seconds_left(url: str) -> float:

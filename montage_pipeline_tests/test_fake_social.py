@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from montage_pipeline.fake_social import InstagramFake, TikTokFake, YouTubeFake
+from montage_pipeline_tests.fake_social import InstagramFake, TikTokFake, YouTubeFake
 
 MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4  # 1036 bytes that pass an "is it an MP4" check
 YT_START = "/upload/youtube/v3/videos?uploadType=resumable&part=snippet,status"

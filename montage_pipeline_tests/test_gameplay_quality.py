@@ -18,22 +18,22 @@ import av
 import dagster as dg
 import pytest
 
-from montage_pipeline.assets.analysis import scene_segments, scored_highlights
-from montage_pipeline.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
+from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.resources.media_store import LocalMediaStoreResource
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.highlights.edl import ScoredCandidate, score_candidates
-from montage_pipeline.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.media.analysis import analyze_clip
 from montage_pipeline.media.fingerprint import (
     DEFAULT_THRESHOLD,
     are_near_duplicates,
-    fingerprint_distance,
+    best_alignment,
     visual_fingerprint,
 )
 from montage_pipeline.media.windows import WindowRules
 from montage_pipeline.platform.migrate import upgrade
-from montage_pipeline.resources.media_store import LocalMediaStore
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.resources.upload_storage import UploadStorage
 from montage_pipeline.selection.rows import SelectedClip
 from montage_pipeline_tests.selection_support import add_upload
 
@@ -131,7 +131,7 @@ def _build(db_url: str, root: Path, media: Path, highlights: dict[str, Any]) -> 
             "platform_db": PlatformDatabase(url=db_url),
             "table_io_manager": TableIOManager(url=db_url),
             "upload_storage": UploadStorage(root=str(root)),
-            "media_store": LocalMediaStore(root=str(media)),
+            "media_store": LocalMediaStoreResource(root=str(media)),
         },
         run_config={"ops": {"scored_highlights": {"config": highlights}}},
     )
@@ -200,7 +200,7 @@ def test_two_rounds_in_one_arena_are_not_copies_but_a_reupload_is(tmp_path: Path
     copies (the week's best clip was dropped as one); sound and finer hashes tell them apart."""
     best = visual_fingerprint(CLIPS / "defend_action.mp4")
     other_round = visual_fingerprint(CLIPS / "no_audio_action.mp4")
-    assert fingerprint_distance(best, other_round) <= DEFAULT_THRESHOLD  # the coarse hash is fooled
+    assert best_alignment(best, other_round)[0] <= DEFAULT_THRESHOLD  # the coarse hash is fooled
     assert not are_near_duplicates(best, other_round)
     reupload = visual_fingerprint(_reencode(CLIPS / "defend_action.mp4", tmp_path / "copy.mp4", (256, 144)))
     assert are_near_duplicates(best, reupload)

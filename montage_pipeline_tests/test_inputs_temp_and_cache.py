@@ -11,9 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile, MediaIOManager
-from montage_pipeline.partitions import weekly_partitions
-from montage_pipeline.resources.media_store import LocalMediaStore
+from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile, MediaIOManager
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.resources.media_store import LocalMediaStoreResource
 from montage_pipeline_tests.publish_support import BuiltWeek
 from montage_pipeline_tests.social_support import Fakes, post_week, start_fakes
 
@@ -54,7 +54,7 @@ def test_the_media_cache_lives_privately_under_the_data_folder(
     tmp_path: Path, sources: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MONTAGE_HOME", str(tmp_path / "home"))
-    io_manager = MediaIOManager(media_store=LocalMediaStore(root=str(tmp_path / "media")))
+    io_manager = MediaIOManager(media_store=LocalMediaStoreResource(root=str(tmp_path / "media")))
     cached = _run(io_manager, WEEKS[0])
     cache = tmp_path / "home" / "cache" / "media"
     assert cached.is_relative_to(cache) and cached.stat().st_size == VIDEO_BYTES
@@ -64,7 +64,7 @@ def test_the_media_cache_lives_privately_under_the_data_folder(
 def test_the_media_cache_evicts_the_least_recently_used_files(tmp_path: Path, sources: Path) -> None:
     cache = tmp_path / "cache"
     io_manager = MediaIOManager(
-        media_store=LocalMediaStore(root=str(tmp_path / "media")),
+        media_store=LocalMediaStoreResource(root=str(tmp_path / "media")),
         cache_dir=str(cache),
         cache_max_bytes=int(2.5 * VIDEO_BYTES),  # room for two weeks' videos, not three
     )

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile, MediaIOManager
-from montage_pipeline.partitions import weekly_partitions
-from montage_pipeline.resources.media_store import MediaStore, file_sha256
+from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile, MediaIOManager
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.resources.media_store import MediaStoreResource
+from montage_pipeline.storage.hashing import file_sha256
 
 received: dict[str, MediaBundle] = {}
 workdir: list[Path] = []
@@ -30,8 +31,9 @@ def consumer(context: dg.AssetExecutionContext, rendered: MediaBundle) -> None:
     received[context.partition_key] = rendered
 
 
-def test_bundles_round_trip_through_the_store(store: MediaStore, tmp_path: Path) -> None:
-    io_manager = MediaIOManager(media_store=store, cache_dir=str(tmp_path / "cache"))
+def test_bundles_round_trip_through_the_store(store_resource: MediaStoreResource, tmp_path: Path) -> None:
+    io_manager = MediaIOManager(media_store=store_resource, cache_dir=str(tmp_path / "cache"))
+    store = store_resource.store()
     workdir.append(tmp_path / "work")
     workdir[-1].mkdir()
     result = dg.materialize(

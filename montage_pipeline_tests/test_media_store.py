@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from montage_pipeline.resources.media_store import MediaStore, file_sha256
+from montage_pipeline.storage.hashing import file_sha256
+from montage_pipeline.storage.media_store import MediaStore
 
 
 def test_files_round_trip_byte_for_byte(store: MediaStore, tmp_path: Path) -> None:

@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from montage_pipeline.platform.migrate import current_revision, downgrade, upgrade
+from montage_pipeline.platform.migrate import downgrade, upgrade
 from montage_pipeline.platform.models import Base, WeeklyMontage
 
 PLATFORM_TABLES = {
@@ -19,6 +20,11 @@ PLATFORM_TABLES = {
     "social_posts",
     "montage_notifications",
 }
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
 @pytest.mark.parametrize("backend", ["pg_url", "sqlite_url"])

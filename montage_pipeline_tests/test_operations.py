@@ -24,17 +24,13 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from montage_pipeline.admin import feature_montage_job, retitle_montage_job
-from montage_pipeline.assets.selection import eligible_jobs
-from montage_pipeline.io_managers.table_io_manager import TableIOManager
-from montage_pipeline.partitions import week_start_of
-from montage_pipeline.platform.migrate import upgrade
-from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
-from montage_pipeline.publishing.montage_record import MontageFacts, record_published
-from montage_pipeline.resources.media_store import LocalMediaStore
-from montage_pipeline.resources.notify import AlertWebhook, Mailer
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.sensors import (
+from montage_pipeline.defs.admin import feature_montage_job, retitle_montage_job
+from montage_pipeline.defs.assets.selection import eligible_jobs
+from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.resources.media_store import LocalMediaStoreResource
+from montage_pipeline.defs.resources.notify import AlertWebhook, Mailer
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.sensors import (
     ALERT_ATTEMPTS,
     ALERT_FAILURES_TAG,
     MAX_EMAIL_ATTEMPTS,
@@ -43,10 +39,14 @@ from montage_pipeline.sensors import (
     montage_failure_alert,
     notify_featured_creators,
 )
+from montage_pipeline.platform.migrate import upgrade
+from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
+from montage_pipeline.publishing.montage_record import MontageFacts, record_published
+from montage_pipeline.weeks import week_key, week_window
 from montage_pipeline_tests.selection_support import add_upload
 
 # A recent week: the sensors look at the last few weeks only.
-WEEK_START = week_start_of(datetime.now(UTC) - timedelta(days=7))
+WEEK_START = week_window(week_key(datetime.now(UTC) - timedelta(days=7)))[0]
 WEEK = f"{WEEK_START:%Y-%m-%d}"
 
 
@@ -231,7 +231,7 @@ def test_featured_creators_get_one_email_per_week_unless_they_opted_out(
     resources = {
         "platform_db": PlatformDatabase(url=db_url),
         "mailer": Mailer(host="127.0.0.1", port=port, starttls=False, sender="bot@example.com"),
-        "media_store": LocalMediaStore(root=str(media)),
+        "media_store": LocalMediaStoreResource(root=str(media)),
     }
     with dg.instance_for_test() as instance:
         for _ in range(2):  # a second tick sends nothing again
@@ -323,7 +323,7 @@ def test_a_failing_creator_email_is_retried_a_bounded_number_of_times(
     resources = {
         "platform_db": PlatformDatabase(url=db_url),
         "mailer": Mailer(host="127.0.0.1", port=port, starttls=False, sender="bot@example.com"),
-        "media_store": LocalMediaStore(root=str(media)),
+        "media_store": LocalMediaStoreResource(root=str(media)),
     }
     with dg.instance_for_test() as instance:
         for _ in range(MAX_EMAIL_ATTEMPTS + 3):  # ticks every 10 minutes, for weeks
@@ -363,7 +363,7 @@ def test_an_email_whose_sender_died_mid_send_is_sent_on_a_later_tick(
     resources = {
         "platform_db": PlatformDatabase(url=db_url),
         "mailer": Mailer(host="127.0.0.1", port=port, starttls=False, sender="bot@example.com"),
-        "media_store": LocalMediaStore(root=str(tmp_path / "media")),
+        "media_store": LocalMediaStoreResource(root=str(tmp_path / "media")),
     }
     with (
         dg.instance_for_test() as instance,
@@ -383,7 +383,7 @@ def test_emails_are_off_without_an_smtp_host(db_url: str, tmp_path: Path) -> Non
     resources = {
         "platform_db": PlatformDatabase(url=db_url),
         "mailer": Mailer(),
-        "media_store": LocalMediaStore(root=str(tmp_path)),
+        "media_store": LocalMediaStoreResource(root=str(tmp_path)),
     }
     with (
         dg.instance_for_test() as instance,

@@ -14,7 +14,6 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from montage_pipeline.fake_social import InstagramFake, YouTubeFake
 from montage_pipeline.platform.models import (
     PostState,
     SocialConnection,
@@ -30,6 +29,7 @@ from montage_pipeline.publishing.post_admin import PostAdminError, list_posts, m
 from montage_pipeline.publishing.posting import PlatformClient, post_targets, run_outbox
 from montage_pipeline.publishing.tokens import TokenCipher
 from montage_pipeline.publishing.youtube import YouTubeClient
+from montage_pipeline_tests.fake_social import InstagramFake, YouTubeFake
 
 WEEK = datetime(2025, 1, 27, tzinfo=UTC)
 KEY = Fernet.generate_key().decode()

@@ -4,13 +4,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
 
-from montage_pipeline.automation import build_weekly_schedule
-from montage_pipeline.partitions import parse_week, week_start_of, week_window, weekly_partitions
+from montage_pipeline.defs.automation import build_weekly_schedule
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.weeks import FIRST_WEEK, parse_week, week_key, week_window
 
 
 def test_a_week_is_monday_to_monday_utc() -> None:
@@ -27,7 +28,7 @@ def test_a_week_is_monday_to_monday_utc() -> None:
         weekly_partitions.get_partition_key_for_timestamp(datetime(2025, 2, 3, tzinfo=UTC).timestamp())
         == "2025-02-03"
     )
-    assert week_start_of(datetime(2025, 2, 2, 23, 59, 59, tzinfo=UTC)) == start
+    assert week_window(week_key(datetime(2025, 2, 2, 23, 59, 59, tzinfo=UTC)))[0] == start
 
 
 def test_week_keys_are_validated() -> None:
@@ -36,6 +37,26 @@ def test_week_keys_are_validated() -> None:
         parse_week("2025-01-28")
     with pytest.raises(ValueError, match="ISO date"):
         parse_week("27/01/2025")
+
+
+@pytest.mark.parametrize(
+    "timezone",
+    ["UTC", "America/New_York", "Europe/Berlin", "Australia/Sydney", "Asia/Kolkata", "America/Santiago"],
+)
+def test_dagster_free_weeks_cut_the_same_weeks_as_the_partitions(timezone: str) -> None:
+    """`weeks.py` (seeder, importer, sensors) and the partitions definition agree, week by week, on the
+    window and on which week an instant falls in, also across daylight-saving changes."""
+    partitions = dg.WeeklyPartitionsDefinition(start_date=FIRST_WEEK, day_offset=1, timezone=timezone)
+    keys = partitions.get_partition_keys(current_time=datetime(2027, 1, 1, tzinfo=UTC))
+    assert len(keys) > 150
+    for key in keys:
+        window = partitions.time_window_for_partition_key(key)
+        start, end = week_window(key, timezone)
+        assert (start, end) == (window.start.astimezone(UTC), window.end.astimezone(UTC)), key
+        for moment in (start, start + timedelta(hours=80), end - timedelta(seconds=1)):
+            assert week_key(moment, timezone) == key
+            assert partitions.get_partition_key_for_timestamp(moment.timestamp()) == key
+            assert week_window(week_key(moment, timezone), timezone)[0] == start
 
 
 def test_monday_0200_tick_builds_the_week_that_just_ended() -> None:
@@ -60,7 +81,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 import dagster as dg
 from montage_pipeline.definitions import defs
-from montage_pipeline.partitions import week_window
+from montage_pipeline.weeks import week_window
 schedule = defs.get_schedule_def("weekly_montage_schedule")
 tick = datetime(2025, 2, 3, 2, 0, tzinfo=ZoneInfo("America/New_York"))
 with dg.instance_for_test() as instance:

@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from montage_pipeline.definitions import build_definitions
+from montage_pipeline.defs.code_location import build_definitions
 from montage_pipeline.profiles import ProfileError, load_profile
 
 PRODUCTION = {
@@ -65,7 +65,7 @@ def test_production_secrets_stay_out_of_resource_config() -> None:
 
 
 def test_a_private_relays_ca_reaches_the_mailer() -> None:
-    from montage_pipeline.definitions import build_notify_resources
+    from montage_pipeline.defs.resources.wiring import build_notify_resources
 
     env = {"MONTAGE_SMTP_HOST": "smtp.internal", "MONTAGE_SMTP_CA_FILE": "/etc/ssl/relay-ca.pem"}
     assert build_notify_resources(env)["mailer"].ca_file == "/etc/ssl/relay-ca.pem"

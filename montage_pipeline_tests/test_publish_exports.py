@@ -10,10 +10,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from montage_pipeline.partitions import week_window
 from montage_pipeline.platform.models import Job, JobKind, JobStatus, WeeklyMontage
 from montage_pipeline.publishing.exports import export_url
 from montage_pipeline.selection.queries import eligible_jobs_in_window
+from montage_pipeline.weeks import week_window
 from montage_pipeline_tests.publish_support import WEEK, BuiltWeek, export_week
 from montage_pipeline_tests.s3_fault_proxy import S3FaultProxy
 

@@ -162,7 +162,7 @@ def test_one_refresh_per_connection_even_when_asked_twice(sqlite_url: str) -> No
 
 
 def test_posting_is_off_by_default_and_a_half_configured_platform_fails_at_load() -> None:
-    from montage_pipeline.definitions import build_social_resources
+    from montage_pipeline.defs.resources.wiring import build_social_resources
     from montage_pipeline.profiles import ProfileError
 
     off = build_social_resources({})

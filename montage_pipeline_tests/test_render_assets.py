@@ -8,17 +8,17 @@ import dagster as dg
 import pytest
 from PIL import Image
 
-from montage_pipeline.assets.analysis import scene_segments, scored_highlights
-from montage_pipeline.assets.audio import mixed_audio
-from montage_pipeline.assets.render import montage_renders
-from montage_pipeline.assets.selection import eligible_jobs, selected_clips
-from montage_pipeline.io_managers.media_io_manager import MediaIOManager
-from montage_pipeline.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
+from montage_pipeline.defs.assets.audio import mixed_audio
+from montage_pipeline.defs.assets.render import montage_renders
+from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.defs.io_managers.media_io_manager import MediaIOManager
+from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.resources.media_store import LocalMediaStoreResource
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.media.synth import plan_clip, write_clip
 from montage_pipeline.platform.migrate import upgrade
-from montage_pipeline.resources.media_store import LocalMediaStore
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.resources.upload_storage import UploadStorage
 from montage_pipeline_tests.selection_support import add_upload
 
 WEEK = "2025-01-27"
@@ -38,7 +38,7 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
     logo = tmp_path / "logo.png"
     Image.new("RGBA", (200, 100), (255, 0, 200, 255)).save(logo)
     Image.new("RGB", (640, 360), (0, 200, 60)).save(tmp_path / "outro.png")
-    store = LocalMediaStore(root=str(tmp_path / "media"))
+    store = LocalMediaStoreResource(root=str(tmp_path / "media"))
     result = dg.materialize(
         [eligible_jobs, selected_clips, scene_segments, scored_highlights, montage_renders, mixed_audio],
         partition_key=WEEK,

@@ -9,12 +9,12 @@ import dagster as dg
 import pytest
 from sqlalchemy import create_engine, text
 
-from montage_pipeline.assets.selection import eligible_jobs, selected_clips
-from montage_pipeline.io_managers.table_io_manager import TableIOManager
-from montage_pipeline.partitions import weekly_partitions
+from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.platform.models import JobKind, JobStatus
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.resources.upload_storage import UploadStorage
 from montage_pipeline.selection.rows import SelectedClip
 from montage_pipeline_tests.selection_support import ClipBank, PlatformRows, make_clip_bank
 

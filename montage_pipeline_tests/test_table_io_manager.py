@@ -5,8 +5,8 @@ import dagster as dg
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from montage_pipeline.io_managers.table_io_manager import TableIOManager, TableSchemaMismatchError
-from montage_pipeline.partitions import weekly_partitions
+from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager, TableSchemaMismatchError
+from montage_pipeline.defs.partitions import weekly_partitions
 
 
 @dataclass(frozen=True, slots=True)

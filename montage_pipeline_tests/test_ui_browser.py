@@ -43,7 +43,7 @@ def demo_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     seed = [montage, "seed", "demo", "--week", WEEK, "--clips", "4", "--size", "320x180", "--seed", "3"]
     subprocess.run(seed, env=env, check=True, capture_output=True)
     monkeypatch.setenv("WEEKLY_MONTAGE_DURATION", "20")
-    from montage_pipeline.definitions import build_definitions
+    from montage_pipeline.defs.code_location import build_definitions
 
     defs = build_definitions({"MONTAGE_HOME": str(montage_home)})
     with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -1,7 +1,7 @@
 """FastAPI app over the `weekly_montages` table; admin routes need `Authorization: Bearer <token>`.
 
 Reads never touch Dagster. `POST /v2/weekly-montages/trigger` launches the week's run through the
-Dagster GraphQL API (the webserver's `/graphql`), the same way the UI does.
+Dagster GraphQL API (the webserver's `/graphql`), the same way the UI does (`defs/launch.py`).
 
 The list is paginated by cursor (keyset on the unique `week_start`: a week added between two requests
 neither repeats nor skips a row) and says its `total`; an id outside the id column's range is simply not
@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -41,9 +40,6 @@ from montage_pipeline.api.schemas import (
 from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.models import WeeklyMontage
 
-JOB_NAME = "weekly_montage_job"
-REPOSITORY_NAME = "__repository__"  # what Dagster names the repository of a `Definitions` object
-GRAPHQL_TIMEOUT_S = 30
 MAX_ID = 2**31 - 1  # `weekly_montages.id` is a 32-bit INTEGER; a larger id cannot exist
 
 # auto_error=False: a missing header is our 401 (with WWW-Authenticate), not FastAPI's own error.
@@ -194,31 +190,15 @@ def create_app(
     def trigger(body: TriggerBody) -> Triggered:
         if not dagster_graphql_url:
             raise HTTPException(503, "triggering is disabled: DAGSTER_GRAPHQL_URL is not set")
-        # Imported here: it pulls in all of Dagster, which the read routes never need.
-        from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+        # Imported here: launching goes through Dagster (defs/), which the read routes never need.
+        from montage_pipeline.defs.launch import LaunchError, launch_week
 
-        week = body.week_start.isoformat()
-        parts = urlsplit(dagster_graphql_url)
-        client = DagsterGraphQLClient(
-            parts.hostname or "127.0.0.1",
-            port_number=parts.port,
-            use_https=parts.scheme == "https",
-            timeout=GRAPHQL_TIMEOUT_S,
-            path_prefix=parts.path.removesuffix("/").removesuffix("/graphql"),
-        )
         try:
-            # Both names pin the location: with only one, the client ignores it and looks the job up.
-            run_id = client.submit_job_execution(
-                JOB_NAME,
-                repository_location_name=code_location,
-                repository_name=REPOSITORY_NAME,
-                tags={"dagster/partition": week, "montage/trigger": "api"},
+            run_id = launch_week(
+                dagster_graphql_url, code_location, body.week_start.isoformat(), {"montage/trigger": "api"}
             )
-        except DagsterGraphQLClientError as exc:
-            # A transport failure's own message is the useful part; the client's wraps it in the query.
-            cause = exc.__cause__
-            reason = str(cause) if cause else ": ".join(str(arg) for arg in exc.args)
-            raise HTTPException(502, f"Dagster did not launch the run: {reason}") from None
+        except LaunchError as exc:
+            raise HTTPException(502, f"Dagster did not launch the run: {exc}") from None
         return Triggered(run_id=run_id, week_start=body.week_start)
 
     return app

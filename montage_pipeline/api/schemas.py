@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, Field, field_validator
 
+from montage_pipeline.weeks import FIRST_WEEK
+
 
 class Montage(BaseModel):
     id: int
@@ -54,9 +56,6 @@ class TriggerBody(BaseModel):
     @field_validator("week_start")
     @classmethod
     def a_past_monday(cls, value: date) -> date:
-        # Imported here: it pulls in all of Dagster, which the read routes never need.
-        from montage_pipeline.partitions import FIRST_WEEK
-
         if value.weekday() != 0:
             raise ValueError(f"{value} is a {value:%A}: weeks start on Monday")
         if value > datetime.now(UTC).date():

@@ -8,14 +8,23 @@ import uvicorn
 
 from montage_pipeline import settings
 from montage_pipeline.api.app import create_app
-from montage_pipeline.definitions import build_media_store
-from montage_pipeline.profiles import load_profile
+from montage_pipeline.profiles import Profile, load_profile
 from montage_pipeline.publishing.exports import export_url
+from montage_pipeline.storage.media_store import LocalMediaStore, MediaStore, S3MediaStore
+
+
+def media_store(profile: Profile) -> MediaStore:
+    """The profile's media store, on a client of the API's own (the pipeline's comes from its resource)."""
+    if profile.s3 is not None:
+        s3 = profile.s3
+        return S3MediaStore.connect(s3.bucket, s3.prefix, s3.endpoint_url, s3.region_name)
+    assert profile.media_root is not None
+    return LocalMediaStore(profile.media_root)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     profile = load_profile()
-    store = build_media_store(profile)
+    store = media_store(profile)
     # The row holds object keys; each answer presigns them (or uses the public CDN base URL when set).
     public_base_url, expires_s = settings.public_base_url(), settings.url_expires_s()
     app = create_app(

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from montage_pipeline.media.analysis import ANALYSIS_VERSION, ClipAnalysis, iter_analyze_clips
-from montage_pipeline.resources.media_store import MediaStore
+from montage_pipeline.storage.keys import analysis_key
+from montage_pipeline.storage.media_store import MediaStore
 
 log = logging.getLogger(__name__)
 
 
 def cache_key(sha256: str, options: dict[str, object] | None = None) -> str:
-    """Where a clip's analysis lives: its bytes, the code's version and the options decide the result."""
-    tag = "-".join(f"{k}={options[k]}" for k in sorted(options)) if options else "default"
-    return f"analysis/v{ANALYSIS_VERSION}/{tag}/{sha256[:2]}/{sha256}.npz"
+    """Where a clip's analysis by the current analysis code lives (see `storage/keys.py`)."""
+    return analysis_key(sha256, ANALYSIS_VERSION, options)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from montage_pipeline.highlights.analysis_cache import load_key
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.media.reframe import ActionTrack
 from montage_pipeline.media.render import RenderSpan
-from montage_pipeline.resources.media_store import MediaStore
+from montage_pipeline.storage.media_store import MediaStore
 
 PORTRAIT_MAX_S = 180.0  # YouTube Shorts' limit, also fine for Reels and TikTok
 

@@ -1,4 +1,5 @@
-"""Content hashes: sha256 for identical files, perceptual fingerprints for the same moment re-encoded.
+"""Perceptual fingerprints: the same moment re-encoded (identical files are found by their sha256,
+`storage/hashing.py`).
 
 A re-upload of the same moment (a teammate's copy, a re-encode at another size or bitrate, a copy
 trimmed by a few seconds) has other bytes but the same pictures at the same relative times. The visual
@@ -20,7 +21,6 @@ sprites that tell two rounds apart), on which those rounds stay at ≥ 0.12 and 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,14 +40,6 @@ MIN_AUDIO_STEPS = 8
 # Calibrated on synthetic gameplay (test_probe_and_fingerprint.py): re-encodes at another size and CRF
 # and copies trimmed by 2.5 s match at a median distance ≤ 0.05; different clips stay ≥ 0.33.
 DEFAULT_THRESHOLD = 0.2
-
-
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +152,6 @@ def best_alignment(
             d = float(np.median([_hamming(a.hashes[i], b.hashes[j]) / 64.0 for i, j in pairs]))
             best = min(best, (d, shift))
     return best
-
-
-def fingerprint_distance(a: VisualFingerprint, b: VisualFingerprint, *, max_shift_s: float = 10.0) -> float:
-    return best_alignment(a, b, max_shift_s=max_shift_s)[0]
 
 
 def _audio_agrees(a: tuple[float, ...], b: tuple[float, ...], shift: float) -> bool:

@@ -59,9 +59,3 @@ def plan_crop(
     limit = max_speed * duration
     end = start + float(np.clip(end - start, -limit, limit))
     return CropPlan("pan", start, end)
-
-
-def crop_left(plan_x: float, source_width: int, crop_width: int) -> int:
-    """The crop window's left edge for a centre at `plan_x`, kept inside the frame, even for yuv420p."""
-    left = round(plan_x * source_width - crop_width / 2)
-    return int(min(max(0, left), source_width - crop_width)) // 2 * 2

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 CANVAS_WIDTH = 384  # drawing resolution; the encoder input is upscaled from it
 AUDIO_FRAME = 1024
-EVENT_KINDS = ("flash", "fast_motion", "loud")
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,10 +44,3 @@ def downgrade(url: str, revision: str) -> None:
             command.downgrade(config, revision)
     finally:
         engine.dispose()
-
-
-def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()

@@ -23,7 +23,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from montage_pipeline.media.synth import ClipPlan, PlantedTimeline, plan_clip, write_clip
-from montage_pipeline.partitions import parse_week, week_window
 from montage_pipeline.platform.models import (
     Job,
     JobKind,
@@ -35,6 +34,7 @@ from montage_pipeline.platform.models import (
     SubscriptionTier,
     User,
 )
+from montage_pipeline.weeks import parse_week, week_window
 
 log = logging.getLogger(__name__)
 

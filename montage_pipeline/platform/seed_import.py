@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from montage_pipeline.media.paths import UnsafePathError, resolve_inside
 from montage_pipeline.media.probe import ClipLimits
-from montage_pipeline.partitions import parse_week, week_window
 from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.models import (
     Job,
@@ -44,6 +43,7 @@ from montage_pipeline.platform.models import (
     SubscriptionTier,
     User,
 )
+from montage_pipeline.weeks import parse_week, week_window
 
 REQUIRED = ("path", "user", "game", "created_at")
 DEFAULT_MAX_FILE_BYTES = ClipLimits().max_file_bytes  # verification would refuse a larger file anyway

@@ -12,19 +12,19 @@ point leaves the published generation as it was.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from montage_pipeline.resources.media_store import MediaStore, file_sha256
+from montage_pipeline.storage.hashing import file_sha256, sha256_chunks
+from montage_pipeline.storage.keys import export_key, exports_prefix, staging_key
+from montage_pipeline.storage.media_store import MediaStore
 
 log = logging.getLogger(__name__)
 
 SHA_META = "sha256"
-STAGING = ".staging"
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
@@ -95,22 +95,7 @@ class ExportedFile:
 
 def generation_id(shas: Iterable[tuple[str, str]]) -> str:
     """The id of a set of (name, sha256): the same files give the same id, any change a new one."""
-    digest = hashlib.sha256()
-    for name, sha in sorted(shas):
-        digest.update(f"{name}\0{sha}\n".encode())
-    return digest.hexdigest()[:20]
-
-
-def exports_prefix(job_id: int) -> str:
-    return f"exports/{job_id}/"
-
-
-def export_key(job_id: int, generation: str, name: str) -> str:
-    return f"exports/{job_id}/{generation}/{name}"
-
-
-def staging_key(job_id: int, token: str, name: str) -> str:
-    return f"exports/{job_id}/{STAGING}/{token}/{name}"
+    return sha256_chunks(f"{name}\0{sha}\n".encode() for name, sha in sorted(shas))[:20]
 
 
 def export_url(store: MediaStore, stored: str, expires_s: int, public_base_url: str | None = None) -> str:

@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from montage_pipeline.media.fingerprint import VisualFingerprint, sha256_file, visual_fingerprint
+from montage_pipeline.media.fingerprint import VisualFingerprint, visual_fingerprint
 from montage_pipeline.media.paths import UnsafePathError, resolve_inside
 from montage_pipeline.media.probe import ClipLimits, ClipProbe, ProbeError, probe_clip
 from montage_pipeline.selection.rows import EligibleJob, Rejection
+from montage_pipeline.storage.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def verify_job(
         return reject(job, "outside_storage_root", str(exc))
     try:
         probe = probe_clip(path, min_duration_s=min_duration_s, limits=limits)
-        return VerifiedClip(job, path, probe, sha256_file(path), visual_fingerprint(path))
+        return VerifiedClip(job, path, probe, file_sha256(path), visual_fingerprint(path))
     except ProbeError as exc:
         return reject(job, exc.reason, exc.detail)
     except OSError as exc:

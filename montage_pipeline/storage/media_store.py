@@ -1,23 +1,23 @@
 """Where the pipeline's media lives: a local folder (embedded) or an S3 bucket (production).
 
-Files are streamed (boto3 managed multipart transfers), never read whole into memory or pickled. Keys
-are POSIX paths relative to the store's prefix; anything that could climb out of it is refused.
+Plain Python, no Dagster: the cores (analysis cache, render plan, exports) take a `MediaStore`, and the
+Dagster resource in `defs/resources/media_store.py` only builds one from its config. Files are streamed
+(boto3 managed multipart transfers), never read whole into memory or pickled. Keys are POSIX paths
+relative to the store's prefix (their layout: `keys.py`); anything that could climb out of it is refused.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import dagster as dg
-from dagster_aws.s3 import S3Resource
-from pydantic import PrivateAttr
+from montage_pipeline.storage.hashing import file_sha256, sha256_chunks
 
 
 def _safe_key(key: str) -> str:
@@ -34,22 +34,14 @@ def _partial(target: Path) -> Path:
     return target.with_name(f"{name}.{uuid.uuid4().hex}.partial")
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True, slots=True)
 class StoredObject:
     size: int
     metadata: dict[str, str]
 
 
-class MediaStore(dg.ConfigurableResource, ABC):
-    """The interface the media IO manager and the export stage use."""
+class MediaStore(ABC):
+    """The interface the media IO manager, the analysis cache, the render plan and the exports use."""
 
     @abstractmethod
     def put_file(
@@ -101,10 +93,14 @@ class MediaStore(dg.ConfigurableResource, ABC):
 class LocalMediaStore(MediaStore):
     """A folder standing in for S3 in the embedded profile; writes are atomic (temp file, rename)."""
 
-    root: str
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"LocalMediaStore({str(self.root)!r})"
 
     def _path(self, key: str) -> Path:
-        return Path(self.root) / _safe_key(key)
+        return self.root / _safe_key(key)
 
     def put_file(
         self,
@@ -169,7 +165,7 @@ class LocalMediaStore(MediaStore):
             tmp.unlink(missing_ok=True)
 
     def list_keys(self, prefix: str) -> list[str]:
-        root = Path(self.root)
+        root = self.root
         base = root / _safe_key(prefix)
         if not base.is_dir():
             return []
@@ -192,41 +188,51 @@ class LocalMediaStore(MediaStore):
 
 
 class S3MediaStore(MediaStore):
-    """An S3 (or S3-compatible: MinIO, moto) bucket through dagster-aws's `S3Resource`."""
+    """An S3 (or S3-compatible: MinIO, moto) bucket through a boto3 client.
 
-    s3: S3Resource
-    bucket: str
-    prefix: str = "montage/"
+    `presigner` makes the client that signs URLs (called once, when the first URL is minted); without
+    one, `client` signs them. It must sign with SigV4: boto3 still presigns SigV2 in us-east-1 unless
+    told, and S3 refuses SigV2 for buckets made since 2020 (and in every region opened since 2014).
+    """
 
-    _client: Any = PrivateAttr(default=None)
-    _presigner: Any = PrivateAttr(default=None)
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "montage/",
+        presigner: Callable[[], Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self._make_presigner = presigner
+        self._presigner: Any = None
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = self.s3.get_client()
-        return self._client
+    def __repr__(self) -> str:
+        return f"S3MediaStore(bucket={self.bucket!r}, prefix={self.prefix!r})"
+
+    @classmethod
+    def connect(
+        cls,
+        bucket: str,
+        prefix: str = "montage/",
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+    ) -> S3MediaStore:
+        """A store on a boto3 client of its own (credentials from the environment, SigV4 throughout),
+        for code that runs outside Dagster such as the read API."""
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, region_name=region_name, config=Config(signature_version="s3v4")
+        )
+        return cls(client, bucket, prefix)
 
     @property
     def presigner(self) -> Any:
-        """A client that presigns with SigV4: boto3 still presigns SigV2 in us-east-1 unless told, and
-        S3 refuses SigV2 for buckets made since 2020 (and in every region opened since 2014)."""
         if self._presigner is None:
-            import boto3
-            from botocore.config import Config
-
-            s3 = self.s3
-            self._presigner = boto3.session.Session(profile_name=s3.profile_name).client(
-                "s3",
-                region_name=s3.region_name,
-                endpoint_url=s3.endpoint_url,
-                use_ssl=s3.use_ssl,
-                verify=s3.verify,
-                aws_access_key_id=s3.aws_access_key_id,
-                aws_secret_access_key=s3.aws_secret_access_key,
-                aws_session_token=s3.aws_session_token,
-                config=Config(signature_version="s3v4"),
-            )
+            self._presigner = self._make_presigner() if self._make_presigner else self.client
         return self._presigner
 
     def _key(self, key: str) -> str:
@@ -262,10 +268,7 @@ class S3MediaStore(MediaStore):
 
     def stored_sha256(self, key: str) -> str:
         body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-        digest = hashlib.sha256()
-        for chunk in body.iter_chunks(1 << 20):
-            digest.update(chunk)
-        return digest.hexdigest()
+        return sha256_chunks(body.iter_chunks(1 << 20))
 
     def copy_object(self, source: str, target: str) -> None:
         # Managed copy: multipart server-side copy for big objects; metadata and headers are copied.

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Unpack
 from urllib.parse import urlsplit
 
-from montage_pipeline.fake_social.base import (
+from montage_pipeline_tests.fake_social.base import (
     COMMON_FAULTS,
     BadRequest,
     FakeServer,

@@ -10,15 +10,15 @@ from typing import Literal
 import dagster as dg
 from PIL import Image
 
-from montage_pipeline.assets.ui import image_markdown
+from montage_pipeline.defs.assets.ui import image_markdown
+from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.resources.media_store import MediaStoreResource
 from montage_pipeline.highlights.render_plan import PORTRAIT_MAX_S, action_tracks, output_fps, render_spans
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
-from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.media.overlay import montage_title
 from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderReport, contact_sheet, render
 from montage_pipeline.media.specs import inspect_video, spec_failures
-from montage_pipeline.partitions import weekly_partitions
-from montage_pipeline.resources.media_store import MediaStore
 
 OUTPUTS = {"landscape_render": (1920, 1080), "portrait_render": (1080, 1920)}
 CHECK = "meets_platform_spec"
@@ -74,7 +74,7 @@ def montage_renders(
     config: RenderConfig,
     scored_highlights: list[EditSpan],
     scene_segments: list[SceneSegment],
-    media_store: MediaStore,
+    media_store: MediaStoreResource,
 ) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
     week = context.partition_key
     selected = [n for n in OUTPUTS if n in context.op_execution_context.selected_output_names]
@@ -83,7 +83,9 @@ def montage_renders(
     intro_s = scored_highlights[0].intro_s
     total_s = max(s.montage_out_s for s in scored_highlights)
     tracks = (
-        action_tracks(scored_highlights, scene_segments, media_store) if "portrait_render" in selected else {}
+        action_tracks(scored_highlights, scene_segments, media_store.store())
+        if "portrait_render" in selected
+        else {}
     )
     workdir = Path(tempfile.mkdtemp(prefix="montage-render-"))
     try:

@@ -15,7 +15,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy import Engine, MetaData, Table, delete, insert, inspect, select
 
-from montage_pipeline.io_managers.row_tables import (
+from montage_pipeline.defs.io_managers.row_tables import (
     ORDER_COLUMN,
     PARTITION_COLUMN,
     UNPARTITIONED_KEY,
@@ -39,6 +39,29 @@ def _row_type_from_annotation(annotation: Any) -> type | None:
         if args and isinstance(args[0], type):
             return args[0]
     return None
+
+
+def _declared_row_type(output: dg.OutputContext) -> type | None:
+    """The row type an asset declares for its output (its return annotation, or `dagster_type`)."""
+    try:
+        op_def, name = output.op_def, output.name
+    except dg.DagsterInvariantViolationError:
+        return None
+    return _row_type_from_annotation(op_def.output_def_named(name).dagster_type.typing_type)
+
+
+def _input_row_type(context: dg.InputContext) -> type:
+    """The rows to rebuild: in a run, the type the downstream input is annotated with; outside one
+    (`Definitions.load_asset_value` from a script or notebook), where there is no input and so no name
+    or annotation, the type the asset itself declares."""
+    row_type = _row_type_from_annotation(context.dagster_type.typing_type)
+    if row_type is None and not context.has_input_name and context.upstream_output is not None:
+        row_type = _declared_row_type(context.upstream_output)
+    if row_type is None:
+        assert context.asset_key is not None
+        what = f"input {context.name!r}" if context.has_input_name else context.asset_key.to_user_string()
+        raise RowTypeError(f"{what} must be annotated as list[RowType] to be loaded from a table")
+    return row_type
 
 
 class TableIOManager(dg.ConfigurableIOManager):
@@ -102,12 +125,8 @@ class TableIOManager(dg.ConfigurableIOManager):
 
     # -- reading --------------------------------------------------------------------------------------
     def load_input(self, context: dg.InputContext) -> list[Any]:
-        row_type = _row_type_from_annotation(context.dagster_type.typing_type)
-        if row_type is None:
-            raise RowTypeError(
-                f"input {context.name!r} must be annotated as list[RowType] to be loaded from a table"
-            )
         assert context.asset_key is not None
+        row_type = _input_row_type(context)
         name = self.table_name(context.asset_key)
         keys = self._input_partition_keys(context)
         specs = field_specs(row_type)

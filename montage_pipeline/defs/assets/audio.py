@@ -8,9 +8,10 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from montage_pipeline.assets.ui import image_markdown
+from montage_pipeline.defs.assets.ui import image_markdown
+from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile
+from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
 from montage_pipeline.media.loudness import loudness_plot
 from montage_pipeline.media.mix import RATE, TARGET_LUFS, AudioSpan, combine, duck_gain, game_track
@@ -18,7 +19,6 @@ from montage_pipeline.media.music import generate, plan_for_week
 from montage_pipeline.media.music_library import fit_track, week_track
 from montage_pipeline.media.mux import EncodedSoundtrack, fit_to, master_and_encode, mux, video_duration
 from montage_pipeline.media.specs import inspect_video, spec_failures
-from montage_pipeline.partitions import weekly_partitions
 from montage_pipeline.settings import music_library
 
 CHECK = "meets_audio_spec"

@@ -9,6 +9,8 @@ from typing import Literal
 
 import dagster as dg
 
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.resources.media_store import MediaStoreResource
 from montage_pipeline.highlights import explain
 from montage_pipeline.highlights.analysis_cache import (
     AnalysisJob,
@@ -17,16 +19,16 @@ from montage_pipeline.highlights.analysis_cache import (
     load_key,
 )
 from montage_pipeline.highlights.edl import build_edl, newest_candidates, score_candidates
+from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.media.analysis import ClipAnalysis
-from montage_pipeline.media.edl_export import write_json, write_otio
 from montage_pipeline.media.music_library import week_track
 from montage_pipeline.media.timeline import TimelineRules
 from montage_pipeline.media.windows import WindowRules
-from montage_pipeline.partitions import weekly_partitions
-from montage_pipeline.resources.media_store import MediaStore
 from montage_pipeline.selection.rows import SelectedClip
 from montage_pipeline.settings import music_library, target_duration_s
+from montage_pipeline.storage import keys
+from montage_pipeline.storage.media_store import MediaStore
 
 
 class SceneSegmentsConfig(dg.Config):
@@ -103,12 +105,12 @@ def scene_segments(
     context: dg.AssetExecutionContext,
     config: SceneSegmentsConfig,
     selected_clips: list[SelectedClip],
-    media_store: MediaStore,
+    media_store: MediaStoreResource,
 ) -> dg.Output[list[SceneSegment]]:
     outcomes = _analyse(
         context,
         selected_clips,
-        media_store,
+        media_store.store(),
         config.workers,
         **analysis_options(config),
     )
@@ -175,6 +177,8 @@ def _load_analyses(
     kinds={"postgres", "python", "otio"},
     io_manager_key="table_io_manager",
     output_required=False,
+    # The generator's annotation names no type: declared here so a script can load the rows.
+    dagster_type=dg.List[EditSpan],
     description="The edit decision list: each clip's best window, ordered and cut on the music's beat grid.",
 )
 def scored_highlights(
@@ -182,9 +186,10 @@ def scored_highlights(
     config: ScoredHighlightsConfig,
     selected_clips: list[SelectedClip],
     scene_segments: list[SceneSegment],
-    media_store: MediaStore,
+    media_store: MediaStoreResource,
 ) -> Iterator[dg.Output[list[EditSpan]]]:
     week = context.partition_key
+    store = media_store.store()
     analysed_ids = {s.clip_id for s in scene_segments}
     clips = [c for c in selected_clips if c.clip_id in analysed_ids]
     track = None if config.tempo_bpm else week_track(music_library(), week)
@@ -209,7 +214,7 @@ def scored_highlights(
     if config.policy == "newest":
         scored = newest_candidates(clips, rules)
     else:
-        analyses = _load_analyses(context, clips, scene_segments, media_store)
+        analyses = _load_analyses(context, clips, scene_segments, store)
         windows = WindowRules(
             min_len_s=config.min_window_s,
             max_len_s=config.max_window_s,
@@ -241,8 +246,8 @@ def scored_highlights(
         json_path, otio_path = Path(tmp) / "edl.json", Path(tmp) / "montage.otio"
         write_json(json_path, week, spans)
         write_otio(otio_path, week, spans)
-        media_store.put_file(json_path, f"weeks/{week}/edl.json", content_type="application/json")
-        media_store.put_file(otio_path, f"weeks/{week}/montage.otio", content_type="application/json")
+        store.put_file(json_path, keys.edl_json_key(week), content_type="application/json")
+        store.put_file(otio_path, keys.edl_otio_key(week), content_type="application/json")
     yield dg.Output(
         spans,
         metadata={
@@ -259,7 +264,7 @@ def scored_highlights(
             "left_out": dg.MetadataValue.md(explain.left_out_table(timeline)),
             "not_picked": dg.MetadataValue.json(explain.left_out_json(timeline)),
             "notes": "; ".join(timeline.notes) or "none",
-            "edl_json": media_store.uri(f"weeks/{week}/edl.json"),
-            "edl_otio": media_store.uri(f"weeks/{week}/montage.otio"),
+            "edl_json": store.uri(keys.edl_json_key(week)),
+            "edl_otio": store.uri(keys.edl_otio_key(week)),
         },
     )

@@ -63,3 +63,6 @@ def build_weekly_schedule() -> dg.ScheduleDefinition | dg.UnresolvedPartitionedA
         default_status=_schedule_status(),
         description="Builds the week that just ended, every Monday.",
     )
+
+
+weekly_montage_schedule = build_weekly_schedule()

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 
-from montage_pipeline.fake_social.base import BadRequest, FakeServer, Request, Response, ServerOptions
+from montage_pipeline_tests.fake_social.base import BadRequest, FakeServer, Request, Response, ServerOptions
 
 MIB = 1024 * 1024
 MAX_CHUNKS = 1000

@@ -7,9 +7,9 @@ same selection under a name an admin finds, tagged so runs show who asked.
 
 import dagster as dg
 
-from montage_pipeline.partitions import parse_week
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.publishing.montage_record import montage_row
-from montage_pipeline.resources.platform_db import PlatformDatabase
+from montage_pipeline.weeks import parse_week
 
 
 class FeatureConfig(dg.Config):

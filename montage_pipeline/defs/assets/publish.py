@@ -10,11 +10,19 @@ from typing import Any
 
 import dagster as dg
 
+from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.resources.media_store import MediaStoreResource
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.resources.social import (
+    InstagramResource,
+    TikTokResource,
+    TokenVault,
+    YouTubeResource,
+)
+from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.io_managers.media_io_manager import MediaBundle
-from montage_pipeline.media.edl_export import write_json, write_otio
 from montage_pipeline.media.mux import video_duration
-from montage_pipeline.partitions import weekly_partitions
 from montage_pipeline.platform.models import JobStatus, PostState, SocialPlatform
 from montage_pipeline.publishing.content import PostContent, caption, description, tags
 from montage_pipeline.publishing.exports import (
@@ -43,9 +51,8 @@ from montage_pipeline.publishing.posting import (
     run_outbox,
     week_rows,
 )
-from montage_pipeline.resources.media_store import MediaStore
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.resources.social import InstagramResource, TikTokResource, TokenVault, YouTubeResource
+from montage_pipeline.storage import keys
+from montage_pipeline.storage.media_store import MediaStore
 
 NETWORK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -69,10 +76,10 @@ _VIDEOS = {
     "final_portrait.mp4": "portrait",
     "final_portrait_unbranded.mp4": "portrait",
 }
-# (exported name: file in the media store, content type)
+# (exported name: the asset and file in the media store, content type)
 _THUMBNAILS = {
-    "thumbnail_landscape.jpg": ("landscape_render/thumbnail.jpg", "image/jpeg"),
-    "thumbnail_portrait.jpg": ("portrait_render/thumbnail.jpg", "image/jpeg"),
+    "thumbnail_landscape.jpg": ("landscape_render", "thumbnail.jpg", "image/jpeg"),
+    "thumbnail_portrait.jpg": ("portrait_render", "thumbnail.jpg", "image/jpeg"),
 }
 
 
@@ -99,10 +106,11 @@ def s3_exports(
     config: ExportConfig,
     mixed_audio: MediaBundle,
     scored_highlights: list[EditSpan],
-    media_store: MediaStore,
+    media_store: MediaStoreResource,
     platform_db: PlatformDatabase,
 ) -> dg.Output[list[ExportedFile]]:
     week = context.partition_key
+    store = media_store.store()
     failures = {
         name: export_failures(mixed_audio[name].path, orientation)  # type: ignore[arg-type]
         for name, orientation in _VIDEOS.items()
@@ -129,10 +137,10 @@ def s3_exports(
                 for name in _VIDEOS
                 if name in mixed_audio.files
             ]
-            for name, (source, content_type) in _THUMBNAILS.items():
-                key = f"weeks/{week}/{source}"
-                if media_store.exists(key):
-                    media_store.get_file(key, workdir / name)
+            for name, (asset, source, content_type) in _THUMBNAILS.items():
+                key = keys.asset_file_key(week, asset, source)
+                if store.exists(key):
+                    store.get_file(key, workdir / name)
                     items.append(ExportFile(name, workdir / name, content_type, config.video_cache_control))
                 else:
                     context.log.warning(f"{key} is missing; {name} is not exported")
@@ -146,7 +154,7 @@ def s3_exports(
             ]
             # A staging folder of this attempt's own: no other run or retry shares (or deletes) it.
             token = f"{context.run.run_id}-{uuid.uuid4().hex[:8]}"
-            published = publish_generation(media_store, job_id, items, token)
+            published = publish_generation(store, job_id, items, token)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         rows = [
@@ -156,8 +164,8 @@ def s3_exports(
                 generation=published.generation,
                 name=f.name,
                 key=f.key,
-                uri=media_store.uri(f.key),
-                url=media_store.url(f.key, config.presign_expires_s, config.public_base_url or None),
+                uri=store.uri(f.key),
+                url=store.url(f.key, config.presign_expires_s, config.public_base_url or None),
                 content_type=f.content_type,
                 size_bytes=f.size_bytes,
                 sha256=f.sha256,
@@ -187,7 +195,7 @@ def s3_exports(
             montage_id = montage.id
         # Keep the generation just replaced: URLs minted a moment ago still work.
         keep = {published.generation} | ({replaced} if replaced else set())
-        collected = collect_garbage(media_store, job_id, keep)
+        collected = collect_garbage(store, job_id, keep)
     by_name = {r.name: r for r in rows}
     return dg.Output(
         rows,
@@ -230,7 +238,7 @@ def social_posts(
     s3_exports: list[ExportedFile],
     mixed_audio: MediaBundle,
     scored_highlights: list[EditSpan],
-    media_store: MediaStore,
+    media_store: MediaStoreResource,
     platform_db: PlatformDatabase,
     token_vault: TokenVault,
     youtube: YouTubeResource,
@@ -259,7 +267,9 @@ def social_posts(
         context.log.info(f"featured: {handles}; {len(targets)} posts ({added} new) on {platforms}")
         # The thumbnail's download folder lives as long as the posting, and not one run longer.
         with tempfile.TemporaryDirectory(prefix="montage-post-") as workdir:
-            content = _post_content(week, s3_exports, mixed_audio, spans, media_store, config, Path(workdir))
+            content = _post_content(
+                week, s3_exports, mixed_audio, spans, media_store.store(), config, Path(workdir)
+            )
             run_outbox(
                 platform_db.sessionmaker,
                 week_start,

@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 
-from montage_pipeline.fake_social.base import (
+from montage_pipeline_tests.fake_social.base import (
     COMMON_FAULTS,
     BadRequest,
     FakeServer,

@@ -130,7 +130,7 @@ class FakeServer:
         self,
         *,
         client_id: str = "test-client-id",
-        client_secret: str = "test-client-secret",  # noqa: S107 (the fake's own test value)
+        client_secret: str = "test-client-secret",
         processing_polls: int = 1,
         port: int = 0,
     ) -> None:

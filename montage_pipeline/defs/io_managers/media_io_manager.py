@@ -12,6 +12,7 @@ another user could read the week's videos or plant files first.
 """
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -20,8 +21,13 @@ from typing import Any
 
 import dagster as dg
 
+from montage_pipeline.defs.resources.media_store import MediaStoreResource
 from montage_pipeline.profiles import default_home
-from montage_pipeline.resources.media_store import MediaStore, file_sha256
+from montage_pipeline.storage import keys
+from montage_pipeline.storage.hashing import file_sha256
+from montage_pipeline.storage.media_store import MediaStore
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 DEFAULT_CACHE_MAX_BYTES = 20_000_000_000  # a few weeks of 1080p renders
@@ -76,14 +82,17 @@ class MediaBundle:
 
 
 class MediaIOManager(dg.ConfigurableIOManager):
-    media_store: MediaStore
+    media_store: MediaStoreResource
     cache_dir: str = ""  # default: `default_cache_dir()`, under the data folder
     cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
 
     def _prefix(self, context: dg.OutputContext | dg.InputContext) -> str:
         assert context.asset_key is not None
-        week = context.asset_partition_key if context.has_asset_partitions else "all"
-        return f"weeks/{week}/{'/'.join(context.asset_key.path)}"
+        week = context.asset_partition_key if context.has_asset_partitions else keys.UNPARTITIONED_WEEK
+        return keys.asset_prefix(week, context.asset_key.path)
+
+    def _store(self) -> MediaStore:
+        return self.media_store.store()
 
     def _cache(self) -> Path:
         root = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
@@ -95,34 +104,34 @@ class MediaIOManager(dg.ConfigurableIOManager):
             return
         if not isinstance(obj, MediaBundle):
             raise TypeError(f"media assets return a MediaBundle, got {type(obj).__name__}")
-        prefix = self._prefix(context)
+        prefix, store = self._prefix(context), self._store()
         manifest: dict[str, Any] = {}
         for name, media in obj.files.items():
             sha = media.sha256 or file_sha256(media.path)
             size = media.path.stat().st_size
-            self.media_store.put_file(media.path, f"{prefix}/{name}", content_type=media.content_type)
-            stored = self.media_store.size(f"{prefix}/{name}")
+            store.put_file(media.path, f"{prefix}/{name}", content_type=media.content_type)
+            stored = store.size(f"{prefix}/{name}")
             if stored != size:
                 raise OSError(f"upload of {name} stored {stored} bytes, expected {size}")
             manifest[name] = {"sha256": sha, "size_bytes": size, "content_type": media.content_type}
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / MANIFEST
             local.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-            self.media_store.put_file(local, f"{prefix}/{MANIFEST}", content_type="application/json")
+            store.put_file(local, f"{prefix}/{MANIFEST}", content_type="application/json")
         context.add_output_metadata(
             {
                 "media_files": len(manifest),
                 "media_bytes": sum(m["size_bytes"] for m in manifest.values()),
-                "media_location": self.media_store.uri(prefix),
+                "media_location": store.uri(prefix),
             }
         )
 
     def load_input(self, context: dg.InputContext) -> MediaBundle:
-        prefix = self._prefix(context)
+        prefix, store = self._prefix(context), self._store()
         root = self._cache()
         cache = root / prefix
         cache.mkdir(parents=True, exist_ok=True)
-        self.media_store.get_file(f"{prefix}/{MANIFEST}", cache / MANIFEST)
+        store.get_file(f"{prefix}/{MANIFEST}", cache / MANIFEST)
         manifest = json.loads((cache / MANIFEST).read_text())
         files = {}
         for name, entry in manifest.items():
@@ -135,12 +144,14 @@ class MediaIOManager(dg.ConfigurableIOManager):
             if fresh:
                 os.utime(local)  # used now: the eviction keeps recently used files
             else:
-                self.media_store.get_file(f"{prefix}/{name}", local)
+                store.get_file(f"{prefix}/{name}", local)
                 if file_sha256(local) != entry["sha256"]:
                     raise OSError(f"{prefix}/{name}: downloaded bytes do not match the manifest's sha256")
             files[name] = MediaFile(local, entry["content_type"], entry["sha256"], entry["size_bytes"])
         keep = {f.path for f in files.values()} | {cache / MANIFEST}
         evicted = evict_least_recently_used(root, self.cache_max_bytes, keep)
         if evicted:
-            context.log.info(f"media cache over {self.cache_max_bytes:,} bytes: evicted {len(evicted)} files")
+            message = f"media cache over {self.cache_max_bytes:,} bytes: evicted {len(evicted)} files"
+            # A load from a script (`Definitions.load_asset_value`) has no run, so no run log.
+            (context.log if context.has_input_name else log).info(message)
         return MediaBundle(files)

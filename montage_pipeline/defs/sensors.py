@@ -17,17 +17,17 @@ from sqlalchemy.exc import IntegrityError, NoSuchTableError
 from sqlalchemy.orm import Session
 
 from montage_pipeline import settings
-from montage_pipeline.admin import rebuild_week_job
-from montage_pipeline.automation import weekly_montage_job
-from montage_pipeline.io_managers.table_io_manager import TableIOManager
-from montage_pipeline.partitions import week_window
+from montage_pipeline.defs.admin import rebuild_week_job
+from montage_pipeline.defs.automation import weekly_montage_job
+from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.resources.media_store import MediaStoreResource
+from montage_pipeline.defs.resources.notify import AlertWebhook, Mailer
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
 from montage_pipeline.publishing.exports import export_url
 from montage_pipeline.publishing.montage_record import set_job_status
-from montage_pipeline.resources.media_store import MediaStore
-from montage_pipeline.resources.notify import AlertWebhook, Mailer
-from montage_pipeline.resources.platform_db import PlatformDatabase
 from montage_pipeline.selection.queries import eligible_jobs_in_window
+from montage_pipeline.weeks import week_window
 
 RECENT_WEEKS = 6
 ALERT_ATTEMPTS = 3
@@ -161,7 +161,7 @@ def notify_featured_creators(
     context: dg.SensorEvaluationContext,
     platform_db: PlatformDatabase,
     mailer: Mailer,
-    media_store: MediaStore,
+    media_store: MediaStoreResource,
 ) -> dg.SkipReason | None:
     if not mailer.enabled:
         return dg.SkipReason("creator emails are off (MONTAGE_SMTP_HOST is not set)")
@@ -174,7 +174,7 @@ def notify_featured_creators(
     for week_start, title, stored, user_ids in weeks:
         # The row holds the export's key: the link is minted now (public base URL, else presigned).
         url = (
-            export_url(media_store, stored, EMAIL_LINK_EXPIRES_S, settings.public_base_url())
+            export_url(media_store.store(), stored, EMAIL_LINK_EXPIRES_S, settings.public_base_url())
             if stored
             else ""
         )

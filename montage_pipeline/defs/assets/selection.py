@@ -6,15 +6,16 @@ from typing import Literal
 
 import dagster as dg
 
-from montage_pipeline.partitions import week_window, weekly_partitions
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
+from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.platform.models import JobStatus
 from montage_pipeline.publishing.montage_record import set_job_status
-from montage_pipeline.resources.platform_db import PlatformDatabase
-from montage_pipeline.resources.upload_storage import UploadStorage
 from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline.selection.ranking import RankingRules, build_pool, newest_pool
 from montage_pipeline.selection.rows import EligibleJob, Rejection, SelectedClip
 from montage_pipeline.selection.verify import VerifiedClip, verify_jobs
+from montage_pipeline.weeks import week_window
 
 
 class EligibleJobsConfig(dg.Config):
@@ -98,6 +99,8 @@ def _selected_markdown(rows: list[SelectedClip]) -> str:
     kinds={"postgres", "pyav"},
     io_manager_key="table_io_manager",
     output_required=False,
+    # The generator's annotation names no type: declared here so a script can load the rows.
+    dagster_type=dg.List[SelectedClip],
     pool="analysis",
     description="Every verified, de-duplicated, consent-checked clip of the week, with its prior.",
 )

@@ -1,0 +1,59 @@
+"""The media store's key layout, in one place.
+
+    weeks/{week}/{asset}/{name}              a media asset's files and its manifest (media IO manager)
+    weeks/{week}/edl.json, montage.otio      the week's edit decision list, for the pipeline and editors
+    exports/{job_id}/{generation}/{name}     a published generation (s3_exports)
+    exports/{job_id}/.staging/{token}/{name} one export attempt's uploads before they are verified
+    analysis/v{version}/{options}/{aa}/{sha256}.npz   a clip's cached analysis, by content
+
+Keys are POSIX paths relative to the store's root (a folder, or the bucket's prefix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+UNPARTITIONED_WEEK = "all"  # where an asset without partitions keeps its files
+STAGING = ".staging"
+
+
+def week_prefix(week: str) -> str:
+    """The folder of one week's pipeline files (`weeks/{week}`)."""
+    return f"weeks/{week}"
+
+
+def asset_prefix(week: str, asset_path: Sequence[str]) -> str:
+    """The folder of one media asset's files for a week (`weeks/{week}/{asset}`)."""
+    return f"{week_prefix(week)}/{'/'.join(asset_path)}"
+
+
+def asset_file_key(week: str, asset: str, name: str) -> str:
+    """One file of a media asset's bundle, e.g. `weeks/2025-01-27/landscape_render/thumbnail.jpg`."""
+    return f"{asset_prefix(week, [asset])}/{name}"
+
+
+def edl_json_key(week: str) -> str:
+    return f"{week_prefix(week)}/edl.json"
+
+
+def edl_otio_key(week: str) -> str:
+    return f"{week_prefix(week)}/montage.otio"
+
+
+def exports_prefix(job_id: int) -> str:
+    """The folder of every generation of one montage job (`exports/{job_id}/`)."""
+    return f"exports/{job_id}/"
+
+
+def export_key(job_id: int, generation: str, name: str) -> str:
+    return f"{exports_prefix(job_id)}{generation}/{name}"
+
+
+def staging_key(job_id: int, token: str, name: str) -> str:
+    return f"{exports_prefix(job_id)}{STAGING}/{token}/{name}"
+
+
+def analysis_key(sha256: str, version: int, options: Mapping[str, object] | None = None) -> str:
+    """Where a clip's analysis lives: its bytes, the code's version and the options decide the result."""
+    tag = "-".join(f"{k}={options[k]}" for k in sorted(options)) if options else "default"
+    return f"analysis/v{version}/{tag}/{sha256[:2]}/{sha256}.npz"
