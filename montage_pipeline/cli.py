@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.seed_import import DEFAULT_MAX_FILE_BYTES
-from montage_pipeline.profiles import Profile, ProfileError, load_profile
+from montage_pipeline.profiles import Profile, ProfileError
+from montage_pipeline.settings import load_settings
 
 MB = 1_000_000
 
@@ -124,10 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
-        profile = load_profile()
+        settings = load_settings()
     except ProfileError as exc:
         print(f"montage: {exc}", file=sys.stderr)
         return 2
+    profile = settings.profile
 
     if args.command == "db" and args.db_command == "upgrade":
         _migrate(profile)
@@ -154,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "api":
         from montage_pipeline.api.serve import serve
 
-        serve(args.host, args.port)
+        serve(settings, args.host, args.port)
         return 0
 
     if args.command == "seed" and args.seed_command == "demo":
@@ -164,7 +166,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             with Session(engine) as session, session.begin():
                 from montage_pipeline.platform.seed_demo import seed_demo
 
-                report = seed_demo(session, profile.storage_root, args.week, args.clips, args.size, args.seed)
+                report = seed_demo(
+                    session,
+                    profile.storage_root,
+                    args.week,
+                    args.clips,
+                    args.size,
+                    args.seed,
+                    timezone=settings.week_timezone,
+                )
                 summary = report.summary() + f"\nplanted events: {report.planted_path}"
         except ValueError as exc:
             print(f"montage: {exc}", file=sys.stderr)
@@ -175,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     if args.command == "seed":
-        return _seed_import(profile, args)
+        return _seed_import(profile, args, settings.week_timezone)
     if args.command == "posts":
         return _posts(profile, args)
     return 2
@@ -211,7 +221,7 @@ def _posts(profile: Profile, args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def _seed_import(profile: Profile, args: argparse.Namespace) -> int:
+def _seed_import(profile: Profile, args: argparse.Namespace, timezone: str) -> int:
     from montage_pipeline.platform.seed_import import ManifestError, import_engine, import_manifest
 
     _migrate(profile)
@@ -225,6 +235,7 @@ def _seed_import(profile: Profile, args: argparse.Namespace) -> int:
                 args.manifest,
                 import_root=args.import_root,
                 max_file_bytes=args.max_file_mb or DEFAULT_MAX_FILE_BYTES,
+                timezone=timezone,
             )
     except (ManifestError, ValueError) as exc:
         print(f"montage: {exc}", file=sys.stderr)

@@ -9,9 +9,8 @@ variable, when half-configured. Secrets (the database URL carries a password) re
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROFILE_VAR = "MONTAGE_PROFILE"
@@ -34,6 +33,7 @@ class S3Settings:
 @dataclass(frozen=True, slots=True)
 class Profile:
     name: str
+    home: Path  # MONTAGE_HOME (embedded data, the media cache)
     # Names of environment variables (production) or literal URLs (embedded); see `secret_env`.
     database_url: str
     tables_database_url: str
@@ -41,19 +41,15 @@ class Profile:
     media_root: Path | None  # local media store folder (embedded)
     s3: S3Settings | None  # S3 media store (production)
     secret_env: frozenset[str]  # which of the fields above are env var names, not values
+    # The URLs themselves, read with the rest (for the CLI and the read API); never shown.
+    database_url_resolved: str = field(default="", repr=False, compare=False)
+    tables_database_url_resolved: str = field(default="", repr=False, compare=False)
 
-    def database_url_value(self, env: Mapping[str, str] | None = None) -> str:
-        return _value(self, "database_url", env)
+    def database_url_value(self) -> str:
+        return self.database_url_resolved or self.database_url
 
-    def tables_database_url_value(self, env: Mapping[str, str] | None = None) -> str:
-        return _value(self, "tables_database_url", env)
-
-
-def _value(profile: Profile, field: str, env: Mapping[str, str] | None) -> str:
-    raw: str = getattr(profile, field)
-    if field in profile.secret_env:
-        return (env if env is not None else os.environ)[raw]
-    return raw
+    def tables_database_url_value(self) -> str:
+        return self.tables_database_url_resolved or self.tables_database_url
 
 
 def default_home() -> Path:
@@ -63,8 +59,8 @@ def default_home() -> Path:
     return base / ".montage"
 
 
-def load_profile(env: Mapping[str, str] | None = None) -> Profile:
-    env = os.environ if env is None else env
+def load_profile(env: Mapping[str, str]) -> Profile:
+    """The deployment `env` describes; `settings.load_settings` calls it with the process's environment."""
     name = env.get(PROFILE_VAR, "embedded").strip() or "embedded"
     if name == "embedded":
         return _embedded(env)
@@ -73,12 +69,17 @@ def load_profile(env: Mapping[str, str] | None = None) -> Profile:
     raise ProfileError(f"{PROFILE_VAR}={name!r} is not a profile; use one of: {', '.join(PROFILES)}")
 
 
+def _home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("MONTAGE_HOME") or default_home()).expanduser().resolve()
+
+
 def _embedded(env: Mapping[str, str]) -> Profile:
-    home = Path(env.get("MONTAGE_HOME") or default_home()).expanduser().resolve()
+    home = _home(env)
     url = f"sqlite:///{home / 'platform.sqlite'}"
     storage = Path(env.get("MONTAGE_STORAGE_ROOT") or home / "storage").expanduser().resolve()
     return Profile(
         name="embedded",
+        home=home,
         database_url=url,
         tables_database_url=url,
         storage_root=storage,
@@ -100,6 +101,7 @@ def _production(env: Mapping[str, str]) -> Profile:
     )
     return Profile(
         name="production",
+        home=_home(env),
         database_url="MONTAGE_DATABASE_URL",
         tables_database_url=tables_var,
         storage_root=Path(env["MONTAGE_STORAGE_ROOT"]),
@@ -111,4 +113,6 @@ def _production(env: Mapping[str, str]) -> Profile:
             region_name=env.get("MONTAGE_S3_REGION") or None,
         ),
         secret_env=frozenset({"database_url", "tables_database_url"}),
+        database_url_resolved=env["MONTAGE_DATABASE_URL"],
+        tables_database_url_resolved=env[tables_var],
     )

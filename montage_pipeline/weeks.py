@@ -1,33 +1,24 @@
 """Week keys: the one meaning of "a week", without Dagster.
 
 A key is the Monday a week starts (`2025-01-27`); the week is [Monday 00:00, next Monday 00:00) in the
-weeks' timezone, UTC by default as the platform's seed defines a week. `MONTAGE_WEEK_TIMEZONE` (an IANA
-name such as `America/New_York`) cuts weeks at local midnight instead, so a week that crosses a
+weeks' timezone, UTC by default as the platform's seed defines a week. A deployment may cut weeks at
+local midnight instead (`MONTAGE_WEEK_TIMEZONE`, an IANA name such as `America/New_York`, read with the
+other settings in `settings.py`; callers pass `settings.week_timezone`), so a week that crosses a
 daylight-saving change lasts 167 or 169 hours. Set it once, before the first week is built: a week built
 under one timezone is a different window under another.
 
 The seeder, the importer and the pipeline all read weeks here; the Dagster partitions
 (`defs/partitions.py`) are built from the same start and timezone, and a test checks that both agree.
+This module reads no environment: without a timezone, a week is the seed's UTC week.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 FIRST_WEEK = "2024-01-01"  # a Monday; the earliest week that can be built or backfilled
-TIMEZONE_VAR = "MONTAGE_WEEK_TIMEZONE"
-
-
-def week_timezone() -> str:
-    """The IANA timezone weeks are cut in (`MONTAGE_WEEK_TIMEZONE`, default UTC); a bad name fails loudly."""
-    name = os.environ.get(TIMEZONE_VAR, "").strip() or "UTC"
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"{TIMEZONE_VAR}={name!r} is not an IANA timezone name") from exc
-    return name
+DEFAULT_TIMEZONE = "UTC"  # the seed's week
 
 
 def _monday(key: str) -> date:
@@ -46,21 +37,21 @@ def _midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
-def week_window(key: str, timezone: str | None = None) -> tuple[datetime, datetime]:
+def week_window(key: str, timezone: str = DEFAULT_TIMEZONE) -> tuple[datetime, datetime]:
     """[start, end) of a week key as aware UTC datetimes: local Monday midnight to the next one."""
     monday = _monday(key)
-    tz = ZoneInfo(timezone or week_timezone())
+    tz = ZoneInfo(timezone)
     return _midnight(monday, tz), _midnight(monday + timedelta(days=7), tz)
 
 
-def parse_week(key: str) -> datetime:
+def parse_week(key: str, timezone: str = DEFAULT_TIMEZONE) -> datetime:
     """Validate a week key (a Monday, ISO date) and return its start in UTC; raises ValueError with the
     reason."""
-    return week_window(key)[0]
+    return week_window(key, timezone)[0]
 
 
-def week_key(moment: datetime, timezone: str | None = None) -> str:
+def week_key(moment: datetime, timezone: str = DEFAULT_TIMEZONE) -> str:
     """The key of the week that contains `moment` (naive datetimes are read as the machine's local time,
     as `datetime.timestamp` reads them)."""
-    local = moment.astimezone(ZoneInfo(timezone or week_timezone()))
+    local = moment.astimezone(ZoneInfo(timezone))
     return (local.date() - timedelta(days=local.weekday())).isoformat()

@@ -35,6 +35,7 @@ from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.media.synth import plan_clip, write_clip
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, SubscriptionTier, User
+from montage_pipeline.settings import load_settings
 from montage_pipeline.storage.media_store import S3MediaStore
 from montage_pipeline_tests.databases import PG_ADMIN_URL
 from montage_pipeline_tests.selection_support import add_upload
@@ -83,6 +84,7 @@ class BuiltWeek:
             "platform_db": PlatformDatabase(url=self.db_url),
             "table_io_manager": TableIOManager(url=self.db_url),
             "upload_storage": UploadStorage(root=str(self.root)),
+            "settings": load_settings(),
             "media_store": store,
             "media_io_manager": MediaIOManager(media_store=store, cache_dir=str(self.cache)),
             **extra,

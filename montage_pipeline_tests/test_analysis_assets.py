@@ -16,6 +16,7 @@ from montage_pipeline.defs.resources.media_store import LocalMediaStoreResource
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.media.synth import PlantedTimeline, plan_clip, write_clip
+from montage_pipeline.settings import load_settings
 from montage_pipeline_tests.selection_support import add_upload
 
 WEEK = "2025-01-27"
@@ -54,6 +55,7 @@ def _build(
             "platform_db": PlatformDatabase(url=db_url),
             "table_io_manager": TableIOManager(url=db_url),
             "upload_storage": UploadStorage(root=str(root)),
+            "settings": load_settings(),
             "media_store": LocalMediaStoreResource(root=str(media)),
         },
         run_config={

@@ -104,7 +104,8 @@ LAYERS = [
     {"selection"},
     {"platform"},
     {"media"},
-    {"profiles", "settings"},
+    {"settings"},
+    {"profiles"},
     {"storage", "weeks"},
 ]
 

@@ -35,6 +35,7 @@ from montage_pipeline.media.fingerprint import (
 from montage_pipeline.media.windows import WindowRules
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.selection.rows import SelectedClip
+from montage_pipeline.settings import load_settings
 from montage_pipeline_tests.selection_support import add_upload
 
 CLIPS = Path(__file__).resolve().parent / "gameplay" / "clips"
@@ -131,6 +132,7 @@ def _build(db_url: str, root: Path, media: Path, highlights: dict[str, Any]) -> 
             "platform_db": PlatformDatabase(url=db_url),
             "table_io_manager": TableIOManager(url=db_url),
             "upload_storage": UploadStorage(root=str(root)),
+            "settings": load_settings(),
             "media_store": LocalMediaStoreResource(root=str(media)),
         },
         run_config={"ops": {"scored_highlights": {"config": highlights}}},

@@ -18,6 +18,7 @@ import pytest
 from montage_pipeline.media.probe import ClipLimits, ProbeError, probe_clip
 from montage_pipeline.selection.rows import EligibleJob, Rejection
 from montage_pipeline.selection.verify import VerifiedClip, verify_job, verify_jobs
+from montage_pipeline.settings import load_settings
 
 PQ, HLG = 16, 18  # FFmpeg's AVCOL_TRC_SMPTE2084 and AVCOL_TRC_ARIB_STD_B67
 BT2020 = 9  # primaries and matrix
@@ -157,11 +158,12 @@ def test_verification_records_each_limit_as_a_rejection_reason(clips: Path) -> N
 def test_limits_come_from_the_environment(clips: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONTAGE_CLIP_MAX_SIDE_PX", "32")
     monkeypatch.setenv("MONTAGE_CLIP_MAX_DURATION_S", "900")
-    assert ClipLimits.from_env() == ClipLimits(max_side_px=32, max_duration_s=900.0)
-    [result] = verify_jobs([_job(1, "ok.mp4")], clips, min_duration_s=3.0, workers=1)
+    limits = load_settings().clip_limits  # what the code location hands the selection asset
+    assert limits == ClipLimits.from_env() == ClipLimits(max_side_px=32, max_duration_s=900.0)
+    [result] = verify_jobs([_job(1, "ok.mp4")], clips, min_duration_s=3.0, workers=1, limits=limits)
     assert isinstance(result, Rejection) and result.reason == "frame_too_large"
     assert "64x48" in result.detail
     for bad in ("lots", "0", "-5"):
         monkeypatch.setenv("MONTAGE_CLIP_MAX_SIDE_PX", bad)
         with pytest.raises(ValueError, match="MONTAGE_CLIP_MAX_SIDE_PX"):
-            ClipLimits.from_env()
+            load_settings()

@@ -53,8 +53,14 @@ def sources(tmp_path: Path) -> Path:
 def test_the_media_cache_lives_privately_under_the_data_folder(
     tmp_path: Path, sources: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MONTAGE_HOME", str(tmp_path / "home"))
-    io_manager = MediaIOManager(media_store=LocalMediaStoreResource(root=str(tmp_path / "media")))
+    from montage_pipeline.defs.resources.wiring import build_resources
+    from montage_pipeline.settings import load_settings
+
+    # The code location's IO manager, as the wiring builds it from the settings.
+    io_manager = build_resources(load_settings({"MONTAGE_HOME": str(tmp_path / "home")}))["media_io_manager"]
+    io_manager = MediaIOManager(
+        media_store=LocalMediaStoreResource(root=str(tmp_path / "media")), cache_dir=io_manager.cache_dir
+    )
     cached = _run(io_manager, WEEKS[0])
     cache = tmp_path / "home" / "cache" / "media"
     assert cached.is_relative_to(cache) and cached.stat().st_size == VIDEO_BYTES

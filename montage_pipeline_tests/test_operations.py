@@ -42,6 +42,7 @@ from montage_pipeline.defs.sensors import (
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
 from montage_pipeline.publishing.montage_record import MontageFacts, record_published
+from montage_pipeline.settings import load_settings
 from montage_pipeline.weeks import week_key, week_window
 from montage_pipeline_tests.selection_support import add_upload
 
@@ -231,6 +232,7 @@ def test_featured_creators_get_one_email_per_week_unless_they_opted_out(
     resources = {
         "platform_db": PlatformDatabase(url=db_url),
         "mailer": Mailer(host="127.0.0.1", port=port, starttls=False, sender="bot@example.com"),
+        "settings": load_settings(),
         "media_store": LocalMediaStoreResource(root=str(media)),
     }
     with dg.instance_for_test() as instance:
@@ -323,6 +325,7 @@ def test_a_failing_creator_email_is_retried_a_bounded_number_of_times(
     resources = {
         "platform_db": PlatformDatabase(url=db_url),
         "mailer": Mailer(host="127.0.0.1", port=port, starttls=False, sender="bot@example.com"),
+        "settings": load_settings(),
         "media_store": LocalMediaStoreResource(root=str(media)),
     }
     with dg.instance_for_test() as instance:
@@ -363,6 +366,7 @@ def test_an_email_whose_sender_died_mid_send_is_sent_on_a_later_tick(
     resources = {
         "platform_db": PlatformDatabase(url=db_url),
         "mailer": Mailer(host="127.0.0.1", port=port, starttls=False, sender="bot@example.com"),
+        "settings": load_settings(),
         "media_store": LocalMediaStoreResource(root=str(tmp_path / "media")),
     }
     with (
@@ -383,6 +387,7 @@ def test_emails_are_off_without_an_smtp_host(db_url: str, tmp_path: Path) -> Non
     resources = {
         "platform_db": PlatformDatabase(url=db_url),
         "mailer": Mailer(),
+        "settings": load_settings(),
         "media_store": LocalMediaStoreResource(root=str(tmp_path)),
     }
     with (

@@ -11,6 +11,7 @@ import pytest
 
 from montage_pipeline.defs.automation import build_weekly_schedule
 from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.settings import ScheduleSettings
 from montage_pipeline.weeks import FIRST_WEEK, parse_week, week_key, week_window
 
 
@@ -60,7 +61,7 @@ def test_dagster_free_weeks_cut_the_same_weeks_as_the_partitions(timezone: str) 
 
 
 def test_monday_0200_tick_builds_the_week_that_just_ended() -> None:
-    schedule = build_weekly_schedule()
+    schedule = build_weekly_schedule(ScheduleSettings())
     from montage_pipeline.definitions import defs
 
     resolved = defs.get_schedule_def(schedule.name)
@@ -81,6 +82,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 import dagster as dg
 from montage_pipeline.definitions import defs
+from montage_pipeline.settings import load_settings
 from montage_pipeline.weeks import week_window
 schedule = defs.get_schedule_def("weekly_montage_schedule")
 tick = datetime(2025, 2, 3, 2, 0, tzinfo=ZoneInfo("America/New_York"))
@@ -88,7 +90,7 @@ with dg.instance_for_test() as instance:
     result = schedule.evaluate_tick(
         dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
     )
-start, end = week_window("2025-01-27")
+start, end = week_window("2025-01-27", load_settings().week_timezone)
 print(json.dumps({
     "cron": schedule.cron_schedule,
     "timezone": schedule.execution_timezone,

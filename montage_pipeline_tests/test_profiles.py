@@ -30,7 +30,8 @@ def test_production_reads_everything_from_the_environment() -> None:
     profile = load_profile({**PRODUCTION, "MONTAGE_S3_ENDPOINT_URL": "http://minio:9000"})
     assert profile.name == "production"
     assert profile.database_url == "MONTAGE_DATABASE_URL"  # the variable's name, not the secret
-    assert profile.database_url_value(PRODUCTION) == PRODUCTION["MONTAGE_DATABASE_URL"]
+    assert profile.database_url_value() == PRODUCTION["MONTAGE_DATABASE_URL"]
+    assert "s3cret" not in repr(profile)
     assert profile.s3 is not None and profile.s3.bucket == "montages"
     assert profile.s3.endpoint_url == "http://minio:9000"
 
@@ -66,7 +67,9 @@ def test_production_secrets_stay_out_of_resource_config() -> None:
 
 def test_a_private_relays_ca_reaches_the_mailer() -> None:
     from montage_pipeline.defs.resources.wiring import build_notify_resources
+    from montage_pipeline.settings import load_settings
 
     env = {"MONTAGE_SMTP_HOST": "smtp.internal", "MONTAGE_SMTP_CA_FILE": "/etc/ssl/relay-ca.pem"}
-    assert build_notify_resources(env)["mailer"].ca_file == "/etc/ssl/relay-ca.pem"
-    assert build_notify_resources({"MONTAGE_SMTP_HOST": "smtp.example.com"})["mailer"].ca_file == ""
+    assert build_notify_resources(load_settings(env))["mailer"].ca_file == "/etc/ssl/relay-ca.pem"
+    smtp_only = load_settings({"MONTAGE_SMTP_HOST": "smtp.example.com"})
+    assert build_notify_resources(smtp_only)["mailer"].ca_file == ""

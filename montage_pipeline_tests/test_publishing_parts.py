@@ -164,21 +164,24 @@ def test_one_refresh_per_connection_even_when_asked_twice(sqlite_url: str) -> No
 def test_posting_is_off_by_default_and_a_half_configured_platform_fails_at_load() -> None:
     from montage_pipeline.defs.resources.wiring import build_social_resources
     from montage_pipeline.profiles import ProfileError
+    from montage_pipeline.settings import load_settings
 
-    off = build_social_resources({})
+    off = build_social_resources(load_settings({}))
     assert not (off["youtube"].enabled or off["tiktok"].enabled or off["instagram"].enabled)
     with pytest.raises(ProfileError, match="YOUTUBE_CLIENT_ID"):
-        build_social_resources({"YOUTUBE_API_ENABLED": "true"})
+        build_social_resources(load_settings({"YOUTUBE_API_ENABLED": "true"}))
     with pytest.raises(ProfileError, match="MONTAGE_TOKEN_KEYS"):
-        build_social_resources({"INSTAGRAM_API_ENABLED": "1"})
+        build_social_resources(load_settings({"INSTAGRAM_API_ENABLED": "1"}))
     on = build_social_resources(
-        {
-            "TIKTOK_API_ENABLED": "yes",
-            "TIKTOK_CLIENT_KEY": "k",
-            "TIKTOK_CLIENT_SECRET": "s",
-            "MONTAGE_TOKEN_KEYS": "x",
-            "TIKTOK_API_URL": "http://127.0.0.1:9",
-        }
+        load_settings(
+            {
+                "TIKTOK_API_ENABLED": "yes",
+                "TIKTOK_CLIENT_KEY": "k",
+                "TIKTOK_CLIENT_SECRET": "s",
+                "MONTAGE_TOKEN_KEYS": "x",
+                "TIKTOK_API_URL": "http://127.0.0.1:9",
+            }
+        )
     )
     assert (
         on["tiktok"].enabled and on["tiktok"].api_url == "http://127.0.0.1:9" and on["tiktok"].mode == "inbox"

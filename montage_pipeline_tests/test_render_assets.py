@@ -19,6 +19,7 @@ from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.media.synth import plan_clip, write_clip
 from montage_pipeline.platform.migrate import upgrade
+from montage_pipeline.settings import load_settings
 from montage_pipeline_tests.selection_support import add_upload
 
 WEEK = "2025-01-27"
@@ -46,6 +47,7 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
             "platform_db": db,
             "table_io_manager": TableIOManager(url=sqlite_url),
             "upload_storage": UploadStorage(root=str(root)),
+            "settings": load_settings(),
             "media_store": store,
             "media_io_manager": MediaIOManager(media_store=store, cache_dir=str(tmp_path / "cache")),
         },

@@ -16,6 +16,7 @@ from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.platform.models import JobKind, JobStatus
 from montage_pipeline.selection.rows import SelectedClip
+from montage_pipeline.settings import load_settings
 from montage_pipeline_tests.selection_support import ClipBank, PlatformRows, make_clip_bank
 
 WEEK = "2025-01-27"
@@ -61,6 +62,7 @@ def build_week(
             "platform_db": PlatformDatabase(url=db_url),
             "table_io_manager": TableIOManager(url=db_url),
             "upload_storage": UploadStorage(root=str(storage)),
+            "settings": load_settings(),
         },
         run_config={
             "ops": {

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import uvicorn
 
-from montage_pipeline import settings
 from montage_pipeline.api.app import create_app
-from montage_pipeline.profiles import Profile, load_profile
+from montage_pipeline.profiles import Profile
 from montage_pipeline.publishing.exports import export_url
+from montage_pipeline.settings import Settings
 from montage_pipeline.storage.media_store import LocalMediaStore, MediaStore, S3MediaStore
 
 
@@ -22,16 +20,17 @@ def media_store(profile: Profile) -> MediaStore:
     return LocalMediaStore(profile.media_root)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    profile = load_profile()
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the read API with `settings` (the CLI's `load_settings()`)."""
+    profile = settings.profile
     store = media_store(profile)
     # The row holds object keys; each answer presigns them (or uses the public CDN base URL when set).
-    public_base_url, expires_s = settings.public_base_url(), settings.url_expires_s()
+    public_base_url, expires_s = settings.public_base_url, settings.api.url_expires_s
     app = create_app(
         profile.database_url_value(),
-        admin_token=os.environ.get("MONTAGE_ADMIN_TOKEN") or None,
-        dagster_graphql_url=os.environ.get("DAGSTER_GRAPHQL_URL") or None,
-        code_location=os.environ.get("DAGSTER_CODE_LOCATION", "montage_pipeline"),
+        admin_token=settings.api.admin_token.value or None,
+        dagster_graphql_url=settings.api.dagster_graphql_url,
+        code_location=settings.api.code_location,
         media_urls=lambda key: export_url(store, key, expires_s, public_base_url),
     )
     uvicorn.run(app, host=host, port=port, log_level="info")

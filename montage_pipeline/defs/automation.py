@@ -9,9 +9,10 @@ partitioned job's schedule, which keeps "02:00 on Monday" two hours after the we
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
+
+from montage_pipeline.defs.location_settings import settings
+from montage_pipeline.settings import ScheduleSettings
 
 # Steps after which the montage itself is done: their failure does not fail the montage job row.
 _AFTER_EXPORT = {"social_posts"}
@@ -44,25 +45,19 @@ weekly_montage_job = dg.define_asset_job(
 )
 
 
-def _schedule_status() -> dg.DefaultScheduleStatus:
-    raw = os.environ.get("MONTAGE_SCHEDULE_DEFAULT_STATUS", "").strip().upper()
-    if raw:
-        return dg.DefaultScheduleStatus[raw]
-    production = os.environ.get("MONTAGE_PROFILE") == "production"
-    return dg.DefaultScheduleStatus.RUNNING if production else dg.DefaultScheduleStatus.STOPPED
-
-
-def build_weekly_schedule() -> dg.ScheduleDefinition | dg.UnresolvedPartitionedAssetScheduleDefinition:
+def build_weekly_schedule(
+    schedule: ScheduleSettings,
+) -> dg.ScheduleDefinition | dg.UnresolvedPartitionedAssetScheduleDefinition:
     """Monday 02:00 in the weeks' timezone by default; `MONTAGE_SCHEDULE_HOUR` / `MONTAGE_SCHEDULE_MINUTE`
-    move the tick."""
+    move the tick, `MONTAGE_SCHEDULE_DEFAULT_STATUS` (RUNNING in production) decides if it starts on."""
     return dg.build_schedule_from_partitioned_job(
         weekly_montage_job,
         name="weekly_montage_schedule",
-        hour_of_day=int(os.environ.get("MONTAGE_SCHEDULE_HOUR", "2")),
-        minute_of_hour=int(os.environ.get("MONTAGE_SCHEDULE_MINUTE", "0")),
-        default_status=_schedule_status(),
+        hour_of_day=schedule.hour,
+        minute_of_hour=schedule.minute,
+        default_status=dg.DefaultScheduleStatus[schedule.default_status],
         description="Builds the week that just ended, every Monday.",
     )
 
 
-weekly_montage_schedule = build_weekly_schedule()
+weekly_montage_schedule = build_weekly_schedule(settings.schedule)

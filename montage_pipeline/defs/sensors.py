@@ -16,10 +16,10 @@ from sqlalchemy import MetaData, Table, or_, select, update
 from sqlalchemy.exc import IntegrityError, NoSuchTableError
 from sqlalchemy.orm import Session
 
-from montage_pipeline import settings
 from montage_pipeline.defs.admin import rebuild_week_job
 from montage_pipeline.defs.automation import weekly_montage_job
 from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
+from montage_pipeline.defs.partitions import window
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
 from montage_pipeline.defs.resources.notify import AlertWebhook, Mailer
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
@@ -27,7 +27,7 @@ from montage_pipeline.platform.models import Job, JobStatus, MontageNotification
 from montage_pipeline.publishing.exports import export_url
 from montage_pipeline.publishing.montage_record import set_job_status
 from montage_pipeline.selection.queries import eligible_jobs_in_window
-from montage_pipeline.weeks import week_window
+from montage_pipeline.settings import Settings
 
 RECENT_WEEKS = 6
 ALERT_ATTEMPTS = 3
@@ -120,7 +120,7 @@ def late_uploads(
             considered = _considered_job_ids(table_io_manager, week)
             if considered is None:
                 continue
-            start, end = week_window(week)
+            start, end = window(week)
             now_eligible = {j.job_id for j in eligible_jobs_in_window(session, start, end, 10_000)}
             late = sorted(now_eligible - considered - set(reported.get(week, [])))
             if late:
@@ -162,6 +162,7 @@ def notify_featured_creators(
     platform_db: PlatformDatabase,
     mailer: Mailer,
     media_store: MediaStoreResource,
+    settings: dg.ResourceParam[Settings],
 ) -> dg.SkipReason | None:
     if not mailer.enabled:
         return dg.SkipReason("creator emails are off (MONTAGE_SMTP_HOST is not set)")
@@ -174,7 +175,7 @@ def notify_featured_creators(
     for week_start, title, stored, user_ids in weeks:
         # The row holds the export's key: the link is minted now (public base URL, else presigned).
         url = (
-            export_url(media_store.store(), stored, EMAIL_LINK_EXPIRES_S, settings.public_base_url())
+            export_url(media_store.store(), stored, EMAIL_LINK_EXPIRES_S, settings.public_base_url)
             if stored
             else ""
         )

@@ -23,13 +23,15 @@ HDR and 10-bit: the probe records `bit_depth`, `pix_fmt` and `color_transfer` of
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+
+from montage_pipeline.settings import LIMIT_ENV_VARS, ClipLimits  # the limits are settings
+
+__all__ = ["LIMIT_ENV_VARS", "ClipLimits", "ClipProbe", "ProbeError", "probe_clip"]
 
 log = logging.getLogger(__name__)
 
@@ -42,56 +44,6 @@ END_WINDOW_S = 1.5  # how far before the reported end the tail decode starts
 HDR_TRANSFERS = {16: "smpte2084", 18: "arib-std-b67"}
 TRANSFER_NAMES = {1: "bt709", 2: "unknown", 6: "smpte170m", 8: "linear", 13: "srgb", 14: "bt2020-10"}
 MB = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class ClipLimits:
-    """What verification accepts. The defaults admit any real gaming clip up to 4K and 10 minutes.
-
-    `from_env` reads them from the environment, so a deployment tunes them without a code change.
-    """
-
-    max_file_bytes: int = 4_000 * MB  # checked before the file is opened
-    max_side_px: int = 4096  # the longer side of the coded frame
-    max_pixels: int = 4096 * 2304  # width x height: a decoded 4:2:0 frame is 1.5 bytes per pixel
-    max_duration_s: float = 600.0  # claimed duration
-    max_bytes_per_s: float = 20 * MB  # 160 Mbit/s over the claimed duration; phone 4K60 is ~100
-    min_decoded_fps: float = 2.0  # frames actually decoded per second in the start and tail windows
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ClipLimits:
-        """The defaults, overridden by whichever `MONTAGE_CLIP_*` variables (`LIMIT_ENV_VARS`) are set."""
-        env = os.environ if env is None else env
-        values: dict[str, float] = {}
-        for name, var in LIMIT_ENV_VARS.items():
-            raw = env.get(var, "").strip()
-            if not raw:
-                continue
-            try:
-                values[name] = float(raw)
-            except ValueError as exc:
-                raise ValueError(f"{var}={raw!r} is not a number") from exc
-            if values[name] <= 0:
-                raise ValueError(f"{var}={raw!r} must be positive")
-        defaults = cls()
-        return cls(
-            max_file_bytes=int(values.get("max_file_bytes", defaults.max_file_bytes)),
-            max_side_px=int(values.get("max_side_px", defaults.max_side_px)),
-            max_pixels=int(values.get("max_pixels", defaults.max_pixels)),
-            max_duration_s=values.get("max_duration_s", defaults.max_duration_s),
-            max_bytes_per_s=values.get("max_bytes_per_s", defaults.max_bytes_per_s),
-            min_decoded_fps=values.get("min_decoded_fps", defaults.min_decoded_fps),
-        )
-
-
-LIMIT_ENV_VARS = {
-    "max_file_bytes": "MONTAGE_CLIP_MAX_FILE_BYTES",
-    "max_side_px": "MONTAGE_CLIP_MAX_SIDE_PX",
-    "max_pixels": "MONTAGE_CLIP_MAX_PIXELS",
-    "max_duration_s": "MONTAGE_CLIP_MAX_DURATION_S",
-    "max_bytes_per_s": "MONTAGE_CLIP_MAX_BYTES_PER_S",
-    "min_decoded_fps": "MONTAGE_CLIP_MIN_DECODED_FPS",
-}
 
 
 class ProbeError(Exception):

@@ -34,7 +34,7 @@ from montage_pipeline.platform.models import (
     SubscriptionTier,
     User,
 )
-from montage_pipeline.weeks import parse_week, week_window
+from montage_pipeline.weeks import DEFAULT_TIMEZONE, parse_week, week_window
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +142,14 @@ def seed_demo(
     size: tuple[int, int] = (1920, 1080),
     seed: int | None = None,
     workers: int | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> DemoReport:
-    """Seed one week; reseeding the same week replaces what the previous seeding wrote."""
+    """Seed one week (cut in `timezone`, the deployment's `settings.week_timezone`); reseeding the same
+    week replaces what the previous seeding wrote."""
     if clips < 1:
         raise ValueError("--clips must be at least 1")
     parse_week(week)
-    week_start, week_end = week_window(week)
+    week_start, week_end = week_window(week, timezone)
     week_seconds = (week_end - week_start).total_seconds()  # 167 or 169 h across a DST change
     rng = random.Random(seed if seed is not None else int(week_start.timestamp()))
     clip_dir = Path("demo") / week

@@ -32,7 +32,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from montage_pipeline.media.paths import UnsafePathError, resolve_inside
-from montage_pipeline.media.probe import ClipLimits
 from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.models import (
     Job,
@@ -43,7 +42,8 @@ from montage_pipeline.platform.models import (
     SubscriptionTier,
     User,
 )
-from montage_pipeline.weeks import parse_week, week_window
+from montage_pipeline.settings import ClipLimits
+from montage_pipeline.weeks import DEFAULT_TIMEZONE, parse_week, week_window
 
 REQUIRED = ("path", "user", "game", "created_at")
 DEFAULT_MAX_FILE_BYTES = ClipLimits().max_file_bytes  # verification would refuse a larger file anyway
@@ -186,6 +186,7 @@ def import_manifest(
     *,
     import_root: Path | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> ImportReport:
     """Add the manifest's good entries to the session's transaction; the caller commits.
 
@@ -194,7 +195,7 @@ def import_manifest(
     """
     parse_week(week)
     _require_savepoints(session)
-    start, end = week_window(week)  # a DST week is 167 or 169 hours long in a local timezone
+    start, end = week_window(week, timezone)  # a DST week is 167 or 169 hours long in a local timezone
     try:
         entries = json.loads(manifest.read_text())
     except (OSError, json.JSONDecodeError) as exc:

@@ -3,7 +3,8 @@
 Runs in a thread pool: PyAV decodes and hashes release the GIL, so two files are checked at once on two
 cores. Every failure becomes a Rejection with a stable reason code; nothing raises for bad input.
 The probe's `ClipLimits` (file size, frame size, duration, bytes per second, decoded frame density, HDR)
-bound what one upload may cost; they come from the `MONTAGE_CLIP_*` environment unless given.
+bound what one upload may cost: the deployment's (`settings.clip_limits`, the `MONTAGE_CLIP_*` variables)
+as the asset passes them, else the defaults.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def reject(job: EligibleJob, reason: str, detail: str) -> Rejection:
 def verify_job(
     job: EligibleJob, storage_root: Path, min_duration_s: float, limits: ClipLimits | None = None
 ) -> VerifiedClip | Rejection:
-    """Check one job's render; a Rejection says why it cannot be used (`limits`: from the environment)."""
-    limits = limits or ClipLimits.from_env()
+    """Check one job's render; a Rejection says why it cannot be used (`limits`: default `ClipLimits()`)."""
+    limits = limits or ClipLimits()
     if job.user_opted_out:
         # Checked before touching the file: an opted-out user's clip is never read.
         return reject(job, "user_opted_out", "the user opted out of being featured")
@@ -72,7 +73,7 @@ def verify_jobs(
 ) -> list[VerifiedClip | Rejection]:
     """Verify all jobs, in the input order, `workers` at a time (default: one per core)."""
     workers = workers or os.cpu_count() or 1
-    limits = limits or ClipLimits.from_env()
+    limits = limits or ClipLimits()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as pool:
         results = []
         for result in pool.map(lambda j: verify_job(j, storage_root, min_duration_s, limits), jobs):

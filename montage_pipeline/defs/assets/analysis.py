@@ -9,6 +9,7 @@ from typing import Literal
 
 import dagster as dg
 
+from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
 from montage_pipeline.highlights import explain
@@ -26,7 +27,7 @@ from montage_pipeline.media.music_library import week_track
 from montage_pipeline.media.timeline import TimelineRules
 from montage_pipeline.media.windows import WindowRules
 from montage_pipeline.selection.rows import SelectedClip
-from montage_pipeline.settings import music_library, target_duration_s
+from montage_pipeline.settings import Settings
 from montage_pipeline.storage import keys
 from montage_pipeline.storage.media_store import MediaStore
 
@@ -49,7 +50,7 @@ def analysis_options(config: SceneSegmentsConfig) -> dict[str, object]:
 
 class ScoredHighlightsConfig(dg.Config):
     policy: Literal["ranked", "newest"] = "ranked"
-    target_duration_s: float | None = None  # default: env WEEKLY_MONTAGE_DURATION, else 180
+    target_duration_s: float | None = None  # default: settings (WEEKLY_MONTAGE_DURATION, 180)
     min_clips: int = 10
     min_score: float = 0.15  # clips whose best moment scores less are not padded in (see TimelineRules)
     max_clips: int = 15
@@ -187,16 +188,17 @@ def scored_highlights(
     selected_clips: list[SelectedClip],
     scene_segments: list[SceneSegment],
     media_store: MediaStoreResource,
+    settings: dg.ResourceParam[Settings],
 ) -> Iterator[dg.Output[list[EditSpan]]]:
     week = context.partition_key
     store = media_store.store()
     analysed_ids = {s.clip_id for s in scene_segments}
     clips = [c for c in selected_clips if c.clip_id in analysed_ids]
-    track = None if config.tempo_bpm else week_track(music_library(), week)
+    track = None if config.tempo_bpm else week_track(settings.music_library, week)
     if track is not None:
         context.log.info(f"music: {track.path.name} at {track.tempo_bpm:g} BPM; the cuts follow its beats")
     rules = TimelineRules(
-        target_s=config.target_duration_s or target_duration_s(),
+        target_s=config.target_duration_s or settings.target_duration_s,
         min_clips=config.min_clips,
         min_score=config.min_score,
         max_clips=config.max_clips,
@@ -266,5 +268,6 @@ def scored_highlights(
             "notes": "; ".join(timeline.notes) or "none",
             "edl_json": store.uri(keys.edl_json_key(week)),
             "edl_otio": store.uri(keys.edl_otio_key(week)),
+            **settings_metadata(settings),
         },
     )

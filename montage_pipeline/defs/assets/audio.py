@@ -10,6 +10,7 @@ import numpy as np
 
 from montage_pipeline.defs.assets.ui import image_markdown
 from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile
+from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
@@ -19,7 +20,7 @@ from montage_pipeline.media.music import generate, plan_for_week
 from montage_pipeline.media.music_library import fit_track, week_track
 from montage_pipeline.media.mux import EncodedSoundtrack, fit_to, master_and_encode, mux, video_duration
 from montage_pipeline.media.specs import inspect_video, spec_failures
-from montage_pipeline.settings import music_library
+from montage_pipeline.settings import Settings
 
 CHECK = "meets_audio_spec"
 
@@ -45,6 +46,7 @@ def mixed_audio(
     scored_highlights: list[EditSpan],
     landscape_render: MediaBundle,
     portrait_render: MediaBundle,
+    settings: dg.ResourceParam[Settings],
 ) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
     spans = sorted(scored_highlights, key=lambda s: s.order)
     landscape = landscape_render["video.mp4"].path
@@ -62,7 +64,7 @@ def mixed_audio(
         [s.montage_in_s for s in spans[1:]],
         rising,
     )
-    library_track = week_track(music_library(), context.partition_key)
+    library_track = week_track(settings.music_library, context.partition_key)
     # A library track starts at its first beat and shares the edit's tempo (scored_highlights used it).
     music = fit_track(library_track, duration) if library_track is not None else generate(plan)
     audio_spans = [
@@ -137,6 +139,7 @@ def mixed_audio(
                 "master_rounds": sum(e.rounds for e in encoded.values()),
                 "loudness_plot": dg.MetadataValue.md(image_markdown(plot, "loudness", image_format="PNG")),
                 "audio_failures": "; ".join(failures) or "none",
+                **settings_metadata(settings),
             },
         )
         yield dg.AssetCheckResult(

@@ -6,7 +6,8 @@ from typing import Literal
 
 import dagster as dg
 
-from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.location_settings import settings_metadata
+from montage_pipeline.defs.partitions import weekly_partitions, window
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.platform.models import JobStatus
@@ -15,7 +16,7 @@ from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline.selection.ranking import RankingRules, build_pool, newest_pool
 from montage_pipeline.selection.rows import EligibleJob, Rejection, SelectedClip
 from montage_pipeline.selection.verify import VerifiedClip, verify_jobs
-from montage_pipeline.weeks import week_window
+from montage_pipeline.settings import Settings
 
 
 class EligibleJobsConfig(dg.Config):
@@ -42,7 +43,7 @@ class SelectedClipsConfig(dg.Config):
 def eligible_jobs(
     context: dg.AssetExecutionContext, config: EligibleJobsConfig, platform_db: PlatformDatabase
 ) -> dg.Output[list[EligibleJob]]:
-    start, end = week_window(context.partition_key)
+    start, end = window(context.partition_key)
     context.log.info(
         f"Starting weekly montage compilation for week {start:%Y-%m-%d} "
         f"([{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC)"
@@ -109,8 +110,9 @@ def selected_clips(
     config: SelectedClipsConfig,
     eligible_jobs: list[EligibleJob],
     upload_storage: UploadStorage,
+    settings: dg.ResourceParam[Settings],
 ) -> Iterator[dg.Output[list[SelectedClip]]]:
-    start, _ = week_window(context.partition_key)
+    start, _ = window(context.partition_key)
 
     def progress(result: VerifiedClip | Rejection) -> None:
         if isinstance(result, Rejection):
@@ -123,7 +125,11 @@ def selected_clips(
             )
 
     results = verify_jobs(
-        eligible_jobs, upload_storage.root_path, config.min_clip_duration_s, on_result=progress
+        eligible_jobs,
+        upload_storage.root_path,
+        config.min_clip_duration_s,
+        on_result=progress,
+        limits=settings.clip_limits,
     )
     verified = [r for r in results if isinstance(r, VerifiedClip)]
     rejections = [r for r in results if isinstance(r, Rejection)]
@@ -152,6 +158,7 @@ def selected_clips(
                 for r in rejections
             ]
         ),
+        **settings_metadata(settings),
     }
     if not rows:
         reason = (

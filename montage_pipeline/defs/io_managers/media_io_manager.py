@@ -1,14 +1,14 @@
 """An IO manager for media assets: files streamed to and from the media store, never pickled.
 
 An asset returns a `MediaBundle` (named local files). The IO manager uploads each file to
-`weeks/<week>/<asset>/<name>` with managed (multipart) transfers and writes a small manifest beside
-them (names, sizes, sha256). Loading downloads the files into a local cache folder, reusing a cached copy
-whose size and sha256 match the manifest, and returns the bundle with local paths.
+`weeks/<week>/<asset>/<name>` with managed (multipart) transfers and writes a small manifest beside them
+(names, sizes, sha256). Loading downloads the files into a local cache folder, reusing a cached copy whose
+size and sha256 match the manifest, and returns the bundle with local paths.
 
 The cache is bounded: after each load the least recently used files (other than the bundle just loaded)
 are deleted until it holds at most `cache_max_bytes`. It lives under the data folder (`MONTAGE_HOME`, by
-default `.montage/`), private to its owner, not at a fixed path in the shared system temp folder where
-another user could read the week's videos or plant files first.
+default `.montage/`; the wiring passes it as `cache_dir`), private to its owner, not at a fixed path in
+the shared system temp folder where another user could read the week's videos or plant files first.
 """
 
 import json
@@ -34,9 +34,9 @@ DEFAULT_CACHE_MAX_BYTES = 20_000_000_000  # a few weeks of 1080p renders
 
 
 def default_cache_dir() -> Path:
-    """`<MONTAGE_HOME or .montage>/cache/media`."""
-    home = os.environ.get("MONTAGE_HOME") or default_home()
-    return Path(home).expanduser() / "cache" / "media"
+    """`.montage/cache/media` in the checkout; the code location passes `<MONTAGE_HOME>/cache/media`
+    (`resources/wiring.py`)."""
+    return default_home() / "cache" / "media"
 
 
 def evict_least_recently_used(root: Path, max_bytes: int, keep: set[Path]) -> list[Path]:
