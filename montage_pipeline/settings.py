@@ -21,8 +21,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from montage_pipeline.profiles import Profile, ProfileError, load_profile
+from montage_pipeline.rules import RULES
 
-DEFAULT_TARGET_DURATION_S = 180.0
+DEFAULT_TARGET_DURATION_S = RULES.target_duration_s
 MB = 1_000_000
 
 # The variables Dagster itself reads (the instance), documented beside ours in the README's table.

@@ -105,7 +105,7 @@ LAYERS = [
     {"platform"},
     {"media"},
     {"settings"},
-    {"profiles"},
+    {"profiles", "rules"},
     {"storage", "weeks"},
 ]
 

@@ -36,7 +36,8 @@ def test_the_readme_table_lists_exactly_the_variables_the_settings_read() -> Non
 
 class _Recording(Mapping[str, str]):
     def __init__(self, env: dict[str, str]) -> None:
-        self.env, self.read = env, set()
+        self.env = env
+        self.read: set[str] = set()
 
     def __getitem__(self, key: str) -> str:
         self.read.add(key)
@@ -133,3 +134,34 @@ def test_an_enabled_platform_without_its_secret_fails_at_load() -> None:
         load_settings({"YOUTUBE_API_ENABLED": "1"})
     with pytest.raises(SettingsError, match="TIKTOK_POST_MODE='draft' is not one of: inbox, direct"):
         load_settings({**EVERYTHING_ON, "TIKTOK_POST_MODE": "draft"})
+
+
+def test_every_rule_default_comes_from_the_one_rules_object() -> None:
+    """The run config of both assets and the cores' rule objects default from `rules.RULES`."""
+    import dataclasses
+
+    from montage_pipeline.defs.assets.analysis import ScoredHighlightsConfig
+    from montage_pipeline.defs.assets.selection import SelectedClipsConfig
+    from montage_pipeline.media.timeline import TimelineRules
+    from montage_pipeline.media.windows import WindowRules
+    from montage_pipeline.rules import RULES
+    from montage_pipeline.selection.ranking import RankingRules
+
+    rules = dataclasses.asdict(RULES)
+    # The target length's default is the settings' (WEEKLY_MONTAGE_DURATION, else RULES'): None here.
+    assert ScoredHighlightsConfig().target_duration_s is None
+    for config in (SelectedClipsConfig(), ScoredHighlightsConfig()):
+        values = config.model_dump()
+        shared = {name: values[name] for name in values if name in rules and name != "target_duration_s"}
+        assert shared == {name: rules[name] for name in shared}, type(config).__name__
+    edit, windows, ranking = TimelineRules(), WindowRules(), RankingRules()
+    assert (edit.target_s, edit.max_clips, edit.per_user_cap) == (180.0, 15, 2)
+    assert (edit.game_diversity_penalty, edit.max_game_share, edit.min_score) == (0.1, 0.5, 0.15)
+    assert (edit.min_len_s, edit.max_len_s, edit.tempo_range_bpm) == (
+        RULES.min_window_s,
+        RULES.max_window_s,
+        (RULES.tempo_min_bpm, RULES.tempo_max_bpm),
+    )
+    assert (windows.preferred_len_s, windows.lead_in_s) == (RULES.preferred_window_s, RULES.lead_in_s)
+    assert ranking.weight_engagement == RULES.weight_engagement
+    assert load_settings({}).target_duration_s == RULES.target_duration_s

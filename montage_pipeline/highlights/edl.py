@@ -19,6 +19,7 @@ from montage_pipeline.media.excitement import (
 )
 from montage_pipeline.media.timeline import Candidate, Timeline, TimelineRules, build_timeline
 from montage_pipeline.media.windows import Window, WindowRules, best_window
+from montage_pipeline.rules import RULES
 from montage_pipeline.selection.rows import SelectedClip
 
 
@@ -49,7 +50,7 @@ def score_candidates(
     analyses: dict[str, ClipAnalysis],
     window_rules: WindowRules,
     *,
-    prior_weight: float = 0.2,
+    prior_weight: float = RULES.prior_weight,
 ) -> list[ScoredCandidate]:
     """The best window of every analysed clip, scored against the whole week's scale."""
     usable = [c for c in clips if c.clip_id in analyses]

@@ -29,6 +29,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from montage_pipeline.rules import RULES
 from montage_pipeline.settings import LIMIT_ENV_VARS, ClipLimits  # the limits are settings
 
 __all__ = ["LIMIT_ENV_VARS", "ClipLimits", "ClipProbe", "ProbeError", "probe_clip"]
@@ -129,7 +130,9 @@ def _check_density(times: list[float], limits: ClipLimits, where: str) -> None:
         )
 
 
-def probe_clip(path: Path, *, min_duration_s: float = 3.0, limits: ClipLimits | None = None) -> ClipProbe:
+def probe_clip(
+    path: Path, *, min_duration_s: float = RULES.min_clip_duration_s, limits: ClipLimits | None = None
+) -> ClipProbe:
     """Facts of a usable clip, or ProbeError with the reason it is not usable.
 
     `limits` defaults to `ClipLimits()`; each is checked before the work it protects (module doc).

@@ -28,6 +28,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from montage_pipeline.media.windows import Window
+from montage_pipeline.rules import RULES
 
 BEATS_PER_BAR = 4
 
@@ -40,7 +41,7 @@ class Candidate:
     duration_s: float
     window: Window
     prior: float  # 0..1, from the selection rank (job score, engagement, recency)
-    prior_weight: float = 0.2
+    prior_weight: float = RULES.prior_weight
 
     @property
     def effective_score(self) -> float:
@@ -50,21 +51,19 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class TimelineRules:
-    target_s: float = 180.0
-    min_clips: int = 10
-    max_clips: int = 15
-    per_user_cap: int = 2
-    # Each clip of a game already in the cut multiplies the next one's score by (1 - penalty): a close
-    # call goes to another game, a clearly better moment still wins.
-    game_diversity_penalty: float = 0.1
-    # And no game fills more than this share of the cut's clips while another game has one to give.
-    max_game_share: float = 0.5
-    min_score: float = 0.15  # on the excitement scale: 0 walking, ~0.3 steady hits, ~0.7 a kill
-    min_len_s: float = 6.0
-    max_len_s: float = 20.0
-    intro_beats: int = 8
+    # The defaults are `rules.RULES` (see there what each means).
+    target_s: float = RULES.target_duration_s
+    min_clips: int = RULES.min_clips
+    max_clips: int = RULES.max_clips
+    per_user_cap: int = RULES.per_user_cap
+    game_diversity_penalty: float = RULES.game_diversity_penalty
+    max_game_share: float = RULES.max_game_share
+    min_score: float = RULES.min_score
+    min_len_s: float = RULES.min_window_s
+    max_len_s: float = RULES.max_window_s
+    intro_beats: int = RULES.intro_beats
     tempo_bpm: float | None = None
-    tempo_range_bpm: tuple[int, int] = (120, 140)
+    tempo_range_bpm: tuple[int, int] = (RULES.tempo_min_bpm, RULES.tempo_max_bpm)
     min_lead_s: float = 1.0
     # A span grows past its window's own length by at most this factor to fill the target (None: up to
     # max_len_s). Stretched spans show the dull seconds around the action: a week with too few worthy

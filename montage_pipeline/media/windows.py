@@ -15,14 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from montage_pipeline.media.excitement import ExcitementCurve
+from montage_pipeline.rules import RULES
 
 
 @dataclass(frozen=True, slots=True)
 class WindowRules:
-    min_len_s: float = 6.0
-    max_len_s: float = 20.0
-    preferred_len_s: float = 12.0  # 15 clips of 12 s fill a 180 s montage
-    lead_in_s: float = 2.0
+    min_len_s: float = RULES.min_window_s
+    max_len_s: float = RULES.max_window_s
+    preferred_len_s: float = RULES.preferred_window_s
+    lead_in_s: float = RULES.lead_in_s
     tail_s: float = 1.5
     streak_ratio: float = 0.6  # bins at ≥ this share of the peak belong to the action
     streak_gap_s: float = 3.0  # quieter gaps up to this long do not end a streak

@@ -27,15 +27,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from montage_pipeline.media.fingerprint import are_near_duplicates
+from montage_pipeline.rules import RULES
 from montage_pipeline.selection.rows import Rejection, SelectedClip
 from montage_pipeline.selection.verify import VerifiedClip, reject
 
 
 @dataclass(frozen=True, slots=True)
 class RankingRules:
-    weight_job_score: float = 0.5
-    weight_engagement: float = 0.35
-    weight_recency: float = 0.15
+    weight_job_score: float = RULES.weight_job_score
+    weight_engagement: float = RULES.weight_engagement
+    weight_recency: float = RULES.weight_recency
     near_duplicate_threshold: float | None = None  # None: the fingerprint module's calibrated default
 
 

@@ -26,6 +26,7 @@ from montage_pipeline.media.analysis import ClipAnalysis
 from montage_pipeline.media.music_library import week_track
 from montage_pipeline.media.timeline import TimelineRules
 from montage_pipeline.media.windows import WindowRules
+from montage_pipeline.rules import RULES
 from montage_pipeline.selection.rows import SelectedClip
 from montage_pipeline.settings import Settings
 from montage_pipeline.storage import keys
@@ -51,23 +52,24 @@ def analysis_options(config: SceneSegmentsConfig) -> dict[str, object]:
 class ScoredHighlightsConfig(dg.Config):
     policy: Literal["ranked", "newest"] = "ranked"
     target_duration_s: float | None = None  # default: settings (WEEKLY_MONTAGE_DURATION, 180)
-    min_clips: int = 10
-    min_score: float = 0.15  # clips whose best moment scores less are not padded in (see TimelineRules)
-    max_clips: int = 15
-    per_user_cap: int = 2
-    game_diversity_penalty: float = 0.1
-    max_game_share: float = 0.5  # no game fills more of the cut's clips while another has one to give
-    min_window_s: float = 6.0
-    max_window_s: float = 20.0
-    lead_in_s: float = 2.0
+    # Every default is `rules.RULES` (each rule is explained there).
+    min_clips: int = RULES.min_clips
+    min_score: float = RULES.min_score
+    max_clips: int = RULES.max_clips
+    per_user_cap: int = RULES.per_user_cap
+    game_diversity_penalty: float = RULES.game_diversity_penalty
+    max_game_share: float = RULES.max_game_share
+    min_window_s: float = RULES.min_window_s
+    max_window_s: float = RULES.max_window_s
+    lead_in_s: float = RULES.lead_in_s
     tempo_bpm: float | None = None  # default: drawn from tempo_min_bpm..tempo_max_bpm, seeded by the week
-    tempo_min_bpm: int = 120
-    tempo_max_bpm: int = 140
-    intro_beats: int = 8
+    tempo_min_bpm: int = RULES.tempo_min_bpm
+    tempo_max_bpm: int = RULES.tempo_max_bpm
+    intro_beats: int = RULES.intro_beats
     transition: Literal["cut", "dissolve"] = "cut"
-    dissolve_s: float = 0.5
-    preferred_window_s: float = 12.0  # the densest stretch of this length scores a clip
-    prior_weight: float = 0.2  # how far the selection prior may move a content score (±10 % at 0.2)
+    dissolve_s: float = RULES.dissolve_s
+    preferred_window_s: float = RULES.preferred_window_s
+    prior_weight: float = RULES.prior_weight
     # True: spans stretch (up to max_window_s) and dull clips pad in until the cut is the target length;
     # False (default): a week short of worthy clips gets a shorter cut of action, with a note.
     fill_target: bool = False

@@ -12,6 +12,7 @@ from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.platform.models import JobStatus
 from montage_pipeline.publishing.montage_record import set_job_status
+from montage_pipeline.rules import RULES
 from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline.selection.ranking import RankingRules, build_pool, newest_pool
 from montage_pipeline.selection.rows import EligibleJob, Rejection, SelectedClip
@@ -26,11 +27,11 @@ class EligibleJobsConfig(dg.Config):
 class SelectedClipsConfig(dg.Config):
     # "newest" keeps the seed's rule (the newest `newest_max_clips`, nothing analysed first) for comparison.
     policy: Literal["ranked", "newest"] = "ranked"
-    newest_max_clips: int = 15
-    min_clip_duration_s: float = 3.0
-    weight_job_score: float = 0.5
-    weight_engagement: float = 0.35
-    weight_recency: float = 0.15
+    newest_max_clips: int = RULES.newest_max_clips
+    min_clip_duration_s: float = RULES.min_clip_duration_s
+    weight_job_score: float = RULES.weight_job_score
+    weight_engagement: float = RULES.weight_engagement
+    weight_recency: float = RULES.weight_recency
 
 
 @dg.asset(
