@@ -2,7 +2,6 @@
 
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -152,9 +151,7 @@ def s3_exports(
                 ExportFile(name, workdir / name, "application/json", config.video_cache_control)
                 for name in ("edl.json", "montage.otio")
             ]
-            # A staging folder of this attempt's own: no other run or retry shares (or deletes) it.
-            token = f"{context.run.run_id}-{uuid.uuid4().hex[:8]}"
-            published = publish_generation(store, job_id, items, token)
+            published = publish_generation(store, job_id, items)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         rows = [
