@@ -20,9 +20,9 @@ def stage_tags(
     return {"stage": stage, "kind": kind}
 
 
-def table_metadata(row_type: type) -> dict[str, dg.TableSchema]:
+def table_metadata(row_type: type) -> dict[str, dg.TableSchemaMetadataValue]:
     """Definition metadata of a table asset: the columns of its table, shown before any run."""
-    return {"dagster/column_schema": column_schema(row_type)}
+    return {"dagster/column_schema": dg.MetadataValue.table_schema(column_schema(row_type))}
 
 
 Cell = str | int | float | bool | None
