@@ -176,17 +176,17 @@ def _files(tmp_path: Path, tag: str) -> list[ExportFile]:
 
 
 def test_generations_are_content_addressed_and_collected(store: MediaStore, tmp_path: Path) -> None:
-    first = publish_generation(store, 12, _files(tmp_path, "a"), "run-1")
-    again = publish_generation(store, 12, _files(tmp_path, "a"), "run-2")
+    first = publish_generation(store, 12, _files(tmp_path, "a"))
+    again = publish_generation(store, 12, _files(tmp_path, "a"))
     assert again.generation == first.generation and not any(f.uploaded for f in again.files)
-    second = publish_generation(store, 12, _files(tmp_path, "b"), "run-3")
+    second = publish_generation(store, 12, _files(tmp_path, "b"))
     assert second.generation != first.generation and all(f.uploaded for f in second.files)
     for gen in (first, second):
         for f in gen.files:
             assert f.key == f"exports/12/{gen.generation}/{f.name}"
             assert store.stored_sha256(f.key) == f.sha256
     assert not [k for k in store.list_keys("exports/12/") if "/.staging/" in k]
-    third = publish_generation(store, 12, _files(tmp_path, "c"), "run-4")
+    third = publish_generation(store, 12, _files(tmp_path, "c"))
     deleted = collect_garbage(store, 12, {third.generation, second.generation})
     assert sorted(deleted) == sorted(f.key for f in first.files)
     assert {k.split("/")[2] for k in store.list_keys("exports/12/")} == {second.generation, third.generation}

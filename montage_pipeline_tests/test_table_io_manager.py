@@ -69,8 +69,22 @@ def test_weeks_are_replaced_whole_and_load_back_typed(db_url: str) -> None:
     assert loaded["2025-01-27"][0].at.tzinfo is not None
     mats = result.asset_materializations_for_node("picks")
     assert mats[0].metadata["dagster/row_count"].value == 2
-    preview = str(mats[0].metadata["preview"].value)
-    assert "| name | score | at | note |" in preview and "pipe \\| in text" in preview
+    preview = mats[0].metadata["preview"]
+    assert isinstance(preview, dg.TableMetadataValue)
+    assert [c.name for c in preview.schema.columns] == ["name", "score", "at", "note"]
+    assert [r.data["note"] for r in preview.records] == [None, "pipe | in text"]
+    columns = mats[0].metadata["dagster/column_schema"]
+    assert isinstance(columns, dg.TableSchemaMetadataValue)
+    assert [(c.name, c.type) for c in columns.schema.columns] == [
+        ("partition_key", "text"),
+        ("row_index", "integer"),
+        ("name", "text"),
+        ("score", "float"),
+        ("at", "timestamp"),
+        ("tags", "json"),
+        ("parts", "json"),
+        ("note", "text"),
+    ]
 
 
 def test_an_empty_week_clears_that_week_only(db_url: str) -> None:

@@ -1,7 +1,7 @@
 """Why the cut is what it is: each pick beside the best clip left out, for a reviewer to trust or overrule.
 
-Plain functions over the timeline and the EDL (no Dagster): `scored_highlights` shows their Markdown and
-JSON on its asset page.
+Plain functions over the timeline and the EDL (no Dagster): `scored_highlights` shows their rows as
+tables and JSON on its asset page.
 """
 
 from __future__ import annotations
@@ -30,15 +30,29 @@ def best_left_out(timeline: Timeline) -> tuple[Candidate, str] | None:
     return max(timeline.not_picked, key=lambda cr: cr[0].effective_score, default=None)
 
 
-def picks_table(spans: Sequence[EditSpan], timeline: Timeline) -> str:
+Cell = str | int | float
+
+# (column, type) of each table, in the order shown.
+PICKS_COLUMNS = (
+    ("#", "integer"),
+    ("clip", "string"),
+    ("credit", "string"),
+    ("source window", "string"),
+    ("montage", "string"),
+    ("score", "float"),
+    ("content", "float"),
+    ("prior", "float"),
+    ("what scored", "string"),
+    ("vs best left out", "string"),
+)
+LEFT_OUT_COLUMNS = (("clip", "string"), ("score", "float"), ("best window", "string"), ("why not", "string"))
+
+
+def picks_rows(spans: Sequence[EditSpan], timeline: Timeline) -> list[dict[str, Cell]]:
     """One row per span: the window, its score and what made it, and its margin over the best left out."""
     left = best_left_out(timeline)
     rival = left[0].effective_score if left else None
-    lines = [
-        "| # | clip | credit | source window | montage | score | content | prior | what scored | "
-        "vs best left out |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows: list[dict[str, Cell]] = []
     for s in spans:
         b = s.score_breakdown
         if rival is None:
@@ -47,25 +61,33 @@ def picks_table(spans: Sequence[EditSpan], timeline: Timeline) -> str:
             margin = f"+{s.score - rival:.3f}"
         else:  # a weaker clip is in because the stronger one hit the per-user cap or game diversity
             margin = f"{s.score - rival:.3f} (it was {left[1]})" if left else ""
-        lines.append(
-            f"| {s.order} | {s.clip_id} | {s.credit} | {s.source_in_s:.1f}–{s.source_out_s:.1f}s "
-            f"(peak {s.peak_source_s:.1f}s) | {s.montage_in_s:.1f}–{s.montage_out_s:.1f}s | {s.score:.3f} "
-            f"| {b.get('content', 0):.3f} | {b.get('prior', 0):.2f} | {_top_features(b)} | {margin} |"
+        values: tuple[Cell, ...] = (
+            s.order,
+            s.clip_id,
+            s.credit,
+            f"{s.source_in_s:.1f}–{s.source_out_s:.1f}s (peak {s.peak_source_s:.1f}s)",
+            f"{s.montage_in_s:.1f}–{s.montage_out_s:.1f}s",
+            round(s.score, 3),
+            round(b.get("content", 0), 3),
+            round(b.get("prior", 0), 2),
+            _top_features(b),
+            margin,
         )
-    return "\n".join(lines)
+        rows.append(dict(zip((name for name, _ in PICKS_COLUMNS), values, strict=True)))
+    return rows
 
 
-def left_out_table(timeline: Timeline) -> str:
-    if not timeline.not_picked:
-        return "_every analysed clip is in the montage_"
-    lines = ["| clip | score | best window | why not |", "|---|---|---|---|"]
-    for c, reason in sorted(timeline.not_picked, key=lambda cr: -cr[0].effective_score):
-        w = c.window
-        lines.append(
-            f"| {c.clip_id} | {c.effective_score:.3f} | {w.start_s:.1f}–{w.end_s:.1f}s "
-            f"| {REASONS.get(reason, reason)} |"
-        )
-    return "\n".join(lines)
+def left_out_rows(timeline: Timeline) -> list[dict[str, Cell]]:
+    """The analysed clips not in the cut, strongest first, and why each is out."""
+    return [
+        {
+            "clip": c.clip_id,
+            "score": round(c.effective_score, 3),
+            "best window": f"{c.window.start_s:.1f}–{c.window.end_s:.1f}s",
+            "why not": REASONS.get(reason, reason),
+        }
+        for c, reason in sorted(timeline.not_picked, key=lambda cr: -cr[0].effective_score)
+    ]
 
 
 def left_out_json(timeline: Timeline) -> list[dict[str, object]]:

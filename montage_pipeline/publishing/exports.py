@@ -3,11 +3,11 @@
 A build's files go to `exports/{job_id}/{generation}/{name}`, where the generation is derived from the
 content (the names and sha256 of every file): a rebuild with different bytes writes beside the
 published generation instead of over it, and a rerun with the same bytes finds its generation already
-there and changes nothing. Each file goes to a staging key of its own run first
-(`exports/{job_id}/.staging/{token}/{name}`), is read back and compared (size and sha256), then copied
-server-side into the generation, whose objects carry the sha256 in their metadata. Nothing points at a
-generation until the caller switches the week's row to it, once every file verified; a failure at any
-point leaves the published generation as it was.
+there and changes nothing. Each file is uploaded straight to its key in the generation (its sha256 in
+the object's metadata) and verified by the store (`MediaStore.put_verified`: on S3 the object's own
+full-object CRC-32 against the one taken locally in the same pass as the sha256, with no download; in a
+folder by reading the copy back). Nothing points at a generation until the caller switches the week's
+row to it, once every file verified; a failure at any point leaves the published generation as it was.
 """
 
 from __future__ import annotations
@@ -18,18 +18,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from montage_pipeline.storage.hashing import file_sha256, sha256_chunks
-from montage_pipeline.storage.keys import export_key, exports_prefix, staging_key
-from montage_pipeline.storage.media_store import MediaStore
+from montage_pipeline.storage.hashing import FileDigests, file_digests, sha256_chunks
+from montage_pipeline.storage.keys import export_key, exports_prefix
+from montage_pipeline.storage.media_store import MediaStore, VerificationError
 
 log = logging.getLogger(__name__)
 
 SHA_META = "sha256"
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-
-
-class ExportVerificationError(OSError):
-    """The store holds different bytes from the ones sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,55 +101,47 @@ def export_url(store: MediaStore, stored: str, expires_s: int, public_base_url: 
     return store.url(stored, expires_s, public_base_url or None)
 
 
-def _verify(store: MediaStore, key: str, size: int, sha: str) -> None:
-    head = store.head(key)
-    if head is None or head.size != size:
-        raise ExportVerificationError(f"{key}: stored {head.size if head else 'nothing'} bytes, sent {size}")
-    stored = store.stored_sha256(key)
-    if stored != sha:
-        raise ExportVerificationError(f"{key}: stored sha256 {stored[:12]}…, sent {sha[:12]}…")
-
-
 def publish_file(
-    store: MediaStore, job_id: int, generation: str, item: ExportFile, sha: str, token: str
+    store: MediaStore, job_id: int, generation: str, item: ExportFile, digests: FileDigests
 ) -> PublishedFile:
-    """Put one file into its generation, verified; `token` names this run's staging folder."""
+    """Put one file into its generation, verified (`VerificationError` if the store holds other bytes).
+
+    The generation's name is a hash of its files, so its keys only ever receive these bytes, and an
+    object that fails verification is deleted: a key holds verified bytes or nothing.
+    """
     key = export_key(job_id, generation, item.name)
-    size = item.path.stat().st_size
+    sha, size = digests.sha256, digests.size
     current = store.head(key)
     if current is not None and current.size == size and current.metadata.get(SHA_META) == sha:
-        _verify(store, key, size, sha)  # the metadata says so; the bytes must too
-        log.info("%s unchanged (sha256 %s…)", key, sha[:12])
-        return PublishedFile(item.name, key, item.content_type, size, sha, uploaded=False)
-    staging = staging_key(job_id, token, item.name)
-    try:
-        store.put_file(item.path, staging, item.content_type, item.cache_control, {SHA_META: sha})
-        _verify(store, staging, size, sha)
-        store.copy_object(staging, key)
-        head = store.head(key)
-        if head is None or head.size != size or head.metadata.get(SHA_META) != sha:
-            raise ExportVerificationError(f"{key}: the copy from staging does not match")
-    finally:
         try:
-            store.delete(staging)
-        except Exception as exc:  # a leftover staging object is collected later; the real error matters
-            log.warning("could not delete %s: %s", staging, exc)
-    log.info("%s published (%d bytes, sha256 %s…)", key, size, sha[:12])
+            store.verify(key, digests)  # the metadata says so; the store's checksum (or the bytes) must too
+            log.info("%s unchanged (sha256 %s…)", key, sha[:12])
+            return PublishedFile(item.name, key, item.content_type, size, sha, uploaded=False)
+        except VerificationError as exc:
+            log.warning("%s; uploading it again", exc)
+    try:
+        store.put_verified(item.path, key, digests, item.content_type, item.cache_control, {SHA_META: sha})
+    except VerificationError:
+        try:
+            store.delete(key)
+        except Exception as exc:  # the verification failure is the error to report
+            log.warning("could not delete %s: %s", key, exc)
+        raise
+    log.info("%s published (%d bytes, sha256 %s…, CRC-32 %s)", key, size, sha[:12], digests.crc32_base64)
     return PublishedFile(item.name, key, item.content_type, size, sha, uploaded=True)
 
 
-def publish_generation(
-    store: MediaStore, job_id: int, items: Sequence[ExportFile], token: str
-) -> ExportGeneration:
+def publish_generation(store: MediaStore, job_id: int, items: Sequence[ExportFile]) -> ExportGeneration:
     """Every file into the generation its content names; raises if any file does not verify."""
-    shas = {item.name: file_sha256(item.path) for item in items}
-    generation = generation_id(shas.items())
-    files = tuple(publish_file(store, job_id, generation, item, shas[item.name], token) for item in items)
+    digests = {item.name: file_digests(item.path) for item in items}
+    generation = generation_id((name, d.sha256) for name, d in digests.items())
+    files = tuple(publish_file(store, job_id, generation, item, digests[item.name]) for item in items)
     return ExportGeneration(job_id, generation, files)
 
 
 def collect_garbage(store: MediaStore, job_id: int, keep: set[str]) -> list[str]:
-    """Delete the week's generations not in `keep`, and staging leftovers; returns the deleted keys.
+    """Delete the week's generations not in `keep`, and any `.staging` folder an older version left;
+    returns the deleted keys.
 
     Call it holding the week's lock (no other run is writing) and only after the row switched: `keep`
     holds the generation the row points at and the one it replaced. Files of the older flat layout

@@ -3,7 +3,6 @@
     weeks/{week}/{asset}/{name}              a media asset's files and its manifest (media IO manager)
     weeks/{week}/edl.json, montage.otio      the week's edit decision list, for the pipeline and editors
     exports/{job_id}/{generation}/{name}     a published generation (s3_exports)
-    exports/{job_id}/.staging/{token}/{name} one export attempt's uploads before they are verified
     analysis/v{version}/{options}/{aa}/{sha256}.npz   a clip's cached analysis, by content
 
 Keys are POSIX paths relative to the store's root (a folder, or the bucket's prefix).
@@ -14,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 UNPARTITIONED_WEEK = "all"  # where an asset without partitions keeps its files
-STAGING = ".staging"
 
 
 def week_prefix(week: str) -> str:
@@ -47,10 +45,6 @@ def exports_prefix(job_id: int) -> str:
 
 def export_key(job_id: int, generation: str, name: str) -> str:
     return f"{exports_prefix(job_id)}{generation}/{name}"
-
-
-def staging_key(job_id: int, token: str, name: str) -> str:
-    return f"{exports_prefix(job_id)}{STAGING}/{token}/{name}"
 
 
 def analysis_key(sha256: str, version: int, options: Mapping[str, object] | None = None) -> str:

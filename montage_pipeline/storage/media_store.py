@@ -4,11 +4,17 @@ Plain Python, no Dagster: the cores (analysis cache, render plan, exports) take 
 Dagster resource in `defs/resources/media_store.py` only builds one from its config. Files are streamed
 (boto3 managed multipart transfers), never read whole into memory or pickled. Keys are POSIX paths
 relative to the store's prefix (their layout: `keys.py`); anything that could climb out of it is refused.
+
+`put_verified` stores a file and proves the store holds exactly its bytes: the folder store reads its copy
+back; the S3 store uploads with a full-object CRC-32 checksum (S3 checks every request's bytes on the way
+in and keeps the whole object's CRC-32) and compares that with the CRC-32 taken locally, with one
+`head_object`, instead of downloading the object again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import uuid
 from abc import ABC, abstractmethod
@@ -17,7 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from montage_pipeline.storage.hashing import file_sha256, sha256_chunks
+from montage_pipeline.storage.hashing import FileDigests, file_sha256, sha256_chunks
+
+log = logging.getLogger(__name__)
+
+
+class VerificationError(OSError):
+    """The store holds different bytes from the ones sent."""
 
 
 def _safe_key(key: str) -> str:
@@ -62,8 +74,21 @@ class MediaStore(ABC):
         """The sha256 of the bytes the store holds, read back in a stream (verification, not trust)."""
 
     @abstractmethod
-    def copy_object(self, source: str, target: str) -> None:
-        """A server-side copy (content type, cache headers and metadata go along)."""
+    def verify(self, key: str, digests: FileDigests) -> None:
+        """Raise `VerificationError` unless `key` holds exactly the bytes `digests` describes."""
+
+    def put_verified(
+        self,
+        local: Path,
+        key: str,
+        digests: FileDigests,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        """`put_file`, then `verify`: `digests` are the local file's, taken before the upload."""
+        self.put_file(local, key, content_type, cache_control, metadata)
+        self.verify(key, digests)
 
     @abstractmethod
     def delete(self, key: str) -> None: ...
@@ -141,10 +166,16 @@ class LocalMediaStore(MediaStore):
     def stored_sha256(self, key: str) -> str:
         return file_sha256(self._path(key))
 
-    def copy_object(self, source: str, target: str) -> None:
-        src = self._path(source)
-        meta = self.head(source)
-        self.put_file(src, target, metadata=meta.metadata if meta else None)
+    def verify(self, key: str, digests: FileDigests) -> None:
+        # A local copy is cheap to read back: size and sha256 of the file itself.
+        size = self.size(key)
+        if size != digests.size:
+            raise VerificationError(
+                f"{key}: stored {size if size is not None else 'nothing'}, sent {digests.size}"
+            )
+        stored = self.stored_sha256(key)
+        if stored != digests.sha256:
+            raise VerificationError(f"{key}: stored sha256 {stored[:12]}…, sent {digests.sha256[:12]}…")
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -238,6 +269,19 @@ class S3MediaStore(MediaStore):
     def _key(self, key: str) -> str:
         return self.prefix + _safe_key(key)
 
+    @staticmethod
+    def _extra_args(
+        content_type: str | None, cache_control: str | None, metadata: dict[str, str] | None
+    ) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if content_type:
+            extra["ContentType"] = content_type
+        if cache_control:
+            extra["CacheControl"] = cache_control
+        if metadata:
+            extra["Metadata"] = metadata
+        return extra
+
     def put_file(
         self,
         local: Path,
@@ -246,14 +290,28 @@ class S3MediaStore(MediaStore):
         cache_control: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> None:
-        extra: dict[str, Any] = {}
-        if content_type:
-            extra["ContentType"] = content_type
-        if cache_control:
-            extra["CacheControl"] = cache_control
-        if metadata:
-            extra["Metadata"] = metadata
+        extra = self._extra_args(content_type, cache_control, metadata)
         self.client.upload_file(str(local), self.bucket, self._key(key), ExtraArgs=extra or None)
+
+    def put_verified(
+        self,
+        local: Path,
+        key: str,
+        digests: FileDigests,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        # botocore checksums each request's body (PutObject, or every UploadPart of a managed multipart
+        # upload above 8 MiB) and S3 refuses a body that does not match; with FULL_OBJECT the parts'
+        # CRCs combine into the whole object's, which `verify` compares with ours. The value is not sent
+        # up front: a store that keeps what it is told without checking it (moto) would then only echo it.
+        # CRC-32 because botocore computes it with zlib; CRC-32C and CRC-64/NVME (the other full-object
+        # algorithms) need the awscrt extra (boto3[crt]), which this project does not install.
+        extra = self._extra_args(content_type, cache_control, metadata)
+        extra.update(ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+        self.client.upload_file(str(local), self.bucket, self._key(key), ExtraArgs=extra)
+        self.verify(key, digests)
 
     def head(self, key: str) -> StoredObject | None:
         from botocore.exceptions import ClientError
@@ -270,9 +328,29 @@ class S3MediaStore(MediaStore):
         body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
         return sha256_chunks(body.iter_chunks(1 << 20))
 
-    def copy_object(self, source: str, target: str) -> None:
-        # Managed copy: multipart server-side copy for big objects; metadata and headers are copied.
-        self.client.copy({"Bucket": self.bucket, "Key": self._key(source)}, self.bucket, self._key(target))
+    def verify(self, key: str, digests: FileDigests) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                raise VerificationError(f"{key}: nothing stored, sent {digests.size} bytes") from exc
+            raise
+        size = int(head["ContentLength"])
+        if size != digests.size:
+            raise VerificationError(f"{key}: stored {size} bytes, sent {digests.size}")
+        crc = head.get("ChecksumCRC32")
+        if crc and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+            if crc != digests.crc32_base64:
+                raise VerificationError(f"{key}: stored CRC-32 {crc}, sent {digests.crc32_base64}")
+            return
+        # No full-object CRC-32 (an object stored before, or a store that keeps none or only a composite
+        # of its parts): read the bytes back.
+        log.info("%s has no full-object CRC-32 (%s); reading it back", key, head.get("ChecksumType"))
+        stored = self.stored_sha256(key)
+        if stored != digests.sha256:
+            raise VerificationError(f"{key}: stored sha256 {stored[:12]}…, sent {digests.sha256[:12]}…")
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))

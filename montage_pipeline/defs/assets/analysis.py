@@ -9,6 +9,7 @@ from typing import Literal
 
 import dagster as dg
 
+from montage_pipeline.defs.catalog import OWNERS, stage_tags, table_metadata, table_value
 from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
@@ -22,7 +23,7 @@ from montage_pipeline.highlights.analysis_cache import (
 from montage_pipeline.highlights.edl import build_edl, newest_candidates, score_candidates
 from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
-from montage_pipeline.media.analysis import ClipAnalysis
+from montage_pipeline.media.analysis import ANALYSIS_VERSION, ClipAnalysis
 from montage_pipeline.media.music_library import week_track
 from montage_pipeline.media.timeline import TimelineRules
 from montage_pipeline.media.windows import WindowRules
@@ -31,6 +32,10 @@ from montage_pipeline.selection.rows import SelectedClip
 from montage_pipeline.settings import Settings
 from montage_pipeline.storage import keys
 from montage_pipeline.storage.media_store import MediaStore
+
+# scored_highlights' code version: bump it when the same inputs give another cut. scene_segments'
+# is the analysis code's own version (media/analysis.py), which also keys the analysis cache.
+EDL_VERSION = "1"
 
 
 class SceneSegmentsConfig(dg.Config):
@@ -100,6 +105,10 @@ def _analyse(
     partitions_def=weekly_partitions,
     group_name="montage",
     kinds={"postgres", "pyav", "scenedetect"},
+    code_version=str(ANALYSIS_VERSION),
+    owners=OWNERS,
+    tags=stage_tags("analysis", "table"),
+    metadata=table_metadata(SceneSegment),
     io_manager_key="table_io_manager",
     pool="analysis",
     description="Scene cuts of every candidate clip, from one low-resolution decode pass (cached by hash).",
@@ -178,6 +187,10 @@ def _load_analyses(
     partitions_def=weekly_partitions,
     group_name="montage",
     kinds={"postgres", "python", "otio"},
+    code_version=EDL_VERSION,
+    owners=OWNERS,
+    tags=stage_tags("analysis", "table"),
+    metadata=table_metadata(EditSpan),
     io_manager_key="table_io_manager",
     output_required=False,
     # The generator's annotation names no type: declared here so a script can load the rows.
@@ -264,8 +277,8 @@ def scored_highlights(
             "mean_score": round(sum(s.score for s in spans) / len(spans), 4),
             "policy": config.policy,
             "clips_analysed": len(scored),
-            "picks": dg.MetadataValue.md(explain.picks_table(spans, timeline)),
-            "left_out": dg.MetadataValue.md(explain.left_out_table(timeline)),
+            "picks": table_value(explain.PICKS_COLUMNS, explain.picks_rows(spans, timeline)),
+            "left_out": table_value(explain.LEFT_OUT_COLUMNS, explain.left_out_rows(timeline)),
             "not_picked": dg.MetadataValue.json(explain.left_out_json(timeline)),
             "notes": "; ".join(timeline.notes) or "none",
             "edl_json": store.uri(keys.edl_json_key(week)),

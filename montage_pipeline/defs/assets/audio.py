@@ -9,6 +9,7 @@ import dagster as dg
 import numpy as np
 
 from montage_pipeline.defs.assets.ui import image_markdown
+from montage_pipeline.defs.catalog import OWNERS, stage_tags
 from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
@@ -23,6 +24,8 @@ from montage_pipeline.media.specs import inspect_video, spec_failures
 from montage_pipeline.settings import Settings
 
 CHECK = "meets_audio_spec"
+# mixed_audio's code version: bump it when the same cut and renders give another soundtrack.
+MIX_VERSION = "1"
 
 
 class MixConfig(dg.Config):
@@ -35,6 +38,9 @@ class MixConfig(dg.Config):
     partitions_def=weekly_partitions,
     group_name="montage",
     kinds={"pyav", "pydub", "audio"},
+    code_version=MIX_VERSION,
+    owners=OWNERS,
+    tags=stage_tags("audio", "media"),
     io_manager_key="media_io_manager",
     pool="render",
     check_specs=[dg.AssetCheckSpec(CHECK, asset="mixed_audio", blocking=True)],

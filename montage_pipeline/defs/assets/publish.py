@@ -2,14 +2,15 @@
 
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from montage_pipeline.defs.catalog import OWNERS, stage_tags, table_metadata
 from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
@@ -57,6 +58,13 @@ from montage_pipeline.storage.media_store import MediaStore
 NETWORK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+# The publishing assets' code version: bump it when the same files are published or posted otherwise.
+PUBLISH_VERSION = "1"
+# A week's export lands shortly after Monday's schedule tick and the next one a week later: fresh for 8
+# days, a warning once the next is some hours late, a failure when a week was missed.
+EXPORT_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(days=8), warn_window=timedelta(days=7, hours=6)
+)
 
 
 class ExportConfig(dg.Config):
@@ -96,6 +104,11 @@ def _holding_week(platform_db: PlatformDatabase, week: str, wait_s: float) -> It
     partitions_def=weekly_partitions,
     group_name="montage",
     kinds={"s3", "postgres"},
+    code_version=PUBLISH_VERSION,
+    owners=OWNERS,
+    tags=stage_tags("publish", "table"),
+    metadata=table_metadata(ExportedFile),
+    freshness_policy=EXPORT_FRESHNESS,
     io_manager_key="table_io_manager",
     retry_policy=NETWORK_RETRY,
     description="The final files as one verified generation under exports/{job_id}/{generation}/; the "
@@ -152,9 +165,7 @@ def s3_exports(
                 ExportFile(name, workdir / name, "application/json", config.video_cache_control)
                 for name in ("edl.json", "montage.otio")
             ]
-            # A staging folder of this attempt's own: no other run or retry shares (or deletes) it.
-            token = f"{context.run.run_id}-{uuid.uuid4().hex[:8]}"
-            published = publish_generation(store, job_id, items, token)
+            published = publish_generation(store, job_id, items)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         rows = [
@@ -227,6 +238,10 @@ class SocialPostsConfig(dg.Config):
     partitions_def=weekly_partitions,
     group_name="montage",
     kinds={"youtube", "tiktok", "instagram"},
+    code_version=PUBLISH_VERSION,
+    owners=OWNERS,
+    tags=stage_tags("publish", "table"),
+    metadata=table_metadata(SocialPostRow),
     io_manager_key="table_io_manager",
     retry_policy=NETWORK_RETRY,
     description="The week posted for opted-in Creator+ users: YouTube (16:9), TikTok and Instagram Reels "

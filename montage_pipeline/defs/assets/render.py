@@ -11,6 +11,7 @@ import dagster as dg
 from PIL import Image
 
 from montage_pipeline.defs.assets.ui import image_markdown
+from montage_pipeline.defs.catalog import OWNERS, stage_tags
 from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
@@ -23,6 +24,8 @@ from montage_pipeline.media.specs import inspect_video, spec_failures
 OUTPUTS = {"landscape_render": (1920, 1080), "portrait_render": (1080, 1920)}
 CHECK = "meets_platform_spec"
 UNBRANDED = "portrait_unbranded"
+# The renders' code version: bump it when the same cut gives other pictures.
+RENDER_VERSION = "1"
 
 
 class RenderConfig(dg.Config):
@@ -62,6 +65,9 @@ def _save_thumbnail(image: Image.Image, size: tuple[int, int], path: Path) -> No
         name: dg.AssetOut(
             io_manager_key="media_io_manager",
             kinds={"pyav", "video"},
+            code_version=RENDER_VERSION,
+            owners=OWNERS,
+            tags=stage_tags("render", "media"),
             is_required=False,
             description=f"The montage at {w}×{h}, H.264 without audio (the mix adds it).",
         )

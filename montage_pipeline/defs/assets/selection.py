@@ -6,6 +6,7 @@ from typing import Literal
 
 import dagster as dg
 
+from montage_pipeline.defs.catalog import OWNERS, Cell, stage_tags, table_metadata, table_value
 from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions, window
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
@@ -18,6 +19,9 @@ from montage_pipeline.selection.ranking import RankingRules, build_pool, newest_
 from montage_pipeline.selection.rows import EligibleJob, Rejection, SelectedClip
 from montage_pipeline.selection.verify import VerifiedClip, verify_jobs
 from montage_pipeline.settings import Settings
+
+# The assets' code version: bump it when the same inputs give other rows.
+SELECTION_VERSION = "1"
 
 
 class EligibleJobsConfig(dg.Config):
@@ -38,6 +42,10 @@ class SelectedClipsConfig(dg.Config):
     partitions_def=weekly_partitions,
     group_name="montage",
     kinds={"postgres", "python"},
+    code_version=SELECTION_VERSION,
+    owners=OWNERS,
+    tags=stage_tags("selection", "table"),
+    metadata=table_metadata(EligibleJob),
     io_manager_key="table_io_manager",
     description="Successful upload jobs created in the week, newest first, with their landscape render.",
 )
@@ -71,34 +79,52 @@ def eligible_jobs(
     )
 
 
-def _rejections_markdown(rejections: list[Rejection]) -> str:
-    if not rejections:
-        return "_none_"
-    lines = ["| job | user | reason | detail |", "|---|---|---|---|"]
-    lines += [
-        f"| {r.job_id} | {r.user_handle or '—'} | `{r.reason}` | {r.detail.replace('|', '/')[:120]} |"
+_REJECTION_COLUMNS = (("job", "integer"), ("user", "string"), ("reason", "string"), ("detail", "string"))
+_SELECTED_COLUMNS = (
+    ("prior rank", "integer"),
+    ("clip", "string"),
+    ("user", "string"),
+    ("game", "string"),
+    ("duration_s", "float"),
+    ("size", "string"),
+    ("prior", "float"),
+    ("why", "string"),
+)
+
+
+def _rejections_table(rejections: list[Rejection]) -> dg.TableMetadataValue:
+    rows: list[dict[str, Cell]] = [
+        {"job": r.job_id, "user": r.user_handle or "—", "reason": r.reason, "detail": r.detail[:120]}
         for r in rejections
     ]
-    return "\n".join(lines)
+    return table_value(_REJECTION_COLUMNS, rows)
 
 
-def _selected_markdown(rows: list[SelectedClip]) -> str:
-    lines = [
-        "| prior rank | clip | user | game | duration | size | prior | why |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r.rank} | {r.clip_id} | @{r.user_handle} | {r.game} | {r.duration_s:.1f}s "
-        f"| {r.width}×{r.height}@{r.fps:.0f} | {r.rank_score:.3f} | {r.selection_reason} |"
+def _selected_table(rows: list[SelectedClip]) -> dg.TableMetadataValue:
+    cells: list[dict[str, Cell]] = [
+        {
+            "prior rank": r.rank,
+            "clip": r.clip_id,
+            "user": f"@{r.user_handle}",
+            "game": r.game,
+            "duration_s": round(r.duration_s, 1),
+            "size": f"{r.width}×{r.height}@{r.fps:.0f}",
+            "prior": round(r.rank_score, 3),
+            "why": r.selection_reason,
+        }
         for r in rows
     ]
-    return "\n".join(lines)
+    return table_value(_SELECTED_COLUMNS, cells)
 
 
 @dg.asset(
     partitions_def=weekly_partitions,
     group_name="montage",
     kinds={"postgres", "pyav"},
+    code_version=SELECTION_VERSION,
+    owners=OWNERS,
+    tags=stage_tags("selection", "table"),
+    metadata=table_metadata(SelectedClip),
     io_manager_key="table_io_manager",
     output_required=False,
     # The generator's annotation names no type: declared here so a script can load the rows.
@@ -152,7 +178,7 @@ def selected_clips(
         "pool_duration_s": round(sum(r.duration_s for r in rows), 2),
         "policy": config.policy,
         "rejected_by_reason": dict(sorted(by_reason.items())),
-        "rejections": dg.MetadataValue.md(_rejections_markdown(rejections)),
+        "rejections": _rejections_table(rejections),
         "rejected": dg.MetadataValue.json(
             [
                 {"job_id": r.job_id, "user": r.user_handle, "reason": r.reason, "detail": r.detail}
@@ -178,4 +204,4 @@ def selected_clips(
         )
         return
     context.log.info(f"Selected {len(rows)} candidate clips ({metadata['pool_duration_s']}s) for the week")
-    yield dg.Output(rows, metadata={**metadata, "selected": dg.MetadataValue.md(_selected_markdown(rows))})
+    yield dg.Output(rows, metadata={**metadata, "selected": _selected_table(rows)})

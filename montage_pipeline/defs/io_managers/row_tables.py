@@ -137,19 +137,38 @@ def record_to_row(row_type: type, record: Any, specs: list[FieldSpec]) -> Any:
     return row_type(**values)
 
 
-def markdown_preview(rows: list[Any], specs: list[FieldSpec], limit: int = 10, width: int = 40) -> str:
-    """A Markdown table of the first rows, for the asset's page in the UI."""
-    if not rows:
-        return "_no rows_"
-    names = [s.name for s in specs if s.container is None or s.name.endswith("reason")]
+def column_type(spec: FieldSpec) -> str:
+    """The column's type as a person reads it in the UI's column schema."""
+    if spec.container is not None:
+        return "json"
+    base = spec.python_type
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        return "string"
+    names = {bool: "boolean", int: "bigint", float: "float", str: "text", datetime: "timestamp"}
+    if base in names:
+        return names[base]
+    raise RowTypeError(f"field {spec.name!r} of type {base!r} has no column mapping")
 
-    def cell(value: Any) -> str:
-        text = "" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
-        text = text.replace("|", "\\|").replace("\n", " ")
+
+PreviewValue = str | int | float | bool | None
+
+
+def preview_fields(specs: list[FieldSpec]) -> list[FieldSpec]:
+    """The fields a preview shows: plain values, and reasons even when they are lists."""
+    return [s for s in specs if s.container is None or s.name.endswith("reason")]
+
+
+def preview_records(
+    rows: list[Any], fields: list[FieldSpec], limit: int = 10, width: int = 40
+) -> list[dict[str, PreviewValue]]:
+    """The first rows' values of `fields`, as plain cells (long text cut to `width`)."""
+
+    def cell(value: Any) -> PreviewValue:
+        if value is None or isinstance(value, bool | int):
+            return value
+        if isinstance(value, float):
+            return float(f"{value:.4g}")
+        text = str(value.value if isinstance(value, enum.Enum) else value).replace("\n", " ")
         return text if len(text) <= width else text[: width - 1] + "…"
 
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    lines += ["| " + " | ".join(cell(getattr(r, n)) for n in names) + " |" for r in rows[:limit]]
-    if len(rows) > limit:
-        lines.append(f"\n… and {len(rows) - limit} more rows")
-    return "\n".join(lines)
+    return [{f.name: cell(getattr(r, f.name)) for f in fields} for r in rows[:limit]]

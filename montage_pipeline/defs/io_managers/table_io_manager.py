@@ -19,9 +19,12 @@ from montage_pipeline.defs.io_managers.row_tables import (
     ORDER_COLUMN,
     PARTITION_COLUMN,
     UNPARTITIONED_KEY,
+    FieldSpec,
     RowTypeError,
+    column_type,
     field_specs,
-    markdown_preview,
+    preview_fields,
+    preview_records,
     record_to_row,
     row_to_record,
     table_for,
@@ -31,6 +34,29 @@ from montage_pipeline.platform.engine import make_engine
 
 class TableSchemaMismatchError(RuntimeError):
     """The stored table was made for another row layout."""
+
+
+def column_schema(row_type: type) -> dg.TableSchema:
+    """The columns of the table a row type is stored in (`dagster/column_schema` of its asset)."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(PARTITION_COLUMN, "text", "the week", dg.TableColumnConstraints(nullable=False)),
+            dg.TableColumn(ORDER_COLUMN, "integer", "the row's position in the week's list"),
+            *(
+                dg.TableColumn(
+                    s.name, column_type(s), constraints=dg.TableColumnConstraints(nullable=s.nullable)
+                )
+                for s in field_specs(row_type)
+            ),
+        ]
+    )
+
+
+def preview_table(rows: list[Any], specs: list[FieldSpec], limit: int = 10) -> dg.TableMetadataValue:
+    """The week's first rows as a table in the UI (`dagster/row_count` says how many there are)."""
+    fields = preview_fields(specs)
+    schema = dg.TableSchema(columns=[dg.TableColumn(f.name, column_type(f)) for f in fields])
+    return dg.MetadataValue.table([dg.TableRecord(r) for r in preview_records(rows, fields, limit)], schema)
 
 
 def _row_type_from_annotation(annotation: Any) -> type | None:
@@ -119,7 +145,8 @@ class TableIOManager(dg.ConfigurableIOManager):
             {
                 "dagster/row_count": len(obj),
                 "table": name,
-                "preview": dg.MetadataValue.md(markdown_preview(obj, specs)),
+                "preview": preview_table(obj, specs),
+                "dagster/column_schema": column_schema(row_type),
             }
         )
 
