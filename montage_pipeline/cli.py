@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _posts(profile: Profile, args: argparse.Namespace) -> int:
-    from montage_pipeline.publishing.montage_record import week_start_dt
+    from montage_pipeline.platform.montage_record import week_start_dt
     from montage_pipeline.publishing.post_admin import PostAdminError, list_posts, mark_published, retry
 
     engine = make_engine(profile.database_url_value())

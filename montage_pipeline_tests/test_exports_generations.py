@@ -26,8 +26,8 @@ from sqlalchemy import create_engine, select, text
 from montage_pipeline.api.app import create_app
 from montage_pipeline.highlights.edl_export import PRIVATE_SPAN_FIELDS
 from montage_pipeline.platform.models import WeeklyMontage
+from montage_pipeline.platform.montage_record import LOCK_CLASS, week_lock
 from montage_pipeline.publishing.exports import export_url
-from montage_pipeline.publishing.montage_record import LOCK_CLASS, week_lock
 from montage_pipeline_tests.publish_support import WEEK, BuiltWeek, export_week
 from montage_pipeline_tests.s3_fault_proxy import S3FaultProxy
 from montage_pipeline_tests.test_api import serving

@@ -24,13 +24,13 @@ from montage_pipeline.highlights.edl_export import PRIVATE_SPAN_FIELDS, edl_docu
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import WeeklyMontage
+from montage_pipeline.platform.montage_record import WeekLockedError, week_lock
 from montage_pipeline.publishing.exports import (
     ExportFile,
     collect_garbage,
     export_url,
     publish_generation,
 )
-from montage_pipeline.publishing.montage_record import WeekLockedError, week_lock
 from montage_pipeline.storage.media_store import MediaStore, S3MediaStore
 from montage_pipeline_tests.test_api import MONTAGE_KEYS, serving
 

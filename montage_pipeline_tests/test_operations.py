@@ -41,7 +41,7 @@ from montage_pipeline.defs.sensors import (
 )
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
-from montage_pipeline.publishing.montage_record import MontageFacts, record_published
+from montage_pipeline.platform.montage_record import MontageFacts, record_published
 from montage_pipeline.settings import load_settings
 from montage_pipeline.weeks import week_key, week_window
 from montage_pipeline_tests.selection_support import add_upload

@@ -37,6 +37,7 @@ from montage_pipeline.api.schemas import (
     TriggerBody,
     Triggered,
 )
+from montage_pipeline.platform import montage_record
 from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.models import WeeklyMontage
 
@@ -175,14 +176,14 @@ def create_app(
     @app.patch("/v2/weekly-montages/{montage_id}/feature", dependencies=[Depends(admin)])
     def feature(montage_id: int, body: FeatureBody, session: Db) -> Montage:
         row = found(session, montage_id)
-        row.is_featured = body.is_featured
+        montage_record.feature(row, body.is_featured)
         session.commit()
         return _montage(row, media_urls)
 
     @app.patch("/v2/weekly-montages/{montage_id}/title", dependencies=[Depends(admin)])
     def title(montage_id: int, body: TitleBody, session: Db) -> Montage:
         row = found(session, montage_id)
-        row.title = body.title
+        montage_record.retitle(row, body.title)
         session.commit()
         return _montage(row, media_urls)
 

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, Field, field_validator
 
+from montage_pipeline.platform.montage_record import TITLE_MAX_CHARS, clean_title
 from montage_pipeline.weeks import FIRST_WEEK
 
 
@@ -39,15 +40,13 @@ class FeatureBody(BaseModel):
 
 
 class TitleBody(BaseModel):
-    title: str = Field(min_length=1, max_length=255)
+    title: str = Field(min_length=1, max_length=TITLE_MAX_CHARS)
 
     @field_validator("title")
     @classmethod
     def not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("the title must not be blank")
-        return value
+        # The admin jobs' rule: a refused title is a 422 here, before the route touches the row.
+        return clean_title(value)
 
 
 class TriggerBody(BaseModel):

@@ -8,7 +8,7 @@ same selection under a name an admin finds, tagged so runs show who asked.
 import dagster as dg
 
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
-from montage_pipeline.publishing.montage_record import montage_row
+from montage_pipeline.platform.montage_record import MontageEditError, feature, montage_row, retitle
 from montage_pipeline.weeks import parse_week
 
 
@@ -38,7 +38,7 @@ def set_featured(
         row = montage_row(session, config.week)
         if row is None:
             raise dg.Failure(f"no montage for the week of {config.week} yet", allow_retries=False)
-        row.is_featured = config.featured
+        feature(row, config.featured)
         montage_id = row.id
     context.log.info(f"montage {montage_id} ({config.week}) is_featured={config.featured}")
     context.add_output_metadata({"weekly_montage_id": montage_id, "is_featured": config.featured})
@@ -47,14 +47,14 @@ def set_featured(
 @dg.op(description="Change a week's montage title (what the frontend shows; published videos keep theirs).")
 def set_title(context: dg.OpExecutionContext, config: TitleConfig, platform_db: PlatformDatabase) -> None:
     _check_week(config.week)
-    title = config.title.strip()
-    if not title or len(title) > 255:
-        raise dg.Failure("the title must be 1 to 255 characters", allow_retries=False)
     with platform_db.session() as session:
         row = montage_row(session, config.week)
         if row is None:
             raise dg.Failure(f"no montage for the week of {config.week} yet", allow_retries=False)
-        row.title = title
+        try:
+            title = retitle(row, config.title)
+        except MontageEditError as exc:
+            raise dg.Failure(str(exc), allow_retries=False) from None
         montage_id = row.id
     context.log.info(f"montage {montage_id} ({config.week}) retitled {title!r}")
     context.add_output_metadata({"weekly_montage_id": montage_id, "title": title})

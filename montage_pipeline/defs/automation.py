@@ -14,25 +14,21 @@ import dagster as dg
 from montage_pipeline.defs.location_settings import settings
 from montage_pipeline.settings import ScheduleSettings
 
-# Steps after which the montage itself is done: their failure does not fail the montage job row.
-_AFTER_EXPORT = {"social_posts"}
-
 
 @dg.failure_hook(required_resource_keys={"platform_db"})
 def mark_montage_job_failed(context: dg.HookContext) -> None:
-    """The platform's montage job row follows the run: a failed step marks the week FAILED."""
-    from montage_pipeline.platform.models import JobStatus
-    from montage_pipeline.publishing.montage_record import set_job_status
+    """The platform's montage job row follows the run: a failed step is reported to the montage record,
+    which decides (steps after the export do not fail the montage)."""
+    from montage_pipeline.platform.montage_record import MontageEvent, record_status
 
-    if context.op.name in _AFTER_EXPORT:
-        return
     run = context.instance.get_run_by_id(context.run_id)
     week = run.tags.get("dagster/partition") if run else None
     if not week:
         return
     with context.resources.platform_db.session() as session:
-        set_job_status(session, week, JobStatus.FAILED)
-    context.log.error(f"week {week}: step {context.op.name} failed; the montage job is marked FAILED")
+        failed = record_status(session, week, MontageEvent.RUN_FAILED, [context.op.name])
+    if failed is not None:
+        context.log.error(f"week {week}: step {context.op.name} failed; the montage job is marked FAILED")
 
 
 weekly_montage_job = dg.define_asset_job(

@@ -24,8 +24,8 @@ from montage_pipeline.defs.resources.media_store import MediaStoreResource
 from montage_pipeline.defs.resources.notify import AlertWebhook, Mailer
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
+from montage_pipeline.platform.montage_record import MontageEvent, record_status
 from montage_pipeline.publishing.exports import export_url
-from montage_pipeline.publishing.montage_record import set_job_status
 from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline.settings import Settings
 
@@ -73,9 +73,9 @@ def montage_failure_alert(
         f"Weekly montage for {week or 'an unknown week'} failed at {where}: {context.failure_event.message}"
     )
     context.log.error(text)
-    if week and steps != ["social_posts"]:  # a failed post does not fail the published montage
+    if week:  # the montage record decides: a failed post does not fail the published montage
         with platform_db.session() as session:
-            set_job_status(session, week, JobStatus.FAILED)
+            record_status(session, week, MontageEvent.RUN_FAILED, steps)
     failed = _deliver_alert(alert_webhook, text, week=week, steps=steps, run_id=context.dagster_run.run_id)
     if failed is not None:
         # Raising would repeat this run's alert on every tick, forever: give up, and say so where

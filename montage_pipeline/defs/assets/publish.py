@@ -24,7 +24,18 @@ from montage_pipeline.defs.resources.social import (
 from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.media.mux import video_duration
-from montage_pipeline.platform.models import JobStatus, PostState, SocialPlatform
+from montage_pipeline.platform.models import PostState, SocialPlatform
+from montage_pipeline.platform.montage_record import (
+    MontageEvent,
+    MontageFacts,
+    WeekLockedError,
+    default_title,
+    montage_row,
+    record_published,
+    record_status,
+    week_lock,
+    week_start_dt,
+)
 from montage_pipeline.publishing.content import PostContent, caption, description, tags
 from montage_pipeline.publishing.exports import (
     ExportedFile,
@@ -33,16 +44,6 @@ from montage_pipeline.publishing.exports import (
     publish_generation,
 )
 from montage_pipeline.publishing.gate import export_failures
-from montage_pipeline.publishing.montage_record import (
-    MontageFacts,
-    WeekLockedError,
-    default_title,
-    montage_row,
-    record_published,
-    set_job_status,
-    week_lock,
-    week_start_dt,
-)
 from montage_pipeline.publishing.outbox import ensure_rows
 from montage_pipeline.publishing.posting import (
     PlatformClient,
@@ -135,14 +136,14 @@ def s3_exports(
             _holding_week(platform_db, week, config.week_lock_timeout_s),
             platform_db.session() as session,
         ):
-            set_job_status(session, week, JobStatus.FAILED)
+            record_status(session, week, MontageEvent.EXPORT_GATED)
         detail = "; ".join(f"{name}: {', '.join(f)}" for name, f in bad.items())
         # Nothing was touched: a published export of this week stays as it was.
         raise dg.Failure(f"not exporting {week}: {detail}", allow_retries=False)
     spans = sorted(scored_highlights, key=lambda s: s.order)
     with _holding_week(platform_db, week, config.week_lock_timeout_s):
         with platform_db.session() as session:
-            job_id = set_job_status(session, week, JobStatus.PROCESSING)
+            job_id = record_status(session, week, MontageEvent.EXPORT_STARTED)
         workdir = Path(tempfile.mkdtemp(prefix="montage-export-"))
         try:
             items = [

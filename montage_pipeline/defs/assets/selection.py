@@ -11,8 +11,7 @@ from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions, window
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
-from montage_pipeline.platform.models import JobStatus
-from montage_pipeline.publishing.montage_record import set_job_status
+from montage_pipeline.platform.montage_record import MontageEvent, record_status
 from montage_pipeline.rules import RULES
 from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline.selection.ranking import RankingRules, build_pool, newest_pool
@@ -62,7 +61,7 @@ def eligible_jobs(
         selection = context.run.asset_selection
         if selection is None or dg.AssetKey("s3_exports") in selection:
             # This run builds the week through to its export: the platform shows the montage job running.
-            set_job_status(session, context.partition_key, JobStatus.PROCESSING)
+            record_status(session, context.partition_key, MontageEvent.BUILD_STARTED)
     if not jobs:
         context.log.warning("No successful jobs found for weekly montage")
     else:

@@ -4,6 +4,9 @@ The frontend reads `weekly_montages`; the `jobs` row lets the platform show the 
 any other job. Both are keyed by the week (`weekly_montages.week_start` is unique), so reruns and
 concurrent steps of one week update the same rows instead of adding new ones.
 
+Admins edit two fields of the row, `is_featured` and `title` (`feature`, `retitle`): the Dagster admin jobs
+and the read API's admin routes both call these, so an edit means the same from either side.
+
 Whoever writes a week's exports or switches its row holds `week_lock` for that week: runs launched
 outside the run queue (`dagster asset materialize` runs in-process) still meet there, and the second one
 waits, or fails saying why, instead of interleaving its files with the first one's.
@@ -11,14 +14,15 @@ waits, or fails saying why, instead of interleaving its files with the first one
 
 from __future__ import annotations
 
+import enum
 import fcntl
 import time as clock
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -184,8 +188,58 @@ def ensure_montage_job(session: Session, week: str) -> tuple[WeeklyMontage, Job]
     return row, job
 
 
-def set_job_status(session: Session, week: str, status: JobStatus) -> int:
-    """Move the week's montage job to `status`; returns its id."""
+class MontageEvent(enum.StrEnum):
+    """What happened to a week's build, as far as its montage job row is concerned."""
+
+    BUILD_STARTED = "build_started"  # a run that goes on to the export began
+    EXPORT_STARTED = "export_started"  # the export passed the gate and holds the week's lock
+    EXPORT_GATED = "export_gated"  # the gate refused a final file: nothing was published
+    EXPORTED = "exported"  # the row switched to the new generation
+    RUN_FAILED = "run_failed"  # steps of a run failed (the hook: one; the sensor: all; none: the run)
+
+
+# Steps after the export: the montage is published by then, so their failure does not fail it.
+AFTER_EXPORT_STEPS = frozenset({"social_posts"})
+
+_STATUS_AFTER = {
+    MontageEvent.BUILD_STARTED: JobStatus.PROCESSING,
+    MontageEvent.EXPORT_STARTED: JobStatus.PROCESSING,
+    MontageEvent.EXPORT_GATED: JobStatus.FAILED,
+    MontageEvent.EXPORTED: JobStatus.SUCCESS,
+}
+
+
+def montage_status(event: MontageEvent, failed_steps: Collection[str] = ()) -> JobStatus | None:
+    """The week's montage job status after `event`; None when the event leaves it as it is."""
+    if event is MontageEvent.RUN_FAILED:
+        if failed_steps and set(failed_steps) <= AFTER_EXPORT_STEPS:
+            return None
+        return JobStatus.FAILED
+    return _STATUS_AFTER[event]
+
+
+@overload
+def record_status(
+    session: Session,
+    week: str,
+    event: Literal[MontageEvent.BUILD_STARTED, MontageEvent.EXPORT_STARTED, MontageEvent.EXPORT_GATED],
+) -> int: ...
+@overload
+def record_status(
+    session: Session, week: str, event: MontageEvent, failed_steps: Collection[str] = ()
+) -> int | None: ...
+def record_status(
+    session: Session, week: str, event: MontageEvent, failed_steps: Collection[str] = ()
+) -> int | None:
+    """Write the status `montage_status` decides onto the week's montage job: its one writer.
+
+    The pipeline's steps, the export gate, the weekly job's failure hook and the run-failure sensor all
+    report here. Returns the job's id; None when the event leaves the job alone (nothing is written
+    then, not even a new row).
+    """
+    status = montage_status(event, failed_steps)
+    if status is None:
+        return None
     _, job = ensure_montage_job(session, week)
     job.status = status
     return job.id
@@ -206,5 +260,31 @@ def record_published(session: Session, week: str, facts: MontageFacts) -> Weekly
     row.render_path_landscape = facts.render_path_landscape
     row.render_path_portrait = facts.render_path_portrait
     job.title = facts.title
-    job.status = JobStatus.SUCCESS
+    record_status(session, week, MontageEvent.EXPORTED)
     return row
+
+
+TITLE_MAX_CHARS = 255  # the column's length
+
+
+class MontageEditError(ValueError):
+    """An admin's edit the row cannot take (the message says why)."""
+
+
+def clean_title(title: str) -> str:
+    """The title as stored: stripped, 1 to `TITLE_MAX_CHARS` characters, else `MontageEditError`."""
+    cleaned = title.strip()
+    if not cleaned or len(cleaned) > TITLE_MAX_CHARS:
+        raise MontageEditError(f"the title must be 1 to {TITLE_MAX_CHARS} characters")
+    return cleaned
+
+
+def feature(row: WeeklyMontage, featured: bool) -> None:
+    """Mark the montage featured (or not) for the frontend; an admin's field the pipeline never writes."""
+    row.is_featured = featured
+
+
+def retitle(row: WeeklyMontage, title: str) -> str:
+    """Change the title the frontend shows (published videos keep theirs); returns it as stored."""
+    row.title = clean_title(title)
+    return row.title
