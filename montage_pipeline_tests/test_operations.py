@@ -152,6 +152,30 @@ def test_a_failed_week_raises_an_alert_naming_the_week_and_the_step(sqlite_url: 
         assert job.status == JobStatus.FAILED
 
 
+def test_the_failure_hook_marks_the_weeks_montage_job_failed_without_the_sensor(
+    sqlite_url: str, tmp_path: Any
+) -> None:
+    """The weekly job's own failure hook (no sensor evaluated) reports the failed step to the montage
+    record, which marks the week's job FAILED."""
+    from montage_pipeline.defs.automation import mark_montage_job_failed
+
+    upgrade(sqlite_url)
+    broken_tables = TableIOManager(url=f"sqlite:///{tmp_path}/missing/dir/tables.sqlite")
+    job = dg.define_asset_job("week_with_hook", selection=[eligible_jobs], hooks={mark_montage_job_failed})
+    defs = dg.Definitions(
+        assets=[eligible_jobs],
+        jobs=[job],
+        resources={"platform_db": PlatformDatabase(url=sqlite_url), "table_io_manager": broken_tables},
+    )
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("week_with_hook").execute_in_process(
+            partition_key=WEEK, instance=instance, raise_on_error=False
+        )
+    assert not result.success
+    with Session(create_engine(sqlite_url)) as s:
+        assert s.scalars(select(Job).where(Job.kind == "weekly_montage")).one().status == JobStatus.FAILED
+
+
 def test_a_failing_alert_webhook_is_tried_a_few_times_then_given_up_without_raising(
     sqlite_url: str, tmp_path: Any
 ) -> None:
