@@ -1,0 +1,133 @@
+"""The week's soundtrack from its cut: music on the EDL's beat grid, the spans' game audio, ducking, then
+one mastered AAC per distinct cut length muxed into each render and checked.
+
+Plain Python over the EDL rows and file paths (the `mixed_audio` asset only reads inputs, calls these
+two functions and writes metadata), so the whole soundtrack can be built and tested without Dagster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.media.audio_specs import AudioSpecReport, audio_failures, inspect_audio
+from montage_pipeline.media.mix import RATE, AudioSpan, combine, duck_gain, game_track
+from montage_pipeline.media.music import MusicPlan, generate, plan_for_week
+from montage_pipeline.media.music_library import TrackBeats, fit_track, week_track
+from montage_pipeline.media.mux import EncodedSoundtrack, fit_to, master_and_encode, mux, video_duration
+from montage_pipeline.media.specs import inspect_video, spec_failures
+
+
+@dataclass(frozen=True)
+class Mix:
+    """The mixed soundtrack (float samples at `RATE`) for a cut of `duration_s`, before mastering."""
+
+    samples: np.ndarray
+    duration_s: float
+    plan: MusicPlan
+    library_track: TrackBeats | None
+
+    @property
+    def music(self) -> str:
+        if self.library_track is not None:
+            return f"{self.library_track.path.name} ({self.library_track.tempo_bpm:g} BPM)"
+        return f"generated (seed {self.plan.seed}, {self.plan.tempo_bpm:g} BPM)"
+
+
+def rising_energy(spans: list[EditSpan]) -> list[float]:
+    """Per span (in montage order) how intense the music under it is: its score (0.3..0.9) blended with
+    its place, so the energy rises through the montage."""
+    scores = np.array([s.score for s in spans])
+    energy = (scores - scores.min()) / (np.ptp(scores) or 1.0) * 0.6 + 0.3
+    order = np.argsort(np.argsort([s.order for s in spans]))
+    last = max(1, len(spans) - 1)
+    return [0.5 * float(energy[i]) + 0.5 * (order[i] / last) for i in range(len(spans))]
+
+
+def build_mix(
+    spans: list[EditSpan],
+    duration_s: float,
+    week: str,
+    music_library: Path | None,
+    duck_db: float,
+    music_gain_db: float,
+) -> Mix:
+    """Music (the library's track for the week, else generated on the beat grid) ducked under the game."""
+    spans = sorted(spans, key=lambda s: s.order)
+    plan = plan_for_week(
+        week,
+        spans[0].tempo_bpm,
+        duration_s,
+        spans[0].intro_s,
+        [s.montage_in_s for s in spans[1:]],
+        rising_energy(spans),
+    )
+    library_track = week_track(music_library, week)
+    # A library track starts at its first beat and shares the edit's tempo (scored_highlights used it).
+    music = fit_track(library_track, duration_s) if library_track is not None else generate(plan)
+    game = game_track(
+        [
+            AudioSpan(
+                Path(s.source_path),
+                s.source_in_s,
+                s.source_out_s,
+                s.montage_in_s,
+                s.montage_out_s,
+                s.source_has_audio,
+                s.transition_s if s.transition_in == "dissolve" else 0.0,
+            )
+            for s in spans
+        ],
+        duration_s,
+    )
+    return Mix(
+        combine(music * duck_gain(game, duck_db), game, music_gain_db), duration_s, plan, library_track
+    )
+
+
+@dataclass
+class FinishedCuts:
+    """Each render with the soundtrack muxed in, what the checks measured, and what failed them."""
+
+    finals: dict[str, Path] = field(default_factory=dict)
+    measured: dict[str, AudioSpecReport] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    soundtrack: EncodedSoundtrack | None = None  # the full-length one (the landscape cut's)
+    master_rounds: int = 0
+
+
+def finish_cuts(mix: Mix, renders: dict[str, Path], workdir: Path, bitrate: int) -> FinishedCuts:
+    """Mux the mastered soundtrack into each render (name → video) and check sound and picture again.
+
+    One mastered, encoded soundtrack per distinct cut (length, fade); cuts that share one copy it. A cut
+    shorter than the mix (the 180 s portrait, the copy without an end card) fades out over its last second.
+    """
+    done = FinishedCuts()
+    encoded: dict[tuple[int, float], EncodedSoundtrack] = {}
+    for name, video in renders.items():
+        length = video_duration(video)
+        fade = 0.0 if abs(length - mix.duration_s) < 1e-3 else 1.0
+        key = (round(length * RATE), fade)
+        if key not in encoded:
+            encoded[key] = master_and_encode(
+                fit_to(mix.samples, length, fade_out_s=fade),
+                workdir / f"soundtrack-{len(encoded)}.m4a",
+                bitrate=bitrate,
+            )
+        final = workdir / name
+        mux(video, encoded[key].path, final)
+        spec = done.measured[name] = inspect_audio(final)
+        done.failures += [f"{name}: {f}" for f in audio_failures(spec)]
+        # Muxing rewrites the container: the video must still be what the render check passed.
+        video_spec = inspect_video(final, stills=False)
+        done.failures += [
+            f"{name}: {f}"
+            for f in spec_failures(video_spec, width=video_spec.width, height=video_spec.height)
+        ]
+        done.finals[name] = final
+    done.soundtrack = encoded.get((round(mix.duration_s * RATE), 0.0))
+    done.master_rounds = sum(e.rounds for e in encoded.values())
+    return done
