@@ -89,12 +89,21 @@ def report(label: str, model: LinearModel, rows: list[tuple[np.ndarray, ...]], n
         print(f"| {label} | {name} | {len(y)} | {r2:.3f} | {_rank_corr(pred, y):.3f} |")
 
 
+MODELS = (("WITH_AUDIO", FEATURES, True), ("VIDEO_ONLY", VIDEO_FEATURES, False))  # (name, inputs, audio only)
+
+
+def fit_model(
+    rows: list[tuple[np.ndarray, ...]], names: tuple[str, ...], ridge: float = RIDGE
+) -> LinearModel:
+    intercept, beta = fit(rows, ridge)
+    return LinearModel(names, intercept, tuple(float(b) for b in beta))
+
+
 def fit_models(weeks: list[KitWeek], cache: Path, ridge: float = RIDGE) -> dict[str, LinearModel]:
-    models = {}
-    for key, names, audio_only in (("WITH_AUDIO", FEATURES, True), ("VIDEO_ONLY", VIDEO_FEATURES, False)):
-        intercept, beta = fit([week_rows(w, cache, names, audio_only) for w in weeks], ridge)
-        models[key] = LinearModel(names, intercept, tuple(float(b) for b in beta))
-    return models
+    return {
+        key: fit_model([week_rows(w, cache, names, audio_only) for w in weeks], names, ridge)
+        for key, names, audio_only in MODELS
+    }
 
 
 def leave_one_week_out(weeks: list[KitWeek], cache: Path, ridges: list[float], factors: list[float]) -> None:
@@ -136,22 +145,14 @@ def main() -> None:
     if args.lowo:
         leave_one_week_out(fit_weeks, args.cache, args.ridge or [RIDGE], args.diversity or [0.1])
         return
-    models = fit_models(fit_weeks, args.cache)
+    models = {}
     print("| model | week | bins | R² | rank corr |\n|---|---|---|---|---|")
-    for key, model in models.items():
-        names, audio_only = model.features, key == "WITH_AUDIO"
-        report(
-            f"{key} (fit)",
-            model,
-            [week_rows(w, args.cache, names, audio_only) for w in fit_weeks],
-            [w.name for w in fit_weeks],
-        )
-        report(
-            f"{key} (check)",
-            model,
-            [week_rows(w, args.cache, names, audio_only) for w in check_weeks],
-            [w.name for w in check_weeks],
-        )
+    for key, names, audio_only in MODELS:
+        train = [week_rows(w, args.cache, names, audio_only) for w in fit_weeks]
+        models[key] = model = fit_model(train, names)
+        report(f"{key} (fit)", model, train, [w.name for w in fit_weeks])
+        held = [week_rows(w, args.cache, names, audio_only) for w in check_weeks]
+        report(f"{key} (check)", model, held, [w.name for w in check_weeks])
     if args.write:
         body = [
             '"""The excitement model, fitted on real gameplay by benchmarks/fit_excitement.py."""',
