@@ -3,9 +3,9 @@
 1. **Pick**: candidates by effective score (window score × (1 + prior_weight × (prior − 0.5))), greedily, with
    the per-user cap, a game-diversity penalty and a cap on any one game's share of the clips, until the
    clips' natural lengths fill the target or `max_clips` is reached (at least `min_clips` when the week
-   has them). A clip whose best moment scores
-   under `min_score` (no action worth showing) is only padded in while the clips already chosen fill
-   less than `dull_fill_share` of the target: a shorter montage of action beats one with dull spans.
+   has them). A clip whose best moment scores under `min_score` (no action worth showing) is only padded
+   in while the clips already chosen fill less than `dull_fill_share` of the target: a shorter montage of
+   action beats one with dull spans.
 2. **Tempo**: from config, else drawn from `tempo_range_bpm` with the week key as seed, so a rerun of a
    week gets the same grid. Beat k sits at k × 60/bpm seconds of montage time; the title card takes the
    first `intro_beats`.

@@ -218,6 +218,11 @@ class LocalMediaStore(MediaStore):
         return self._path(key).resolve().as_uri()
 
 
+def _missing(exc: Exception) -> bool:
+    """A botocore ClientError that says the key holds nothing."""
+    return getattr(exc, "response", {}).get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}
+
+
 class S3MediaStore(MediaStore):
     """An S3 (or S3-compatible: MinIO, moto) bucket through a boto3 client.
 
@@ -319,7 +324,7 @@ class S3MediaStore(MediaStore):
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if _missing(exc):
                 return None
             raise
         return StoredObject(int(head["ContentLength"]), dict(head.get("Metadata") or {}))
@@ -334,7 +339,7 @@ class S3MediaStore(MediaStore):
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if _missing(exc):
                 raise VerificationError(f"{key}: nothing stored, sent {digests.size} bytes") from exc
             raise
         size = int(head["ContentLength"])
