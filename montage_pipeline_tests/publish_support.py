@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 from PIL import Image
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from montage_pipeline.defs.assets.publish import s3_exports
 from montage_pipeline.defs.assets.render import montage_renders
 from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
 from montage_pipeline.defs.io_managers.media_io_manager import MediaIOManager
+from montage_pipeline.defs.io_managers.row_tables import field_specs, record_to_row, table_for
 from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.defs.resources.media_store import S3MediaStoreResource
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
@@ -41,6 +42,7 @@ from montage_pipeline_tests.databases import PG_ADMIN_URL
 from montage_pipeline_tests.selection_support import add_upload
 
 WEEK = "2025-01-27"
+Row = TypeVar("Row")
 # handle -> (tier, opted out of featuring); each uploads one clip this week.
 CREATORS = {
     "ace": (SubscriptionTier.CREATOR_PLUS, False),
@@ -96,6 +98,28 @@ class BuiltWeek:
     def user_ids(self) -> dict[str, int]:
         with self.session() as s:
             return {u.handle: u.id for u in s.query(User).all()}
+
+    def finals(self, dest: Path) -> dict[str, Path]:
+        """`mixed_audio`'s files of the week, downloaded from the bucket into `dest`."""
+        store, prefix = self.store(), f"weeks/{WEEK}/mixed_audio/"
+        names = [k.removeprefix(prefix) for k in store.list_keys(prefix)]
+        files = {n: dest / n for n in names if n.endswith(".mp4")}
+        for name, path in files.items():
+            store.get_file(prefix + name, path)
+        return files
+
+    def stored_rows(self, asset: str, row_type: type[Row]) -> list[Row]:
+        """A table asset's rows of the week, read from its table (as the table IO manager lays it out)."""
+        table, specs = table_for(row_type, f"montage_{asset}"), field_specs(row_type)
+        engine = create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(
+                    select(table).where(table.c.partition_key == WEEK).order_by(table.c.row_index)
+                )
+                return [record_to_row(row_type, r._mapping, specs) for r in found]
+        finally:
+            engine.dispose()
 
 
 def build_week(tmp: Path, endpoint: str) -> Iterator[BuiltWeek]:

@@ -1,0 +1,234 @@
+"""A week's export, start to finish: the gate, the week's lock, one verified generation, the row's switch.
+
+`export_week` is the sequence `s3_exports` runs: gate each final MP4 once more on its exact bytes (a
+refusal records EXPORT_GATED and touches nothing else), then, holding the week's lock, record
+EXPORT_STARTED, publish the videos, the thumbnails the renders left and the public edit (`edl.json`,
+`montage.otio`) as one content-addressed generation, switch the week's row to it in one transaction and
+collect the generations no longer needed. Plain Python: the asset turns `ExportGatedError` and
+`WeekLockedError` into step failures.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from montage_pipeline.highlights.edl_export import write_json, write_otio
+from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.media.mux import video_duration
+from montage_pipeline.platform.montage_record import (
+    MontageEvent,
+    MontageFacts,
+    default_title,
+    montage_row,
+    record_published,
+    record_status,
+    week_lock,
+)
+from montage_pipeline.publishing.exports import (
+    ExportedFile,
+    ExportFile,
+    ExportGeneration,
+    collect_garbage,
+    publish_generation,
+)
+from montage_pipeline.publishing.gate import export_failures
+from montage_pipeline.storage import keys
+from montage_pipeline.storage.media_store import MediaStore
+
+log = logging.getLogger(__name__)
+
+# The final videos an export publishes, and which platform gate each must pass.
+VIDEOS: dict[str, Literal["landscape", "portrait"]] = {
+    "final_landscape.mp4": "landscape",
+    "final_portrait.mp4": "portrait",
+    "final_portrait_unbranded.mp4": "portrait",
+}
+# (exported name: the asset and file in the media store, content type)
+THUMBNAILS = {
+    "thumbnail_landscape.jpg": ("landscape_render", "thumbnail.jpg", "image/jpeg"),
+    "thumbnail_portrait.jpg": ("portrait_render", "thumbnail.jpg", "image/jpeg"),
+}
+PUBLIC_EDITS = ("edl.json", "montage.otio")
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    # The URLs in the rows: the bucket's public (CDN) base URL, or empty for presigned ones.
+    public_base_url: str = ""
+    presign_expires_s: int = 7 * 24 * 3600  # S3's maximum for a SigV4 presigned URL
+    cache_control: str = "public, max-age=86400"
+    title: str = ""  # default: "Weekly Highlights - January 27, 2025"
+    week_lock_timeout_s: float = 1800.0  # how long to wait for another run writing the same week
+
+
+@dataclass(frozen=True, slots=True)
+class WeekExport:
+    """What one export published and switched the week's row to."""
+
+    rows: list[ExportedFile]
+    job_id: int
+    generation: str
+    montage_id: int
+    collected: list[str]  # keys of older generations deleted
+    duration_s: float  # the landscape montage's length
+    clip_count: int
+    featured_user_ids: list[int]
+
+
+class ExportGatedError(RuntimeError):
+    """A final file failed the gate: nothing was published, the week's job is FAILED."""
+
+    def __init__(self, week: str, failures: Mapping[str, Sequence[str]]) -> None:
+        self.week = week
+        self.failures = {name: list(f) for name, f in failures.items()}
+        detail = "; ".join(f"{name}: {', '.join(f)}" for name, f in self.failures.items())
+        super().__init__(f"not exporting {week}: {detail}")
+
+
+def gate_failures(files: Mapping[str, Path]) -> dict[str, list[str]]:
+    """Each final video among `files` that must not be published, with its reasons."""
+    failures = {
+        name: export_failures(files[name], orientation)
+        for name, orientation in VIDEOS.items()
+        if name in files
+    }
+    return {name: f for name, f in failures.items() if f}
+
+
+def export_week(
+    store: MediaStore,
+    engine: Engine,
+    week: str,
+    files: Mapping[str, Path],
+    spans: Sequence[EditSpan],
+    options: ExportOptions,
+) -> WeekExport:
+    """Publish the week's final `files` (name -> local path) and switch its row to them.
+
+    Raises `ExportGatedError` when a video fails the gate (recorded as EXPORT_GATED, nothing else
+    touched) and `WeekLockedError` when another run holds the week longer than the options allow.
+    """
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    ordered = sorted(spans, key=lambda s: s.order)
+    bad = gate_failures(files)
+    if bad:
+        with week_lock(engine, week, options.week_lock_timeout_s), sessions.begin() as session:
+            record_status(session, week, MontageEvent.EXPORT_GATED)
+        # Nothing was touched: a published export of this week stays as it was.
+        raise ExportGatedError(week, bad)
+    with week_lock(engine, week, options.week_lock_timeout_s):
+        with sessions.begin() as session:
+            job_id = record_status(session, week, MontageEvent.EXPORT_STARTED)
+        published = _publish(store, job_id, week, files, ordered, options.cache_control)
+        rows = exported_rows(store, week, published, options)
+        duration = video_duration(files["final_landscape.mp4"])
+        facts = MontageFacts(
+            title=options.title or default_title(week),
+            clip_count=len({s.clip_id for s in ordered}),
+            total_duration=duration,
+            featured_user_ids=list(dict.fromkeys(s.user_id for s in ordered)),
+            render_path_landscape=published.key("final_landscape.mp4"),
+            render_path_portrait=published.key("final_portrait.mp4"),
+            export_generation=published.generation,
+            export_files=published.manifest(),
+        )
+        montage_id, replaced = _switch_row(sessions, week, facts)
+        # Keep the generation just replaced: URLs minted a moment ago still work.
+        keep = {published.generation} | ({replaced} if replaced else set())
+        collected = collect_garbage(store, job_id, keep)
+    return WeekExport(
+        rows=rows,
+        job_id=job_id,
+        generation=published.generation,
+        montage_id=montage_id,
+        collected=collected,
+        duration_s=duration,
+        clip_count=facts.clip_count,
+        featured_user_ids=facts.featured_user_ids,
+    )
+
+
+def _publish(
+    store: MediaStore,
+    job_id: int,
+    week: str,
+    files: Mapping[str, Path],
+    spans: Sequence[EditSpan],
+    cache_control: str,
+) -> ExportGeneration:
+    """Stage the thumbnails and the public edit beside the videos and publish them all, verified."""
+    workdir = Path(tempfile.mkdtemp(prefix="montage-export-"))
+    try:
+        items = export_items(store, week, files, spans, workdir, cache_control)
+        return publish_generation(store, job_id, items)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def export_items(
+    store: MediaStore,
+    week: str,
+    files: Mapping[str, Path],
+    spans: Sequence[EditSpan],
+    workdir: Path,
+    cache_control: str,
+) -> list[ExportFile]:
+    """The generation's files: the final videos, the renders' thumbnails (fetched into `workdir`; a
+    missing one is left out with a warning) and the public edit written there."""
+    items = [ExportFile(name, files[name], "video/mp4", cache_control) for name in VIDEOS if name in files]
+    for name, (asset, source, content_type) in THUMBNAILS.items():
+        key = keys.asset_file_key(week, asset, source)
+        if store.exists(key):
+            store.get_file(key, workdir / name)
+            items.append(ExportFile(name, workdir / name, content_type, cache_control))
+        else:
+            log.warning("%s is missing; %s is not exported", key, name)
+    # The public edit: no server paths, no user, job or clip ids (the internal one stays in
+    # weeks/{week}/ for the pipeline).
+    write_json(workdir / "edl.json", week, spans, public=True)
+    write_otio(workdir / "montage.otio", week, spans, public=True)
+    items += [ExportFile(name, workdir / name, "application/json", cache_control) for name in PUBLIC_EDITS]
+    return items
+
+
+def exported_rows(
+    store: MediaStore, week: str, published: ExportGeneration, options: ExportOptions
+) -> list[ExportedFile]:
+    """`s3_exports`' rows: each published file with its URI and a URL to fetch it."""
+    return [
+        ExportedFile(
+            week=week,
+            job_id=published.job_id,
+            generation=published.generation,
+            name=f.name,
+            key=f.key,
+            uri=store.uri(f.key),
+            url=store.url(f.key, options.presign_expires_s, options.public_base_url or None),
+            content_type=f.content_type,
+            size_bytes=f.size_bytes,
+            sha256=f.sha256,
+            uploaded=f.uploaded,
+        )
+        for f in published.files
+    ]
+
+
+def _switch_row(sessions: sessionmaker[Session], week: str, facts: MontageFacts) -> tuple[int, str | None]:
+    """Every file verified: switch the row to the new generation, all of it in one transaction.
+
+    Returns the row's id and the generation it pointed at before.
+    """
+    with sessions.begin() as session:
+        previous = montage_row(session, week)
+        replaced = previous.export_generation if previous else None
+        montage = record_published(session, week, facts)
+        return montage.id, replaced

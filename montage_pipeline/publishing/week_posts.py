@@ -1,0 +1,138 @@
+"""A week's social posts, start to finish: the outbox rows for the opted-in creators, the posting, the rows.
+
+`post_week` is the sequence `social_posts` runs: make sure the outbox holds one row per (platform,
+connection) of the week's featured Creator+ users who asked for it, work through the open ones with
+the enabled platforms' clients (`run_outbox`: exactly once, under a lease) and read back where each
+post stands. Plain Python: the asset fails its step when posts are left open, so its retry resumes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.media.mux import video_duration
+from montage_pipeline.platform.models import SocialPlatform
+from montage_pipeline.platform.montage_record import default_title, week_start_dt
+from montage_pipeline.publishing.content import PostContent, caption, description, tags
+from montage_pipeline.publishing.exports import ExportedFile
+from montage_pipeline.publishing.outbox import ensure_rows
+from montage_pipeline.publishing.posting import (
+    PlatformClient,
+    SocialPostRow,
+    is_final,
+    post_targets,
+    run_outbox,
+    week_rows,
+)
+from montage_pipeline.publishing.tokens import TokenCipher
+from montage_pipeline.storage.media_store import MediaStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PostOptions:
+    attempts_per_post: int = 5  # tries with backoff within one claim
+    backoff_base_s: float = 0.5  # full-jitter exponential backoff base (a Retry-After header wins)
+    portrait_url_expires_s: int = 24 * 3600  # how long Instagram may take to fetch the video
+
+
+@dataclass(frozen=True, slots=True)
+class WeekPosts:
+    """Where the week's posts stand after this worker's pass."""
+
+    rows: list[SocialPostRow]
+    targets: int  # posts the week calls for on the enabled platforms
+    added: int  # of which new outbox rows this pass
+
+    @property
+    def open_rows(self) -> list[SocialPostRow]:
+        return [r for r in self.rows if not is_final(r)]
+
+
+def post_week(
+    sessions: Callable[[], Session],
+    store: MediaStore,
+    week: str,
+    clients: Mapping[SocialPlatform, PlatformClient],
+    cipher: Callable[[], TokenCipher],
+    exports: Sequence[ExportedFile],
+    files: Mapping[str, Path],
+    spans: Sequence[EditSpan],
+    worker: str,
+    options: PostOptions,
+) -> WeekPosts:
+    """Post the week's exported `files` (name -> local path) for its featured creators; `cipher` is
+    asked for only when a platform is enabled."""
+    week_start = week_start_dt(week)
+    ordered = sorted(spans, key=lambda s: s.order)
+    featured = list(dict.fromkeys(s.user_id for s in ordered))
+    with sessions() as session, session.begin():
+        targets = post_targets(session, featured, list(clients))
+        added = ensure_rows(session, week_start, targets)
+    if clients:
+        handles = ", ".join(dict.fromkeys(f"@{s.user_handle}" for s in ordered))
+        platforms = ", ".join(p.value for p in clients)
+        log.info("featured: %s; %d posts (%d new) on %s", handles, len(targets), added, platforms)
+        # The thumbnail's download folder lives as long as the posting, and not one run longer.
+        with tempfile.TemporaryDirectory(prefix="montage-post-") as workdir:
+            content = post_content(
+                week, exports, files, ordered, store, options.portrait_url_expires_s, Path(workdir)
+            )
+            run_outbox(
+                sessions,
+                week_start,
+                dict(clients),
+                content,
+                cipher(),
+                worker=worker,
+                attempts=options.attempts_per_post,
+                backoff_base_s=options.backoff_base_s,
+            )
+    else:
+        log.info("social posting is off (YOUTUBE_API_ENABLED, TIKTOK_API_ENABLED, INSTAGRAM_API_ENABLED)")
+    with sessions() as session, session.begin():
+        rows = week_rows(session, week, week_start)
+    return WeekPosts(rows, len(targets), added)
+
+
+def post_content(
+    week: str,
+    exports: Sequence[ExportedFile],
+    files: Mapping[str, Path],
+    spans: Sequence[EditSpan],
+    store: MediaStore,
+    portrait_url_expires_s: int,
+    workdir: Path,
+) -> PostContent:
+    """What every platform posts: the text from the edit, the local files, the exported thumbnail
+    (fetched into `workdir`) and a URL Instagram's servers can fetch the portrait from."""
+    by_name = {e.name: e for e in exports}
+    title = default_title(week)
+    portrait = files["final_portrait.mp4"]
+    thumbnail: Path | None = None
+    if "thumbnail_landscape.jpg" in by_name:
+        thumbnail = workdir / "thumbnail.jpg"
+        store.get_file(by_name["thumbnail_landscape.jpg"].key, thumbnail)
+    duration = video_duration(files["final_landscape.mp4"])
+    return PostContent(
+        week=week,
+        title=title,
+        description=description(title, spans, duration),
+        caption=caption(title, spans),
+        tags=tags(spans),
+        landscape=files["final_landscape.mp4"],
+        portrait=portrait,
+        portrait_unbranded=files.get("final_portrait_unbranded.mp4", portrait),
+        thumbnail=thumbnail,
+        portrait_url=store.url(by_name["final_portrait.mp4"].key, portrait_url_expires_s),
+        duration_s=duration,
+        portrait_duration_s=video_duration(portrait),
+    )
