@@ -1,16 +1,18 @@
-"""From EDL rows to render spans: source facts, action tracks for the portrait crop, the Shorts limit."""
+"""From EDL rows to a render plan: the outputs and their sizes, the render spans (action tracks for the
+portrait crop, the Shorts limit) and which outputs share one decode pass."""
 
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from montage_pipeline.highlights.analysis_cache import load_key
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.media.reframe import ActionTrack
-from montage_pipeline.media.render import RenderSpan
+from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderSpan
 from montage_pipeline.storage.media_store import MediaStore
 
 PORTRAIT_MAX_S = 180.0  # YouTube Shorts' limit, also fine for Reels and TikTok
@@ -69,3 +71,126 @@ def render_spans(
         if out_m < s.montage_out_s:
             break
     return out
+
+
+OUTPUTS = {"landscape_render": (1920, 1080), "portrait_render": (1080, 1920)}
+UNBRANDED = "portrait_unbranded"  # the portrait without branding, rendered beside a branded one
+
+
+class BrandingFileError(ValueError):
+    """A configured branding image is not a file."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    fps: int = 0  # 0: 60 when most sources are 60 fps, else 30
+    crf: int = 21
+    preset: str = "veryfast"
+    portrait_layout: str = "follow"  # "follow", "blur_fill" or "center"
+    width_scale: float = 1.0  # render smaller (e.g. 0.5) for previews and tests
+    branding_logo: str | None = None  # shown on the branded renders; adds an unbranded portrait
+    intro_image: str | None = None  # branded title card background
+    outro_image: str | None = None  # branded end card, shown for outro_s seconds
+    outro_s: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class RenderGroup:
+    """Outputs that share a span list: one decode pass feeds all their encoders."""
+
+    names: tuple[str, ...]
+    spans: list[RenderSpan]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderPlan:
+    outputs: dict[str, OutputSpec]  # by output name (an asset, or UNBRANDED)
+    groups: list[RenderGroup]
+    settings: EncodeSettings
+    title: str
+    intro_s: float
+    outro_s: float  # 0 without an end card
+    total_s: float  # the edit's length, before the end card
+
+
+def branding_files(options: RenderOptions) -> dict[str, Path]:
+    """The configured branding images by role; `BrandingFileError` if one is not a file."""
+    branding = {
+        key: Path(value)
+        for key, value in (
+            ("logo", options.branding_logo),
+            ("intro_image", options.intro_image),
+            ("outro_image", options.outro_image),
+        )
+        if value
+    }
+    for key, path in branding.items():
+        if not path.is_file():
+            raise BrandingFileError(f"{key} {path} is not a file")
+    return branding
+
+
+def output_specs(
+    selected: Sequence[str], options: RenderOptions, branding: dict[str, Path], outro_s: float, workdir: Path
+) -> dict[str, OutputSpec]:
+    """Each selected output at its platform size (times `width_scale`, kept even), and the unbranded
+    portrait when the portrait is branded."""
+    specs: dict[str, OutputSpec] = {}
+    for name in selected:
+        w, h = OUTPUTS[name]
+        w, h = (round(w * options.width_scale / 2) * 2, round(h * options.width_scale / 2) * 2)
+        layout = options.portrait_layout if name == "portrait_render" else "fit"
+        specs[name] = OutputSpec(
+            workdir / f"{name}.mp4",
+            w,
+            h,
+            layout=layout,
+            logo=branding.get("logo"),
+            intro_image=branding.get("intro_image"),
+            outro_image=branding.get("outro_image"),
+            outro_s=outro_s,
+        )
+        if name == "portrait_render" and branding:
+            specs[UNBRANDED] = OutputSpec(workdir / f"{name}_unbranded.mp4", w, h, layout=layout)
+    return specs
+
+
+def render_groups(
+    names: Sequence[str], landscape: list[RenderSpan], portrait: list[RenderSpan]
+) -> list[RenderGroup]:
+    """The landscape and the portrait outputs in a group each, or all in one when their spans match
+    (the portrait is only cut shorter past the Shorts limit)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault("landscape" if name == "landscape_render" else "portrait", []).append(name)
+    if portrait == landscape and len(groups) == 2:
+        groups = {"all": [n for group in groups.values() for n in group]}
+    return [
+        RenderGroup(tuple(group), portrait if key == "portrait" else landscape)
+        for key, group in groups.items()
+    ]
+
+
+def plan_renders(
+    spans: Sequence[EditSpan],
+    tracks: dict[str, ActionTrack],
+    selected: Sequence[str],
+    title: str,
+    options: RenderOptions,
+    workdir: Path,
+) -> RenderPlan:
+    """What to render for the selected outputs (names in OUTPUTS) into `workdir`, and in which passes."""
+    branding = branding_files(options)
+    outro_s = options.outro_s if "outro_image" in branding else 0.0
+    specs = output_specs(selected, options, branding, outro_s, workdir)
+    landscape = render_spans(spans, tracks)
+    portrait = render_spans(spans, tracks, max_duration_s=PORTRAIT_MAX_S - outro_s)
+    return RenderPlan(
+        outputs=specs,
+        groups=render_groups(list(specs), landscape, portrait),
+        settings=EncodeSettings(fps=output_fps(spans, options.fps), crf=options.crf, preset=options.preset),
+        title=title,
+        intro_s=spans[0].intro_s,
+        outro_s=outro_s,
+        total_s=max(s.montage_out_s for s in spans),
+    )

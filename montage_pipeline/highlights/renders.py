@@ -1,0 +1,147 @@
+"""The render stage as one call: plan the outputs, render them in as few decode passes as the plan allows,
+and review each (thumbnail, contact sheet, the platform spec checks) into what the assets report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from montage_pipeline.highlights.render_plan import (
+    PORTRAIT_MAX_S,
+    UNBRANDED,
+    RenderOptions,
+    RenderPlan,
+    action_tracks,
+    plan_renders,
+)
+from montage_pipeline.highlights.rows import EditSpan, SceneSegment
+from montage_pipeline.media.render import RenderReport, contact_sheet, render
+from montage_pipeline.media.specs import SpecReport, inspect_video, spec_failures
+from montage_pipeline.storage.media_store import MediaStore
+
+THUMBNAIL_SIZES = {"landscape": (1280, 720), "portrait": (1080, 1920)}
+THUMBNAIL_MAX_BYTES = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedOutput:
+    """One asset's render, reviewed: its bundle's files, its contact sheet and the spec check's verdict."""
+
+    name: str
+    report: RenderReport
+    files: dict[str, tuple[Path, str]]  # name in the bundle -> (local path, content type)
+    contact_sheet: Image.Image
+    spec: SpecReport
+    failures: list[str]  # empty: the check passes
+
+
+def render_week(
+    spans: Sequence[EditSpan],
+    scenes: Sequence[SceneSegment],
+    store: MediaStore,
+    selected: Sequence[str],
+    title: str,
+    options: RenderOptions,
+    workdir: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[RenderedOutput]:
+    """Render the selected outputs (names in `render_plan.OUTPUTS`) into `workdir` and review them.
+
+    Raises `BrandingFileError` before any work when a configured branding image is missing.
+    """
+    tracks = action_tracks(spans, scenes, store) if "portrait_render" in selected else {}
+    plan = plan_renders(spans, tracks, selected, title, options, workdir)
+    reports = run_plan(plan, progress)
+    unbranded = reports.pop(UNBRANDED, None)
+    return [
+        review_render(name, report, plan, workdir, unbranded if name == "portrait_render" else None)
+        for name, report in reports.items()
+    ]
+
+
+def run_plan(plan: RenderPlan, progress: Callable[[int, int], None] | None = None) -> dict[str, RenderReport]:
+    """Each group of the plan in one pass over its sources; the reports by output name."""
+    reports: dict[str, RenderReport] = {}
+    for group in plan.groups:
+        done = render(
+            group.spans,
+            [plan.outputs[n] for n in group.names],
+            plan.settings,
+            title=plan.title,
+            intro_s=plan.intro_s,
+            progress=progress,
+        )
+        reports.update(zip(group.names, done, strict=True))
+    return reports
+
+
+def review_render(
+    name: str, report: RenderReport, plan: RenderPlan, workdir: Path, unbranded: RenderReport | None = None
+) -> RenderedOutput:
+    """The render's thumbnail and contact sheet (written to `workdir`) and its platform spec failures."""
+    portrait = name == "portrait_render"
+    thumb = workdir / f"{name}_thumbnail.jpg"
+    save_thumbnail(
+        report.best_frame or report.span_thumbnails[0],
+        THUMBNAIL_SIZES["portrait" if portrait else "landscape"],
+        thumb,
+    )
+    sheet = contact_sheet(report.span_thumbnails)
+    sheet_path = workdir / f"{name}_contact_sheet.jpg"
+    sheet.convert("RGB").save(sheet_path, format="JPEG", quality=80)
+    spec = inspect_video(report.path)
+    target = plan.total_s + plan.outro_s
+    if portrait:
+        target = min(target, PORTRAIT_MAX_S)
+    # The title card and the end card are still pictures on purpose.
+    stills = (
+        (0.0, plan.intro_s + 0.2),
+        (report.duration_s - plan.outro_s - 0.2, report.duration_s + 0.1),
+    )
+    failures = spec_failures(
+        spec,
+        width=report.width,
+        height=report.height,
+        target_duration_s=target,
+        max_duration_s=PORTRAIT_MAX_S if portrait else None,
+        allowed_stills=stills,
+    )
+    files = {
+        "video.mp4": (report.path, "video/mp4"),
+        "thumbnail.jpg": (thumb, "image/jpeg"),
+        "contact_sheet.jpg": (sheet_path, "image/jpeg"),
+    }
+    if unbranded is not None:
+        files["video_unbranded.mp4"] = (unbranded.path, "video/mp4")
+        failures += [f"unbranded: {f}" for f in _unbranded_failures(unbranded, report, target, plan.intro_s)]
+    return RenderedOutput(name, report, files, sheet, spec, failures)
+
+
+def _unbranded_failures(
+    unbranded: RenderReport, branded: RenderReport, target_s: float, intro_s: float
+) -> list[str]:
+    """The unbranded portrait against the branded one's size and length; it has no end card."""
+    return spec_failures(
+        inspect_video(unbranded.path),
+        width=branded.width,
+        height=branded.height,
+        target_duration_s=target_s,
+        max_duration_s=PORTRAIT_MAX_S,
+        allowed_stills=((0.0, intro_s + 0.2),),
+    )
+
+
+def save_thumbnail(image: Image.Image, size: tuple[int, int], path: Path) -> None:
+    """A cover-cropped JPEG at the platform's thumbnail size, under 2 MB."""
+    w, h = size
+    scale = max(w / image.width, h / image.height)
+    resized = image.resize((round(image.width * scale), round(image.height * scale)))
+    left, top = (resized.width - w) // 2, (resized.height - h) // 2
+    cropped = resized.crop((left, top, left + w, top + h)).convert("RGB")
+    for quality in (90, 80, 70, 60):
+        cropped.save(path, format="JPEG", quality=quality)
+        if path.stat().st_size < THUMBNAIL_MAX_BYTES:
+            return
