@@ -118,6 +118,34 @@ def _note_hz(semitones_from_a4: float) -> float:
     return 440.0 * 2 ** (semitones_from_a4 / 12)
 
 
+@dataclass(frozen=True, slots=True)
+class _Kit:
+    """The drum sounds, drawn once per track (in this order, from the track's seed)."""
+
+    kick: np.ndarray
+    snares: list[np.ndarray]
+    hats: list[np.ndarray]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> _Kit:
+        return cls(_kick(), [_snare(rng) for _ in range(4)], [_hat(rng) for _ in range(8)])
+
+
+@dataclass(frozen=True, slots=True)
+class _Bar:
+    """One bar of the track: where it starts, its chord and the key's root."""
+
+    t0: float
+    beat: float
+    chord: tuple[int, ...]
+    key: int
+    last_cut: float  # drums, bass and arpeggio stop here
+
+    @property
+    def bass_root(self) -> int:
+        return self.key + self.chord[0] - 24
+
+
 def generate(plan: MusicPlan) -> np.ndarray:
     """The stereo track, shape (2, samples), float32, peak at -6 dBFS."""
     rng = np.random.default_rng(plan.seed)
@@ -127,75 +155,96 @@ def generate(plan: MusicPlan) -> np.ndarray:
     n = int(np.ceil(plan.duration_s * RATE)) + RATE  # a second of tail for the last chord
     bus = np.zeros((2, n), dtype=np.float32)
     beat = plan.beat_s
-    bar = 4 * beat
+    bar_s = 4 * beat
     first_cut = plan.intro_s
     last_cut = plan.cut_times_s[-1] if plan.cut_times_s else plan.duration_s
-    kick, snares, hats = _kick(), [_snare(rng) for _ in range(4)], [_hat(rng) for _ in range(8)]
+    kit = _Kit.draw(rng)
     cuts = [first_cut, *plan.cut_times_s]
-
-    def energy_at(t: float) -> float:
-        idx = max(0, sum(1 for c in cuts if c <= t) - 1)
-        return plan.energy[min(idx, len(plan.energy) - 1)] if plan.energy else 0.5
-
-    n_bars = int(np.ceil(plan.duration_s / bar))
-    for b in range(n_bars):
-        t0 = b * bar
-        chord = progression[b % len(progression)]
-        root = key + chord[0] - 24
-        in_intro = t0 + bar <= first_cut + 1e-6
-        # Pads: the chord on detuned saws, slowly filtered, the whole bar.
-        pad_n = int(bar * RATE)
-        pad = sum(_saw(_note_hz(key + s - 12), pad_n, detune=9) for s in chord)
-        pad = _lowpass(np.asarray(pad), 900 if in_intro else 1500) * _env(
-            pad_n, int(0.08 * RATE), int(0.1 * RATE)
-        )
-        _add(bus, t0, 0.07 * pad, pan=-0.3)
-        _add(bus, t0, 0.07 * pad, pan=0.3)
-        for k in range(8):  # hats on every eighth, louder on the off-beats
-            _add(bus, t0 + k * beat / 2, hats[k] * (0.6 if k % 2 == 0 else 0.9), pan=0.35)
+    for b in range(int(np.ceil(plan.duration_s / bar_s))):
+        bar = _Bar(b * bar_s, beat, progression[b % len(progression)], key, last_cut)
+        in_intro = bar.t0 + bar_s <= first_cut + 1e-6
+        _pads_and_hats(bus, bar, kit, in_intro)
         if in_intro:
             continue
-        e = energy_at(t0)
-        for k in range(4):
-            t = t0 + k * beat
-            if t >= last_cut:
-                break
-            if k in (0, 2) or e > 0.6:
-                _add(bus, t, 0.9 * kick)
-            if k in (1, 3):
-                _add(bus, t, 0.45 * snares[k], pan=-0.05)
-        for k in range(8):  # bass: eighth-note pulses on the root
-            t = t0 + k * beat / 2
-            if t >= last_cut:
-                break
-            m = int(beat / 2 * RATE)
-            note = _lowpass(_saw(_note_hz(root), m), 420) * _env(m, 96, int(0.02 * RATE))
-            _add(bus, t, 0.32 * note)
+        e = _energy_at(plan, cuts, bar.t0)
+        _drums(bus, bar, kit, e)
+        _bass(bus, bar)
         if e > 0.45:  # the arpeggio joins as the clips heat up
-            for k in range(16):
-                t = t0 + k * beat / 4
-                if t >= last_cut:
-                    break
-                semis = chord[k % 3] + (12 if (k // 3) % 2 else 0)
-                m = int(beat / 4 * RATE)
-                tone = np.sin(2 * np.pi * _note_hz(key + semis) * np.arange(m) / RATE) * np.exp(
-                    -np.arange(m) / RATE * 8
-                )
-                _add(bus, t, 0.08 * (tone * _env(m, 48, 240)).astype(np.float32), pan=0.5 if k % 2 else -0.5)
+            _arpeggio(bus, bar)
     for cut in plan.cut_times_s:  # a crash on each cut
         _add(bus, cut, _crash(rng), pan=0.2)
-    # The end: a full chord from the last cut, ringing out.
-    final = progression[0]
-    tail_n = n - round(last_cut * RATE)
-    if tail_n > 0:
-        ring = sum(_saw(_note_hz(key + s - 12), tail_n, detune=6) for s in (*final, 12))
-        ring = (
-            _lowpass(np.asarray(ring), 1800)
-            * np.exp(-np.arange(tail_n) / RATE * 1.2)
-            * _env(tail_n, 96, RATE // 4)
-        )
-        _add(bus, last_cut, 0.12 * ring.astype(np.float32))
-        _add(bus, last_cut, 1.0 * kick)
+    _ending(bus, progression[0], key, last_cut, kit)
     bus = bus[:, : round(plan.duration_s * RATE)]
     peak = float(np.max(np.abs(bus))) or 1.0
     return (bus * (10 ** (-6 / 20) / peak)).astype(np.float32)
+
+
+def _energy_at(plan: MusicPlan, cuts: Sequence[float], t: float) -> float:
+    """The energy of the clip playing at `t` (0.5 without any)."""
+    idx = max(0, sum(1 for c in cuts if c <= t) - 1)
+    return plan.energy[min(idx, len(plan.energy) - 1)] if plan.energy else 0.5
+
+
+def _pads_and_hats(bus: np.ndarray, bar: _Bar, kit: _Kit, in_intro: bool) -> None:
+    """Pads: the chord on detuned saws, slowly filtered, the whole bar; hats on every eighth."""
+    pad_n = int(4 * bar.beat * RATE)
+    pad = sum(_saw(_note_hz(bar.key + s - 12), pad_n, detune=9) for s in bar.chord)
+    pad = _lowpass(np.asarray(pad), 900 if in_intro else 1500) * _env(
+        pad_n, int(0.08 * RATE), int(0.1 * RATE)
+    )
+    _add(bus, bar.t0, 0.07 * pad, pan=-0.3)
+    _add(bus, bar.t0, 0.07 * pad, pan=0.3)
+    for k in range(8):  # louder on the off-beats
+        _add(bus, bar.t0 + k * bar.beat / 2, kit.hats[k] * (0.6 if k % 2 == 0 else 0.9), pan=0.35)
+
+
+def _drums(bus: np.ndarray, bar: _Bar, kit: _Kit, energy: float) -> None:
+    """Kick on one and three (every beat when the energy is high), snare on two and four."""
+    for k in range(4):
+        t = bar.t0 + k * bar.beat
+        if t >= bar.last_cut:
+            break
+        if k in (0, 2) or energy > 0.6:
+            _add(bus, t, 0.9 * kit.kick)
+        if k in (1, 3):
+            _add(bus, t, 0.45 * kit.snares[k], pan=-0.05)
+
+
+def _bass(bus: np.ndarray, bar: _Bar) -> None:
+    """Eighth-note pulses on the chord's root."""
+    for k in range(8):
+        t = bar.t0 + k * bar.beat / 2
+        if t >= bar.last_cut:
+            break
+        m = int(bar.beat / 2 * RATE)
+        note = _lowpass(_saw(_note_hz(bar.bass_root), m), 420) * _env(m, 96, int(0.02 * RATE))
+        _add(bus, t, 0.32 * note)
+
+
+def _arpeggio(bus: np.ndarray, bar: _Bar) -> None:
+    """Sixteenth notes up the chord and an octave above, panned left and right."""
+    for k in range(16):
+        t = bar.t0 + k * bar.beat / 4
+        if t >= bar.last_cut:
+            break
+        semis = bar.chord[k % 3] + (12 if (k // 3) % 2 else 0)
+        m = int(bar.beat / 4 * RATE)
+        tone = np.sin(2 * np.pi * _note_hz(bar.key + semis) * np.arange(m) / RATE) * np.exp(
+            -np.arange(m) / RATE * 8
+        )
+        _add(bus, t, 0.08 * (tone * _env(m, 48, 240)).astype(np.float32), pan=0.5 if k % 2 else -0.5)
+
+
+def _ending(bus: np.ndarray, final: tuple[int, ...], key: int, last_cut: float, kit: _Kit) -> None:
+    """A full chord from the last cut, ringing out, on a last kick."""
+    tail_n = bus.shape[1] - round(last_cut * RATE)
+    if tail_n <= 0:
+        return
+    ring = sum(_saw(_note_hz(key + s - 12), tail_n, detune=6) for s in (*final, 12))
+    ring = (
+        _lowpass(np.asarray(ring), 1800)
+        * np.exp(-np.arange(tail_n) / RATE * 1.2)
+        * _env(tail_n, 96, RATE // 4)
+    )
+    _add(bus, last_cut, 0.12 * ring.astype(np.float32))
+    _add(bus, last_cut, 1.0 * kit.kick)

@@ -20,6 +20,8 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+from av.container import OutputContainer
+from av.video.stream import VideoStream
 from scipy.ndimage import gaussian_filter
 
 log = logging.getLogger(__name__)
@@ -254,57 +256,25 @@ def write_clip(path: Path, plan: ClipPlan, *, preset: str = "superfast", crf: in
         raise ValueError(f"clip size {plan.width}x{plan.height} must be positive and even (yuv420p)")
     if plan.cut_times_s is None or plan.events is None:
         plan = plan_clip(plan.duration_s, plan.fps, plan.seed, **_explicit(plan))
-    cw = (
-        CANVAS_WIDTH
-        if plan.width >= plan.height
-        else max(2, round(CANVAS_WIDTH * plan.width / plan.height / 2) * 2)
-    )
-    ch = max(2, round(cw * plan.height / plan.width / 2) * 2)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     n_frames = round(plan.duration_s * plan.fps)
-    painter = _Painter(plan, cw, ch)
+    painter = _Painter(plan, *_canvas_size(plan))
     with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-        video = container.add_stream("libx264", rate=plan.fps)
-        video.width, video.height, video.pix_fmt = plan.width, plan.height, "yuv420p"
-        video.time_base = Fraction(1, plan.fps)
-        video.codec_context.thread_type = "FRAME"
-        video.options = {
-            "crf": str(crf),
-            "preset": preset,
-            "g": str(2 * plan.fps),
-            "bf": "2",
-            "profile": "high",
-        }
-        audio = None
-        if plan.has_audio:
-            layout = "mono" if plan.audio_channels == 1 else "stereo"
-            audio = container.add_stream("aac", rate=plan.audio_rate, layout=layout)
-            audio.bit_rate = 160_000
-        sound = _Sound(plan)
-        samples_done = 0
+        video = _add_video(container, plan, preset, crf)
+        audio = _ClipAudio(container, plan) if plan.has_audio else None
         for i in range(n_frames):
-            t = i / plan.fps
-            small = painter.frame(t)
+            small = painter.frame(i / plan.fps)
             frame = av.VideoFrame.from_ndarray(small, format="rgb24").reformat(
                 width=plan.width, height=plan.height, format="yuv420p", interpolation="BILINEAR"
             )
             frame.pts = i
             container.mux(video.encode(frame))
             if audio is not None:  # keep audio up to the video's clock, frame by frame
-                want = round((i + 1) / plan.fps * plan.audio_rate)
-                while samples_done + AUDIO_FRAME <= want or (i == n_frames - 1 and samples_done < want):
-                    n = min(AUDIO_FRAME, want - samples_done)
-                    mono = sound.chunk(samples_done, n)
-                    data = np.tile(mono, (plan.audio_channels, 1))
-                    aframe = av.AudioFrame.from_ndarray(data, format="fltp", layout=audio.layout.name)
-                    aframe.sample_rate = plan.audio_rate
-                    aframe.pts = samples_done
-                    container.mux(audio.encode(aframe))
-                    samples_done += n
+                audio.fill_to(round((i + 1) / plan.fps * plan.audio_rate), last=i == n_frames - 1)
         container.mux(video.encode(None))
         if audio is not None:
-            container.mux(audio.encode(None))
+            audio.flush()
     tmp.replace(path)
     assert plan.cut_times_s is not None and plan.events is not None
     return PlantedTimeline(
@@ -317,6 +287,61 @@ def write_clip(path: Path, plan: ClipPlan, *, preset: str = "superfast", crf: in
         calm_spans_s=_calm_spans(plan.duration_s, plan.events),
         has_audio=plan.has_audio,
     )
+
+
+def _canvas_size(plan: ClipPlan) -> tuple[int, int]:
+    """The painter's (width, height): CANVAS_WIDTH wide (narrower for portrait), the clip's aspect."""
+    cw = (
+        CANVAS_WIDTH
+        if plan.width >= plan.height
+        else max(2, round(CANVAS_WIDTH * plan.width / plan.height / 2) * 2)
+    )
+    ch = max(2, round(cw * plan.height / plan.width / 2) * 2)
+    return cw, ch
+
+
+def _add_video(container: OutputContainer, plan: ClipPlan, preset: str, crf: int) -> VideoStream:
+    """The H.264 stream: the clip's size and rate, a GOP of two seconds, two B-frames, High profile."""
+    video = container.add_stream("libx264", rate=plan.fps)
+    video.width, video.height, video.pix_fmt = plan.width, plan.height, "yuv420p"
+    video.time_base = Fraction(1, plan.fps)
+    video.codec_context.thread_type = "FRAME"
+    video.options = {
+        "crf": str(crf),
+        "preset": preset,
+        "g": str(2 * plan.fps),
+        "bf": "2",
+        "profile": "high",
+    }
+    return video
+
+
+class _ClipAudio:
+    """The AAC stream, fed from `_Sound` in AUDIO_FRAME chunks as the video's clock advances."""
+
+    def __init__(self, container: OutputContainer, plan: ClipPlan) -> None:
+        layout = "mono" if plan.audio_channels == 1 else "stereo"
+        self.stream = container.add_stream("aac", rate=plan.audio_rate, layout=layout)
+        self.stream.bit_rate = 160_000
+        self.container, self.plan = container, plan
+        self.sound = _Sound(plan)
+        self.samples_done = 0
+
+    def fill_to(self, want: int, last: bool) -> None:
+        """Encode whole chunks up to sample `want`; on the `last` video frame, the remainder too."""
+        plan = self.plan
+        while self.samples_done + AUDIO_FRAME <= want or (last and self.samples_done < want):
+            n = min(AUDIO_FRAME, want - self.samples_done)
+            mono = self.sound.chunk(self.samples_done, n)
+            data = np.tile(mono, (plan.audio_channels, 1))
+            aframe = av.AudioFrame.from_ndarray(data, format="fltp", layout=self.stream.layout.name)
+            aframe.sample_rate = plan.audio_rate
+            aframe.pts = self.samples_done
+            self.container.mux(self.stream.encode(aframe))
+            self.samples_done += n
+
+    def flush(self) -> None:
+        self.container.mux(self.stream.encode(None))
 
 
 def _explicit(plan: ClipPlan) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import os
 import random
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,6 @@ def seed_demo(
         raise ValueError("--clips must be at least 1")
     parse_week(week)
     week_start, week_end = week_window(week, timezone)
-    week_seconds = (week_end - week_start).total_seconds()  # 167 or 169 h across a DST change
     rng = random.Random(seed if seed is not None else int(week_start.timestamp()))
     clip_dir = Path("demo") / week
     root = storage_root.resolve()
@@ -161,9 +160,55 @@ def seed_demo(
     _forget_previous(session, planted_path)
     users = _get_or_create_users(session)
     handles = [u.handle for u in DEMO_USERS if not u.opted_out]
-    width, height = size
+    # The rng is drawn in this order (good clips, then the traps' clips): a seed gives the same week.
+    to_write, job_specs = _good_clips(rng, clips, clip_dir, handles, size, week_start, week_end)
+    traps = _trap_clips(rng, clip_dir, size, to_write)
+    job_specs += _trap_jobs(traps, to_write, job_specs[0], handles, week_start, week_end)
 
-    # Good clips: spread over the week, mixed fps, durations 8–45 s.
+    planted = _write_clips(to_write, root, workers, report)
+    _truncate(root / traps.corrupt)
+    planted.pop(traps.corrupt, None)
+    job_ids = _add_jobs(session, users, job_specs, planted, report)
+    _write_planted(planted_path, week, job_ids, job_specs, planted, report)
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Traps:
+    """Where the traps' clips are written (relative to the storage root)."""
+
+    opted_out: str
+    near_duplicate: str
+    corrupt: str
+
+
+def _job(
+    role: str,
+    user: str,
+    game: str,
+    created_at: datetime,
+    path: str | None,
+    status: JobStatus | None = None,
+    **counts: Any,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"role": role, "user": user, "game": game, "created_at": created_at, "path": path}
+    if status is not None:
+        spec["status"] = status
+    return spec | counts
+
+
+def _good_clips(
+    rng: random.Random,
+    clips: int,
+    clip_dir: Path,
+    handles: list[str],
+    size: tuple[int, int],
+    week_start: datetime,
+    week_end: datetime,
+) -> tuple[list[_ClipJob], list[dict[str, Any]]]:
+    """Good clips: spread over the week, mixed fps, durations 8–45 s; their clips and their jobs."""
+    week_seconds = (week_end - week_start).total_seconds()  # 167 or 169 h across a DST change
+    width, height = size
     to_write: list[_ClipJob] = []
     job_specs: list[dict[str, Any]] = []
     for i in range(clips):
@@ -175,103 +220,79 @@ def seed_demo(
         )
         created = week_start + timedelta(seconds=rng.uniform(60, week_seconds - 60))
         job_specs.append(
-            {
-                "role": "good",
-                "user": handles[i % len(handles)],
-                "game": rng.choice(GAMES),
-                "created_at": created,
-                "path": rel,
-                "score": round(rng.uniform(0.2, 0.95), 2) if rng.random() < 0.6 else None,
-                "views": rng.randrange(50, 20000) if rng.random() < 0.7 else None,
-                "likes": rng.randrange(0, 2000) if rng.random() < 0.7 else None,
-            }
+            _job(
+                "good",
+                handles[i % len(handles)],
+                rng.choice(GAMES),
+                created,
+                rel,
+                score=round(rng.uniform(0.2, 0.95), 2) if rng.random() < 0.6 else None,
+                views=rng.randrange(50, 20000) if rng.random() < 0.7 else None,
+                likes=rng.randrange(0, 2000) if rng.random() < 0.7 else None,
+            )
         )
+    return to_write, job_specs
 
-    # The traps of a real week.
-    opted_rel = str(clip_dir / "opted_out.mp4")
-    to_write.append(
-        _ClipJob(opted_rel, plan_clip(12.0, 30, seed=rng.randrange(1 << 30), width=width, height=height))
+
+def _trap_clips(
+    rng: random.Random, clip_dir: Path, size: tuple[int, int], to_write: list[_ClipJob]
+) -> _Traps:
+    """The traps' clips, appended to `to_write`: an opted-out user's, a re-encoded re-upload of the
+    first good clip, and one to be truncated."""
+    width, height = size
+    opted = _ClipJob(
+        str(clip_dir / "opted_out.mp4"),
+        plan_clip(12.0, 30, seed=rng.randrange(1 << 30), width=width, height=height),
     )
-    dup_source = to_write[0]
-    dup_rel = str(clip_dir / "reupload_of_clip_00.mp4")
     # A teammate's re-upload of the same moment: the same content encoded at another size and quality.
     dup_plan = ClipPlan(
         **{
-            **_plan_dict(dup_source.plan),
+            **_plan_dict(to_write[0].plan),
             "width": max(2, (width * 2 // 3) // 2 * 2),
             "height": max(2, (height * 2 // 3) // 2 * 2),
         }
     )
-    to_write.append(_ClipJob(dup_rel, dup_plan))
-    corrupt_source = _ClipJob(
+    dup = _ClipJob(str(clip_dir / "reupload_of_clip_00.mp4"), dup_plan)
+    corrupt = _ClipJob(
         str(clip_dir / "corrupt.mp4"),
         plan_clip(10.0, 30, seed=rng.randrange(1 << 30), width=width, height=height),
     )
-    to_write.append(corrupt_source)
+    to_write += [opted, dup, corrupt]
+    return _Traps(opted.rel_path, dup.rel_path, corrupt.rel_path)
+
+
+def _trap_jobs(
+    traps: _Traps,
+    to_write: list[_ClipJob],
+    first: dict[str, Any],
+    handles: list[str],
+    week_start: datetime,
+    week_end: datetime,
+) -> list[dict[str, Any]]:
+    """The jobs of a real week's traps: an opted-out user, a near duplicate of the `first` good job by
+    a teammate, a corrupt file, a missing one, a path out of the storage root, failed and unfinished
+    jobs, and jobs just outside the week."""
     mid = week_start + timedelta(days=3, hours=12)
-    dup_user = handles[(handles.index(job_specs[0]["user"]) + 1) % len(handles)]
-    job_specs += [
-        {"role": "opted_out", "user": "quiet_quinn", "game": GAMES[0], "created_at": mid, "path": opted_rel},
-        {
-            "role": "near_duplicate",
-            "user": dup_user,
-            "game": job_specs[0]["game"],
-            "created_at": mid + timedelta(hours=1),
-            "path": dup_rel,
-        },
-        {
-            "role": "corrupt",
-            "user": handles[1],
-            "game": GAMES[1],
-            "created_at": mid + timedelta(hours=2),
-            "path": corrupt_source.rel_path,
-        },
-        {
-            "role": "missing_file",
-            "user": handles[2],
-            "game": GAMES[2],
-            "created_at": mid + timedelta(hours=3),
-            "path": str(clip_dir / "never_uploaded.mp4"),
-        },
-        {
-            "role": "unsafe_path",
-            "user": handles[3],
-            "game": GAMES[3],
-            "created_at": mid + timedelta(hours=4),
-            "path": "../../etc/passwd",
-        },
-        {
-            "role": "failed",
-            "user": handles[0],
-            "game": GAMES[4],
-            "created_at": mid,
-            "path": None,
-            "status": JobStatus.FAILED,
-        },
-        {
-            "role": "failed",
-            "user": handles[4],
-            "game": GAMES[5],
-            "created_at": mid,
-            "path": None,
-            "status": JobStatus.PROCESSING,
-        },
-        {
-            "role": "outside_week",
-            "user": handles[0],
-            "game": GAMES[0],
-            "created_at": week_start - timedelta(seconds=1),
-            "path": to_write[1].rel_path,
-        },
-        {
-            "role": "outside_week",
-            "user": handles[1],
-            "game": GAMES[1],
-            "created_at": week_end,
-            "path": to_write[2].rel_path,
-        },
+    dup_user = handles[(handles.index(first["user"]) + 1) % len(handles)]
+    hour = timedelta(hours=1)
+    never_uploaded = str(Path(traps.corrupt).parent / "never_uploaded.mp4")
+    return [
+        _job("opted_out", "quiet_quinn", GAMES[0], mid, traps.opted_out),
+        _job("near_duplicate", dup_user, first["game"], mid + hour, traps.near_duplicate),
+        _job("corrupt", handles[1], GAMES[1], mid + 2 * hour, traps.corrupt),
+        _job("missing_file", handles[2], GAMES[2], mid + 3 * hour, never_uploaded),
+        _job("unsafe_path", handles[3], GAMES[3], mid + 4 * hour, "../../etc/passwd"),
+        _job("failed", handles[0], GAMES[4], mid, None, JobStatus.FAILED),
+        _job("failed", handles[4], GAMES[5], mid, None, JobStatus.PROCESSING),
+        _job("outside_week", handles[0], GAMES[0], week_start - timedelta(seconds=1), to_write[1].rel_path),
+        _job("outside_week", handles[1], GAMES[1], week_end, to_write[2].rel_path),
     ]
 
+
+def _write_clips(
+    to_write: list[_ClipJob], root: Path, workers: int | None, report: DemoReport
+) -> dict[str, dict[str, Any]]:
+    """Write every clip, one process per core; each clip's planted timeline by its path."""
     planted: dict[str, Any] = {}
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         futures = [pool.submit(_write, job, str(root)) for job in to_write]
@@ -280,9 +301,17 @@ def seed_demo(
             planted[rel] = timeline
             report.generated += 1
             log.info("wrote %s", rel)
-    _truncate(root / corrupt_source.rel_path)
-    planted.pop(corrupt_source.rel_path, None)
+    return planted
 
+
+def _add_jobs(
+    session: Session,
+    users: dict[str, User],
+    job_specs: list[dict[str, Any]],
+    planted: dict[str, dict[str, Any]],
+    report: DemoReport,
+) -> list[int]:
+    """A job (and a landscape render where it has a path) per spec; their ids in order."""
     job_ids: list[int] = []
     for spec in job_specs:
         job = Job(
@@ -306,7 +335,18 @@ def seed_demo(
         job_ids.append(job.id)
         report.jobs.setdefault(spec["role"], []).append(job.id)
     session.flush()
+    return job_ids
 
+
+def _write_planted(
+    planted_path: Path,
+    week: str,
+    job_ids: list[int],
+    job_specs: list[dict[str, Any]],
+    planted: dict[str, dict[str, Any]],
+    report: DemoReport,
+) -> None:
+    """`planted.json`: the seeded jobs by role and each clip's planted events (written atomically)."""
     document = {
         "week": week,
         "job_ids": job_ids,
@@ -322,7 +362,6 @@ def seed_demo(
     tmp = planted_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=2, sort_keys=True))
     tmp.replace(planted_path)
-    return report
 
 
 def _plan_dict(plan: ClipPlan) -> dict[str, Any]:
