@@ -209,6 +209,93 @@ def _demux(container: av.container.InputContainer, streams: list[Any]) -> Iterat
         yield from packet.decode()
 
 
+class _MotionTracks:
+    """Per-frame motion, brightness, redness and where the motion is across the picture (its column
+    centre and spread), from each frame's small luma plane and the previous one."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.motion: list[float] = []
+        self.brightness: list[float] = []
+        self.redness: list[float] = []
+        self.action_x: list[float] = []
+        self.spread: list[float] = []
+        self.prev: np.ndarray | None = None
+        self.prev_t = 0.0
+
+    def add(self, t: float, gray8: np.ndarray, cr: float) -> None:
+        gray = gray8.astype(np.float32) / 255
+        if self.prev is None:
+            diff = np.zeros_like(gray)
+            gap = 1.0
+        else:
+            diff = np.abs(gray - self.prev)
+            # Per 1/30 s: skipped (non-reference) frames widen the gap, 60 fps and VFR narrow it.
+            gap = max(0.25, (t - self.prev_t) / MOTION_FRAME_S)
+        columns = np.maximum(diff.mean(axis=0) - MOTION_NOISE, 0.0)
+        energy = float(columns.sum())
+        xs = (np.arange(len(columns)) + 0.5) / len(columns)
+        if energy > 1e-6:
+            centre = float((xs * columns).sum() / energy)
+            self.action_x.append(centre)
+            self.spread.append(float(np.sqrt(((xs - centre) ** 2 * columns).sum() / energy)))
+        else:
+            self.action_x.append(0.5)
+            self.spread.append(0.0)
+        self.times.append(t)
+        self.motion.append(float(diff.mean()) / gap)
+        self.brightness.append(float(gray.mean()))
+        self.redness.append(cr)
+        self.prev, self.prev_t = gray, t
+
+
+class _CutTracker:
+    """The scene detector fed frame by frame: the cuts it reports and its score at each frame."""
+
+    def __init__(self, detector: str, fps: float) -> None:
+        self.detector = AdaptiveDetector() if detector == "adaptive" else ContentDetector()
+        self.fps = fps
+        self.cuts: list[float] = []
+        self.scores: dict[float, float] = {}
+
+    def add(self, t: float, bgr: np.ndarray) -> None:
+        for cut in self.detector.process_frame(FrameTimecode(t, self.fps), bgr):
+            self.cuts.append(cut.seconds)
+        score = getattr(self.detector, "_frame_score", None)
+        if score is not None:
+            self.scores[round(t, 4)] = float(score)
+
+
+class _Shrinker:
+    """Each frame at the analysis size, upright: the first frame's rotation decides the orientation."""
+
+    def __init__(self, width: int, height: int, analysis_width: int) -> None:
+        self.width, self.height, self.analysis_width = width, height, analysis_width
+        self.size: tuple[int, int] | None = None
+        self.rotation = 0
+
+    def small(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, float]:
+        if self.size is None:
+            self.rotation = round(frame.rotation / 90) * 90 % 360
+            self.size = _video_size(self.width, self.height, self.rotation, self.analysis_width)
+        size, rotation = self.size, self.rotation
+        w, h = size if rotation in (0, 180) else (size[1], size[0])
+        bgr, gray8, cr = _small_frame(frame, w, h)
+        if rotation:
+            k = {90: -1, 180: 2, 270: 1}[rotation]
+            bgr, gray8 = np.ascontiguousarray(np.rot90(bgr, k)), np.ascontiguousarray(np.rot90(gray8, k))
+        return bgr, gray8, cr
+
+
+def _stream_times(video: Any) -> tuple[float, float]:
+    """The video stream's own duration and start time in seconds (0 when it does not say)."""
+    duration = float(video.duration * video.time_base) if video.duration and video.time_base else 0.0
+    start = (
+        float(video.start_time * video.time_base) if video.start_time is not None and video.time_base else 0.0
+    )
+    return duration, start
+
+
 def analyze_clip(
     path: Path,
     *,
@@ -227,30 +314,13 @@ def analyze_clip(
         audio = container.streams.audio[0] if container.streams.audio else None
         fps = float(video.average_rate or video.guessed_rate or 30)
         # Skipped non-reference frames can include the last one: the stream's own duration is the truth.
-        stream_duration = (
-            float(video.duration * video.time_base) if video.duration and video.time_base else 0.0
-        )
-        vstart = (
-            float(video.start_time * video.time_base)
-            if video.start_time is not None and video.time_base
-            else 0.0
-        )
+        stream_duration, vstart = _stream_times(video)
         width, height = video.codec_context.width, video.codec_context.height
-        cut_detector = AdaptiveDetector() if detector == "adaptive" else ContentDetector()
         resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE) if audio else None
         reducer = _AudioReducer()
-        times: list[float] = []
-        motion: list[float] = []
-        brightness: list[float] = []
-        redness: list[float] = []
-        action_x: list[float] = []
-        spread: list[float] = []
-        cut_scores: dict[float, float] = {}
-        cuts: list[float] = []
-        prev: np.ndarray | None = None
-        prev_t = 0.0
-        size: tuple[int, int] | None = None
-        rotation = 0
+        shrinker = _Shrinker(width, height, analysis_width)
+        tracks = _MotionTracks()
+        cuts = _CutTracker(detector, fps)
         streams = [video] + ([audio] if audio is not None else [])
         for frame in _demux(container, streams):
             if isinstance(frame, av.AudioFrame):
@@ -261,65 +331,15 @@ def analyze_clip(
             if frame.time is None:
                 continue
             t = float(frame.time) - vstart
-            if size is None:
-                rotation = round(frame.rotation / 90) * 90 % 360
-                size = _video_size(width, height, rotation, analysis_width)
-            w, h = size if rotation in (0, 180) else (size[1], size[0])
-            bgr, gray8, cr = _small_frame(frame, w, h)
-            if rotation:
-                k = {90: -1, 180: 2, 270: 1}[rotation]
-                bgr, gray8 = np.ascontiguousarray(np.rot90(bgr, k)), np.ascontiguousarray(np.rot90(gray8, k))
-            gray = gray8.astype(np.float32) / 255
-            if prev is None:
-                diff = np.zeros_like(gray)
-                gap = 1.0
-            else:
-                diff = np.abs(gray - prev)
-                # Per 1/30 s: skipped (non-reference) frames widen the gap, 60 fps and VFR narrow it.
-                gap = max(0.25, (t - prev_t) / MOTION_FRAME_S)
-            columns = np.maximum(diff.mean(axis=0) - MOTION_NOISE, 0.0)
-            energy = float(columns.sum())
-            xs = (np.arange(len(columns)) + 0.5) / len(columns)
-            if energy > 1e-6:
-                centre = float((xs * columns).sum() / energy)
-                action_x.append(centre)
-                spread.append(float(np.sqrt(((xs - centre) ** 2 * columns).sum() / energy)))
-            else:
-                action_x.append(0.5)
-                spread.append(0.0)
-            times.append(t)
-            motion.append(float(diff.mean()) / gap)
-            brightness.append(float(gray.mean()))
-            redness.append(cr)
-            for cut in cut_detector.process_frame(FrameTimecode(t, fps), bgr):
-                cuts.append(cut.seconds)
-            score = getattr(cut_detector, "_frame_score", None)
-            if score is not None:
-                cut_scores[round(t, 4)] = float(score)
-            prev, prev_t = gray, t
+            bgr, gray8, cr = shrinker.small(frame)
+            tracks.add(t, gray8, cr)
+            cuts.add(t, bgr)
 
+    times = tracks.times
     duration = max((times[-1] + 1.0 / fps) if times else 0.0, stream_duration)
     t_arr = np.array(times, dtype=np.float64)
-    b_arr = np.array(brightness, dtype=np.float32)
+    b_arr = np.array(tracks.brightness, dtype=np.float32)
     flash = _flash_track(t_arr, b_arr)
-    cuts = [c for c in cuts if 0 < c < duration and not _is_flash(c, t_arr, b_arr, flash)]
-    bounds = [0.0, *sorted(cuts), duration]
-    scenes = tuple(
-        Scene(round(a, 4), round(b, 4), 0.0 if i == 0 else cut_scores.get(round(a, 4), 0.0))
-        for i, (a, b) in enumerate(itertools.pairwise(bounds))
-    )
-    tracks = FeatureTracks(
-        frame_times_s=t_arr,
-        motion=np.array(motion, dtype=np.float32),
-        brightness=b_arr,
-        flash=flash,
-        redness=np.array(redness, dtype=np.float32),
-        action_x=np.array(action_x, dtype=np.float32),
-        action_spread=np.array(spread, dtype=np.float32),
-        audio_step_s=AUDIO_STEP_S,
-        loudness_db=np.array(reducer.loudness, dtype=np.float32),
-        onset=np.array(reducer.flux, dtype=np.float32),
-    )
     return ClipAnalysis(
         version=ANALYSIS_VERSION,
         duration_s=round(duration, 4),
@@ -327,10 +347,33 @@ def analyze_clip(
         width=width,
         height=height,
         has_audio=audio is not None,
-        scenes=scenes,
-        tracks=tracks,
+        scenes=_scenes(cuts, duration, t_arr, b_arr, flash),
+        tracks=FeatureTracks(
+            frame_times_s=t_arr,
+            motion=np.array(tracks.motion, dtype=np.float32),
+            brightness=b_arr,
+            flash=flash,
+            redness=np.array(tracks.redness, dtype=np.float32),
+            action_x=np.array(tracks.action_x, dtype=np.float32),
+            action_spread=np.array(tracks.spread, dtype=np.float32),
+            audio_step_s=AUDIO_STEP_S,
+            loudness_db=np.array(reducer.loudness, dtype=np.float32),
+            onset=np.array(reducer.flux, dtype=np.float32),
+        ),
         frames_decoded=len(times),
         seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _scenes(
+    cuts: _CutTracker, duration: float, times: np.ndarray, brightness: np.ndarray, flash: np.ndarray
+) -> tuple[Scene, ...]:
+    """The scenes between the detector's cuts, leaving out the cuts that were flashes."""
+    real = [c for c in cuts.cuts if 0 < c < duration and not _is_flash(c, times, brightness, flash)]
+    bounds = [0.0, *sorted(real), duration]
+    return tuple(
+        Scene(round(a, 4), round(b, 4), 0.0 if i == 0 else cuts.scores.get(round(a, 4), 0.0))
+        for i, (a, b) in enumerate(itertools.pairwise(bounds))
     )
 
 
