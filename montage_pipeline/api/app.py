@@ -12,8 +12,8 @@ mints its URLs with `media_urls` (presigned for a while, or the public base URL 
 already a URL (a row the platform wrote itself) is passed through.
 """
 
-# No `from __future__ import annotations`: FastAPI resolves the route signatures at runtime, and they
-# name `Db`, which is local to `create_app`.
+# No `from __future__ import annotations`: FastAPI resolves the route signatures at runtime, and the
+# routes are defined inside the functions that register them.
 
 import base64
 import binascii
@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -88,6 +88,36 @@ def _after(cursor: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _db(request: Request) -> Iterator[Session]:
+    """A session on the app's database for one request."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+Db = Annotated[Session, Depends(_db)]
+
+
+def _admin_check(admin_token: str | None) -> Callable[[HTTPAuthorizationCredentials | None], None]:
+    """The dependency of the admin routes: the bearer token must be `admin_token` (503 when unset)."""
+
+    def admin(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        if not admin_token:
+            raise HTTPException(503, "admin routes are disabled: MONTAGE_ADMIN_TOKEN is not set")
+        given = credentials.credentials if credentials else ""
+        if not secrets.compare_digest(given.encode(), admin_token.encode()):
+            raise HTTPException(401, "a valid admin bearer token is required", {"WWW-Authenticate": "Bearer"})
+
+    return admin
+
+
+def _found(session: Session, montage_id: int) -> WeeklyMontage:
+    # Outside the column's range Postgres raises "integer out of range" and SQLite an OverflowError.
+    row = session.get(WeeklyMontage, montage_id) if 1 <= montage_id <= MAX_ID else None
+    if row is None:
+        raise HTTPException(404, f"weekly montage {montage_id} not found")
+    return row
+
+
 def create_app(
     database_url: str,
     admin_token: str | None,
@@ -97,7 +127,6 @@ def create_app(
 ) -> FastAPI:
     """`media_urls` turns an export's object key into a URL for this answer (see the module doc)."""
     engine = make_engine(database_url)
-    sessions = sessionmaker(engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -105,26 +134,16 @@ def create_app(
         engine.dispose()
 
     app = FastAPI(title="montage_pipeline read API", version="2", lifespan=lifespan)
+    app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    admin = _admin_check(admin_token)
+    _add_read_routes(app, media_urls)
+    _add_admin_routes(app, admin, media_urls)
+    _add_trigger_route(app, admin, dagster_graphql_url, code_location)
+    return app
 
-    def db() -> Iterator[Session]:
-        with sessions() as session:
-            yield session
 
-    def admin(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        if not admin_token:
-            raise HTTPException(503, "admin routes are disabled: MONTAGE_ADMIN_TOKEN is not set")
-        given = credentials.credentials if credentials else ""
-        if not secrets.compare_digest(given.encode(), admin_token.encode()):
-            raise HTTPException(401, "a valid admin bearer token is required", {"WWW-Authenticate": "Bearer"})
-
-    def found(session: Session, montage_id: int) -> WeeklyMontage:
-        # Outside the column's range Postgres raises "integer out of range" and SQLite an OverflowError.
-        row = session.get(WeeklyMontage, montage_id) if 1 <= montage_id <= MAX_ID else None
-        if row is None:
-            raise HTTPException(404, f"weekly montage {montage_id} not found")
-        return row
-
-    Db = Annotated[Session, Depends(db)]
+def _add_read_routes(app: FastAPI, media_urls: Callable[[str], str] | None) -> None:
+    """The public reads: the paged list, the latest published montage, one by id."""
 
     @app.get("/v2/weekly-montages")
     def list_montages(
@@ -171,21 +190,33 @@ def create_app(
 
     @app.get("/v2/weekly-montages/{montage_id}")
     def by_id(montage_id: int, session: Db) -> Montage:
-        return _montage(found(session, montage_id), media_urls)
+        return _montage(_found(session, montage_id), media_urls)
+
+
+def _add_admin_routes(
+    app: FastAPI, admin: Callable[..., None], media_urls: Callable[[str], str] | None
+) -> None:
+    """The admins' edits of a montage: featured or not, and its title."""
 
     @app.patch("/v2/weekly-montages/{montage_id}/feature", dependencies=[Depends(admin)])
     def feature(montage_id: int, body: FeatureBody, session: Db) -> Montage:
-        row = found(session, montage_id)
+        row = _found(session, montage_id)
         montage_record.feature(row, body.is_featured)
         session.commit()
         return _montage(row, media_urls)
 
     @app.patch("/v2/weekly-montages/{montage_id}/title", dependencies=[Depends(admin)])
     def title(montage_id: int, body: TitleBody, session: Db) -> Montage:
-        row = found(session, montage_id)
+        row = _found(session, montage_id)
         montage_record.retitle(row, body.title)
         session.commit()
         return _montage(row, media_urls)
+
+
+def _add_trigger_route(
+    app: FastAPI, admin: Callable[..., None], dagster_graphql_url: str | None, code_location: str
+) -> None:
+    """`POST /trigger`: launch a week's run through Dagster's GraphQL API (admins only)."""
 
     @app.post("/v2/weekly-montages/trigger", status_code=202, dependencies=[Depends(admin)])
     def trigger(body: TriggerBody) -> Triggered:
@@ -201,5 +232,3 @@ def create_app(
         except LaunchError as exc:
             raise HTTPException(502, f"Dagster did not launch the run: {exc}") from None
         return Triggered(run_id=run_id, week_start=body.week_start)
-
-    return app
