@@ -13,6 +13,7 @@ no source hashes.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 import opentimelineio as otio
 
 from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.storage import keys
+from montage_pipeline.storage.media_store import MediaStore
 
 # Fields of an EditSpan that identify the server or the platform's records, not the edit.
 PRIVATE_SPAN_FIELDS = frozenset({"clip_id", "job_id", "user_id", "source_path", "source_sha256"})
@@ -89,3 +92,13 @@ def to_otio(
 
 def write_otio(path: Path, week: str, spans: Sequence[EditSpan], public: bool = False) -> None:
     otio.adapters.write_to_file(to_otio(week, spans, public=public), str(path))
+
+
+def store_edl(store: MediaStore, week: str, spans: Sequence[EditSpan]) -> None:
+    """The week's internal EDL as `weeks/{week}/edl.json` and `montage.otio` in the media store."""
+    with tempfile.TemporaryDirectory() as tmp:
+        json_path, otio_path = Path(tmp) / "edl.json", Path(tmp) / "montage.otio"
+        write_json(json_path, week, spans)
+        write_otio(otio_path, week, spans)
+        store.put_file(json_path, keys.edl_json_key(week), content_type="application/json")
+        store.put_file(otio_path, keys.edl_otio_key(week), content_type="application/json")

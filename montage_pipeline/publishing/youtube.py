@@ -172,76 +172,98 @@ class YouTubeClient:
             raise TransientPostError(f"youtube: {type(exc).__name__}") from None
 
     def _attempt(self, content: PostContent, progress: PostProgress, token: str) -> None:
-        post = progress.post
         youtube, http = self._service(token)
-        if post.remote_id is None:
-            media = _ReplayableUpload(
-                str(content.landscape), mimetype="video/mp4", chunksize=self.chunk_bytes, resumable=True
-            )
-            request = youtube.videos().insert(
-                part="snippet,status", body=self._body(content), media_body=media, notifySubscribers=False
-            )
-            size = media.size()
-            if post.remote_handle is None:
-                headers = {
-                    **request.headers,
-                    "X-Upload-Content-Type": "video/mp4",
-                    "X-Upload-Content-Length": str(size),
-                    "content-length": str(request.body_size),
-                }
-                resp, body = http.request(request.uri, method="POST", body=request.body, headers=headers)
-                if resp.status != 200 or "location" not in resp:
-                    raise classify(resp.status, body, resp.get("retry-after"))
-                # Saved before a single byte of video is sent: every retry resumes this session.
-                progress.save(remote_handle=resp["location"], state=PostState.UPLOADING)
-            assert post.remote_handle is not None
-            request.resumable_uri = post.remote_handle
-            resp, body = http.request(
-                post.remote_handle, "PUT", headers={"Content-Range": f"bytes */{size}", "content-length": "0"}
-            )
-            video: dict[str, Any] | None = None
-            if resp.status in (200, 201):
-                video = json.loads(body)  # finished earlier; its response was lost
-            elif resp.status == 308:
-                request.resumable_progress = int(resp["range"].split("-")[1]) + 1 if "range" in resp else 0
-            elif resp.status in (404, 410):
-                if post.progress.get("bytes_sent"):
-                    # Its last answer may have been lost after the video was made: a new session could
-                    # post the week twice. Only an admin who has looked at the channel may retry.
-                    raise PermanentPostError(
-                        "needs_admin",
-                        "the youtube upload session expired after video bytes were sent; check the "
-                        "channel for the video before resetting this post",
-                    )
-                # No byte ever went through this session, so it made no video: start over.
-                progress.save(remote_handle=None, state=PostState.CLAIMED)
-                raise TransientPostError("youtube upload session expired; a new one starts")
-            else:
-                raise classify(resp.status, body, resp.get("retry-after"))
-            if video is None and not post.progress.get("bytes_sent"):
-                progress.save(progress={"bytes_sent": True})  # from here a video may exist unseen
-            while video is None:
-                status, video = request.next_chunk()
-                if status is not None:
-                    progress.save(progress={"uploaded_bytes": status.resumable_progress})
-            video_id = str(video["id"])
-            progress.save(
-                remote_id=video_id,
-                url=WATCH_URL.format(id=video_id),
-                state=PostState.PROCESSING,
-                progress={"uploaded_bytes": size},
-            )
-        if content.thumbnail is not None and not post.progress.get("thumbnail"):
-            try:
-                youtube.thumbnails().set(
-                    videoId=post.remote_id, media_body=MediaFileUpload(str(content.thumbnail), "image/jpeg")
-                ).execute()
-                progress.save(progress={"thumbnail": "set"})
-            except HttpError as exc:
-                error = classify(exc.resp.status, exc.content)
-                if not isinstance(error, PermanentPostError):
-                    raise
-                # A channel that may not set custom thumbnails still gets its video.
-                log.warning("thumbnail for %s not set: %s", post.remote_id, error)
-                progress.save(progress={"thumbnail": f"refused: {error.code}"})
+        if progress.post.remote_id is None:
+            self._upload(youtube, http, content, progress)
+        if content.thumbnail is not None and not progress.post.progress.get("thumbnail"):
+            _set_thumbnail(youtube, content.thumbnail, progress)
         progress.save(state=PostState.PUBLISHED)
+
+    def _upload(self, youtube: Any, http: Any, content: PostContent, progress: PostProgress) -> None:
+        """The video through one resumable session, resumed wherever a previous attempt stopped."""
+        post = progress.post
+        media = _ReplayableUpload(
+            str(content.landscape), mimetype="video/mp4", chunksize=self.chunk_bytes, resumable=True
+        )
+        request = youtube.videos().insert(
+            part="snippet,status", body=self._body(content), media_body=media, notifySubscribers=False
+        )
+        size = media.size()
+        if post.remote_handle is None:
+            _open_session(http, request, size, progress)
+        assert post.remote_handle is not None
+        request.resumable_uri = post.remote_handle
+        video = _resume(http, request, size, progress)
+        if video is None and not post.progress.get("bytes_sent"):
+            progress.save(progress={"bytes_sent": True})  # from here a video may exist unseen
+        while video is None:
+            status, video = request.next_chunk()
+            if status is not None:
+                progress.save(progress={"uploaded_bytes": status.resumable_progress})
+        video_id = str(video["id"])
+        progress.save(
+            remote_id=video_id,
+            url=WATCH_URL.format(id=video_id),
+            state=PostState.PROCESSING,
+            progress={"uploaded_bytes": size},
+        )
+
+
+def _open_session(http: Any, request: Any, size: int, progress: PostProgress) -> None:
+    """Start the resumable upload session and save its URL before a single byte of video is sent."""
+    headers = {
+        **request.headers,
+        "X-Upload-Content-Type": "video/mp4",
+        "X-Upload-Content-Length": str(size),
+        "content-length": str(request.body_size),
+    }
+    resp, body = http.request(request.uri, method="POST", body=request.body, headers=headers)
+    if resp.status != 200 or "location" not in resp:
+        raise classify(resp.status, body, resp.get("retry-after"))
+    # Saved before a single byte of video is sent: every retry resumes this session.
+    progress.save(remote_handle=resp["location"], state=PostState.UPLOADING)
+
+
+def _resume(http: Any, request: Any, size: int, progress: PostProgress) -> dict[str, Any] | None:
+    """Ask the session how far it got: the video if it finished earlier (its answer was lost), else
+    None with `request` set to resume from the last byte it holds."""
+    post = progress.post
+    assert post.remote_handle is not None
+    resp, body = http.request(
+        post.remote_handle, "PUT", headers={"Content-Range": f"bytes */{size}", "content-length": "0"}
+    )
+    if resp.status in (200, 201):
+        video: dict[str, Any] = json.loads(body)  # finished earlier; its response was lost
+        return video
+    if resp.status == 308:
+        request.resumable_progress = int(resp["range"].split("-")[1]) + 1 if "range" in resp else 0
+        return None
+    if resp.status in (404, 410):
+        if post.progress.get("bytes_sent"):
+            # Its last answer may have been lost after the video was made: a new session could
+            # post the week twice. Only an admin who has looked at the channel may retry.
+            raise PermanentPostError(
+                "needs_admin",
+                "the youtube upload session expired after video bytes were sent; check the "
+                "channel for the video before resetting this post",
+            )
+        # No byte ever went through this session, so it made no video: start over.
+        progress.save(remote_handle=None, state=PostState.CLAIMED)
+        raise TransientPostError("youtube upload session expired; a new one starts")
+    raise classify(resp.status, body, resp.get("retry-after"))
+
+
+def _set_thumbnail(youtube: Any, thumbnail: Path, progress: PostProgress) -> None:
+    """The custom thumbnail; a channel that may not set one still gets its video."""
+    post = progress.post
+    try:
+        youtube.thumbnails().set(
+            videoId=post.remote_id, media_body=MediaFileUpload(str(thumbnail), "image/jpeg")
+        ).execute()
+        progress.save(progress={"thumbnail": "set"})
+    except HttpError as exc:
+        error = classify(exc.resp.status, exc.content)
+        if not isinstance(error, PermanentPostError):
+            raise
+        log.warning("thumbnail for %s not set: %s", post.remote_id, error)
+        progress.save(progress={"thumbnail": f"refused: {error.code}"})

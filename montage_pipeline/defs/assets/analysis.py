@@ -20,8 +20,13 @@ from montage_pipeline.highlights.analysis_cache import (
     analyze_with_cache,
     load_key,
 )
-from montage_pipeline.highlights.edl import build_edl, newest_candidates, score_candidates
-from montage_pipeline.highlights.edl_export import write_json, write_otio
+from montage_pipeline.highlights.edl import (
+    ScoredCandidate,
+    build_edl,
+    newest_candidates,
+    score_candidates,
+)
+from montage_pipeline.highlights.edl_export import store_edl
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.media.analysis import ANALYSIS_VERSION, ClipAnalysis
 from montage_pipeline.media.music_library import week_track
@@ -212,33 +217,8 @@ def scored_highlights(
     track = None if config.tempo_bpm else week_track(settings.music_library, week)
     if track is not None:
         context.log.info(f"music: {track.path.name} at {track.tempo_bpm:g} BPM; the cuts follow its beats")
-    rules = TimelineRules(
-        target_s=config.target_duration_s or settings.target_duration_s,
-        min_clips=config.min_clips,
-        min_score=config.min_score,
-        max_clips=config.max_clips,
-        per_user_cap=config.per_user_cap,
-        game_diversity_penalty=config.game_diversity_penalty,
-        max_game_share=config.max_game_share,
-        min_len_s=config.min_window_s,
-        max_len_s=config.max_window_s,
-        intro_beats=config.intro_beats,
-        tempo_bpm=config.tempo_bpm or (track.tempo_bpm if track else None),
-        tempo_range_bpm=(config.tempo_min_bpm, config.tempo_max_bpm),
-    )
-    if config.fill_target or config.policy == "newest":  # the seed's rule always filled the target
-        rules = dataclasses.replace(rules, max_stretch=None, dull_fill_share=1.0)
-    if config.policy == "newest":
-        scored = newest_candidates(clips, rules)
-    else:
-        analyses = _load_analyses(context, clips, scene_segments, store)
-        windows = WindowRules(
-            min_len_s=config.min_window_s,
-            max_len_s=config.max_window_s,
-            preferred_len_s=config.preferred_window_s,
-            lead_in_s=config.lead_in_s,
-        )
-        scored = score_candidates(clips, analyses, windows, prior_weight=config.prior_weight)
+    rules = _timeline_rules(config, settings, track.tempo_bpm if track else None)
+    scored = _candidates(context, config, clips, scene_segments, store, rules)
     timeline, spans = build_edl(
         week,
         scored,
@@ -259,12 +239,7 @@ def scored_highlights(
         return
     for note in timeline.notes:
         context.log.warning(note)
-    with tempfile.TemporaryDirectory() as tmp:
-        json_path, otio_path = Path(tmp) / "edl.json", Path(tmp) / "montage.otio"
-        write_json(json_path, week, spans)
-        write_otio(otio_path, week, spans)
-        store.put_file(json_path, keys.edl_json_key(week), content_type="application/json")
-        store.put_file(otio_path, keys.edl_otio_key(week), content_type="application/json")
+    store_edl(store, week, spans)
     yield dg.Output(
         spans,
         metadata={
@@ -286,3 +261,48 @@ def scored_highlights(
             **settings_metadata(settings),
         },
     )
+
+
+def _candidates(
+    context: dg.AssetExecutionContext,
+    config: ScoredHighlightsConfig,
+    clips: list[SelectedClip],
+    scene_segments: list[SceneSegment],
+    store: MediaStore,
+    rules: TimelineRules,
+) -> list[ScoredCandidate]:
+    """Each clip's best window: scored from its cached analysis, or (policy `newest`) from the start."""
+    if config.policy == "newest":
+        return newest_candidates(clips, rules)
+    analyses = _load_analyses(context, clips, scene_segments, store)
+    windows = WindowRules(
+        min_len_s=config.min_window_s,
+        max_len_s=config.max_window_s,
+        preferred_len_s=config.preferred_window_s,
+        lead_in_s=config.lead_in_s,
+    )
+    return score_candidates(clips, analyses, windows, prior_weight=config.prior_weight)
+
+
+def _timeline_rules(
+    config: ScoredHighlightsConfig, settings: Settings, track_bpm: float | None
+) -> TimelineRules:
+    """The edit's rules from the run config, the target length from the settings when unset, the tempo
+    from the config or the week's music track."""
+    rules = TimelineRules(
+        target_s=config.target_duration_s or settings.target_duration_s,
+        min_clips=config.min_clips,
+        min_score=config.min_score,
+        max_clips=config.max_clips,
+        per_user_cap=config.per_user_cap,
+        game_diversity_penalty=config.game_diversity_penalty,
+        max_game_share=config.max_game_share,
+        min_len_s=config.min_window_s,
+        max_len_s=config.max_window_s,
+        intro_beats=config.intro_beats,
+        tempo_bpm=config.tempo_bpm or track_bpm,
+        tempo_range_bpm=(config.tempo_min_bpm, config.tempo_max_bpm),
+    )
+    if config.fill_target or config.policy == "newest":  # the seed's rule always filled the target
+        rules = dataclasses.replace(rules, max_stretch=None, dull_fill_share=1.0)
+    return rules
