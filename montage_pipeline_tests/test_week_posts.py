@@ -35,7 +35,7 @@ def _clients(fakes: Fakes) -> dict[SocialPlatform, PlatformClient]:
     resources = social_resources(fakes)
     clients = {p: resources[p.value].client() for p in SocialPlatform}
     assert all(c is not None for c in clients.values())
-    return clients  # type: ignore[return-value]
+    return clients
 
 
 def _no_key() -> TokenCipher:
