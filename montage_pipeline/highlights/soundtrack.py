@@ -17,7 +17,14 @@ from montage_pipeline.media.audio_specs import AudioSpecReport, audio_failures, 
 from montage_pipeline.media.mix import RATE, AudioSpan, combine, duck_gain, game_track
 from montage_pipeline.media.music import MusicPlan, generate, plan_for_week
 from montage_pipeline.media.music_library import TrackBeats, fit_track, week_track
-from montage_pipeline.media.mux import EncodedSoundtrack, fit_to, master_and_encode, mux, video_duration
+from montage_pipeline.media.mux import (
+    EncodedSoundtrack,
+    encode_cut,
+    fit_to,
+    master_and_encode,
+    mux,
+    video_duration,
+)
 from montage_pipeline.media.specs import inspect_video, spec_failures
 
 
@@ -102,20 +109,25 @@ class FinishedCuts:
 def finish_cuts(mix: Mix, renders: dict[str, Path], workdir: Path, bitrate: int) -> FinishedCuts:
     """Mux the mastered soundtrack into each render (name → video) and check sound and picture again.
 
-    One mastered, encoded soundtrack per distinct cut (length, fade); cuts that share one copy it. A cut
-    shorter than the mix (the 180 s portrait, the copy without an end card) fades out over its last second.
+    The whole mix is mastered once; each distinct cut (length, fade) is encoded once, cut from that master,
+    and cuts that share one copy it. A cut shorter than the mix (the 180 s portrait, the copy without an
+    end card) fades out over its last second. Only a cut whose encoded true peak comes out over the
+    ceiling is mastered on its own.
     """
     done = FinishedCuts()
-    encoded: dict[tuple[int, float], EncodedSoundtrack] = {}
+    full_key = (round(mix.duration_s * RATE), 0.0)
+    full = master_and_encode(
+        fit_to(mix.samples, mix.duration_s), workdir / "soundtrack-0.m4a", bitrate=bitrate
+    )
+    encoded: dict[tuple[int, float], EncodedSoundtrack] = {full_key: full}
     for name, video in renders.items():
         length = video_duration(video)
         fade = 0.0 if abs(length - mix.duration_s) < 1e-3 else 1.0
         key = (round(length * RATE), fade)
         if key not in encoded:
-            encoded[key] = master_and_encode(
-                fit_to(mix.samples, length, fade_out_s=fade),
-                workdir / f"soundtrack-{len(encoded)}.m4a",
-                bitrate=bitrate,
+            path = workdir / f"soundtrack-{len(encoded)}.m4a"
+            encoded[key] = encode_cut(full, length, fade, path, bitrate=bitrate) or master_and_encode(
+                fit_to(mix.samples, length, fade_out_s=fade), path, bitrate=bitrate
             )
         final = workdir / name
         mux(video, encoded[key].path, final)
@@ -128,6 +140,6 @@ def finish_cuts(mix: Mix, renders: dict[str, Path], workdir: Path, bitrate: int)
             for f in spec_failures(video_spec, width=video_spec.width, height=video_spec.height)
         ]
         done.finals[name] = final
-    done.soundtrack = encoded.get((round(mix.duration_s * RATE), 0.0))
+    done.soundtrack = full
     done.master_rounds = sum(e.rounds for e in encoded.values())
     return done

@@ -112,6 +112,7 @@ class EncodedSoundtrack:
     report: MixReport
     encoded_peak_dbtp: float  # measured on the decoded AAC
     rounds: int  # master + encode passes it took to keep the encoded true peak under the ceiling
+    mastered: np.ndarray  # the mastered PCM that was encoded: shorter cuts are cut from it (`encode_cut`)
 
 
 def master_and_encode(
@@ -120,15 +121,41 @@ def master_and_encode(
     """Master, encode, and measure the *encoded* audio: if AAC pushed the true peak over the ceiling,
     master again with the limiter lowered by the excess. Loudness stays at the target; only peaks come
     down."""
-    from montage_pipeline.media.audio_specs import decode_audio
-
     margin, rounds = 1.0, 0
     while True:
         rounds += 1
         soundtrack, report = master(mixed, limiter_dbtp=ceiling_dbtp - margin)
-        encode_soundtrack(soundtrack, audio_path, bitrate)
-        encoded_peak = true_peak_db(decode_audio(audio_path))  # ebur128's, as the spec check reads it
+        encoded_peak = _encode_and_measure(soundtrack, audio_path, bitrate)
         if encoded_peak <= ceiling_dbtp or rounds == 4:  # the check reports a peak still over
             break
         margin += encoded_peak - ceiling_dbtp + 0.2
-    return EncodedSoundtrack(audio_path, report, encoded_peak, rounds)
+    return EncodedSoundtrack(audio_path, report, encoded_peak, rounds, soundtrack)
+
+
+def _encode_and_measure(pcm: np.ndarray, audio_path: Path, bitrate: int) -> float:
+    """Encode, then the encoded file's true peak (ebur128's, as the spec check reads it)."""
+    from montage_pipeline.media.audio_specs import decode_audio
+
+    encode_soundtrack(pcm, audio_path, bitrate)
+    return true_peak_db(decode_audio(audio_path))
+
+
+def encode_cut(
+    full: EncodedSoundtrack,
+    duration_s: float,
+    fade_out_s: float,
+    audio_path: Path,
+    ceiling_dbtp: float = -1.0,
+    bitrate: int = 320_000,
+) -> EncodedSoundtrack | None:
+    """A shorter cut of an already mastered soundtrack, encoded: None if the encoder pushed its true peak
+    over the ceiling (the caller masters that cut on its own).
+
+    Cutting and fading a master only lowers its peaks and moves its loudness by the little the dropped
+    tail weighed, so one master serves every cut length: mastering is most of the soundtrack's time.
+    """
+    cut = fit_to(full.mastered, duration_s, fade_out_s=fade_out_s)
+    peak = _encode_and_measure(cut, audio_path, bitrate)
+    if peak > ceiling_dbtp:
+        return None
+    return EncodedSoundtrack(audio_path, full.report, peak, 0, cut)

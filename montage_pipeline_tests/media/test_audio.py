@@ -122,6 +122,34 @@ def test_a_quiet_passage_keeps_its_resolution_through_the_master(tmp_path: Path)
     assert snr[4] >= snr[2] + 15.0, snr  # measured here: 45.5 dB against 22.7 dB
 
 
+def test_a_shorter_cut_is_cut_from_the_one_master_and_still_meets_the_spec(tmp_path: Path) -> None:
+    """The copy without the end card is the master cut short and faded, not a second master: it must
+    still land at -14 LUFS ±1 with its true peak under -1 dBTP, and fade to silence at its end."""
+    from montage_pipeline.media.audio_specs import decode_audio
+    from montage_pipeline.media.loudness import measure_loudness
+    from montage_pipeline.media.mix import combine
+    from montage_pipeline.media.mux import encode_cut
+
+    duration = 40.0
+    plan = plan_for_week("2025-01-27", 128, duration, 3.75, [10.0, 20.0, 30.0], [0.4, 0.6, 0.8, 0.9])
+    music = generate(plan)
+    game = np.zeros_like(music)
+    rng = np.random.default_rng(5)
+    for start in (5.0, 14.0, 27.0, 36.0):  # bursts of gunfire, one inside the tail the short cut drops
+        i = int(start * RATE)
+        game[:, i : i + RATE] = 0.5 * rng.standard_normal(RATE) * np.exp(-np.arange(RATE) / 4000)
+    full = master_and_encode(fit_to(combine(music, game), duration), tmp_path / "full.m4a")
+    short = encode_cut(full, duration - 6.0, 1.0, tmp_path / "short.m4a")
+    assert short is not None, "the encoder pushed a cut of a -2 dBTP master over -1 dBTP"
+    assert short.rounds == 0  # no master of its own
+    pcm = decode_audio(short.path)
+    loudness = measure_loudness(pcm)
+    assert abs(loudness.integrated_lufs + 14.0) <= 1.0, loudness.integrated_lufs
+    assert loudness.true_peak_dbtp <= -1.0
+    assert pcm.shape[1] / RATE == pytest.approx(duration - 6.0, abs=0.05)
+    assert np.abs(pcm[:, -1024:]).max() < 0.02  # faded out, not cut off mid-sound
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("audio_src")
