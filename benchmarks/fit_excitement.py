@@ -8,45 +8,55 @@ Each DIR is a week made by `../shared/gameplay_kit/make_week.py` (one seed per w
 2. Put each week's features on that week's scale (`WeekScale`) and build the model inputs per 0.5 s bin.
 3. Target: the kit's ground-truth excitement of the second each bin falls in (from the game's counters,
    never from pixels or sound).
-4. Ridge regression (closed form, inputs as they are: all are 0..1) for two models: audio+video on the
-   clips that have audio, and video-only on every clip (so a clip without audio scores on the same scale).
-   Each week weighs the same whatever its length, so no one week dominates.
+4. Gradient-boosted trees (`boosting.py`: squared error, depth 3, 150 rounds, learning rate 0.1) for two
+   models: audio+video on the clips that have audio, and video-only on every clip (so a clip without
+   audio scores on the same scale). Each week weighs the same whatever its length, so no one week
+   dominates. A ridge regression of the same inputs is fitted beside them as the baseline to beat.
 5. Print R² and rank correlation per week for the --fit weeks and the --check weeks; with --write, save
-   the coefficients to `montage_pipeline/media/excitement_model.py`.
+   the models to `montage_pipeline/media/excitement_model.json`.
 
 `--lowo` instead cuts each --fit week with models fitted on the other fit weeks (leave one week out) and
-prints each cut's excitement against the kit's oracle, for the --ridge and --diversity values given: how
-the ridge strength and the cut's game-diversity factor were chosen without touching the held-out weeks.
+prints each cut's excitement against the kit's oracle, for the ridge baseline and each --depth/--rounds
+given: how the model and its size were chosen without touching the held-out weeks.
 """
 
 from __future__ import annotations
 
 import argparse
-import pprint
-import textwrap
+import functools
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from boosting import BoostingParams, fit_trees
 from gameplay_weeks import KitWeek, analyses, load_week, offline_cut, quality_module
 
 from montage_pipeline.highlights.edl import track_input
 from montage_pipeline.media import excitement
 from montage_pipeline.media.excitement import (
     FEATURES,
+    MODEL_FILE,
     VIDEO_FEATURES,
-    LinearModel,
+    ExcitementModel,
     WeekScale,
     bin_features,
     input_names,
     model_inputs,
 )
-from montage_pipeline.media.timeline import TimelineRules
 
-MODEL_FILE = Path(__file__).resolve().parents[1] / "montage_pipeline" / "media" / "excitement_model.py"
-RIDGE = 3.0  # chosen by leave-one-week-out over the fit weeks (1, 3, 10, 30): 3 to 10 tie, 30 loses
+MODEL_PATH = Path(excitement.__file__).with_name(MODEL_FILE)
+RIDGE = 3.0  # the baseline's ridge strength, chosen by leave-one-week-out over the fit weeks (1, 3, 10, 30)
+PARAMS = (
+    BoostingParams()
+)  # depth 3, 150 rounds: chosen by leave-one-week-out (see docs/selection_and_scoring.md)
+
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def week_rows(week: KitWeek, cache: Path, names: tuple[str, ...], audio_only: bool) -> tuple[np.ndarray, ...]:
+def week_rows(week: KitWeek, cache: Path, names: tuple[str, ...], audio_only: bool) -> Rows:
     """Inputs, targets and per-row weights (each week sums to 1) of one week's bins."""
     found = analyses(week, cache)
     binned = {c.file: bin_features(track_input(found[c.file])) for c in week.clips}
@@ -65,16 +75,48 @@ def week_rows(week: KitWeek, cache: Path, names: tuple[str, ...], audio_only: bo
     return x, y, np.full(len(y), 1.0 / len(y))
 
 
-def fit(rows: list[tuple[np.ndarray, ...]], ridge: float = RIDGE) -> tuple[float, np.ndarray]:
-    x = np.concatenate([r[0] for r in rows])
-    y = np.concatenate([r[1] for r in rows])
-    w = np.concatenate([r[2] for r in rows])
+def _stack(rows: list[Rows]) -> Rows:
+    return (
+        np.concatenate([r[0] for r in rows]),
+        np.concatenate([r[1] for r in rows]),
+        np.concatenate([r[2] for r in rows]),
+    )
+
+
+@dataclass(frozen=True)
+class RidgeModel:
+    """The baseline: a ridge regression of the same inputs (what the trees must beat to earn their place)."""
+
+    features: tuple[str, ...]
+    intercept: float
+    coefficients: np.ndarray
+
+    def contributions(self, features: dict[str, np.ndarray], bin_s: float) -> dict[str, np.ndarray]:
+        x = model_inputs(features, self.features, bin_s)
+        k = x.shape[1] // max(1, len(self.features))
+        per_input = x * self.coefficients
+        return {f: per_input[:, i * k : (i + 1) * k].sum(axis=1) for i, f in enumerate(self.features)}
+
+
+def fit_ridge(rows: list[Rows], names: tuple[str, ...], ridge: float = RIDGE) -> RidgeModel:
+    x, y, w = _stack(rows)
     design = np.hstack([np.ones((len(x), 1)), x])
     penalty = ridge * np.eye(design.shape[1]) * w.sum() / len(w)
     penalty[0, 0] = 0.0  # the intercept is not shrunk
     weighted = design * w[:, None]
     beta = np.linalg.solve(design.T @ weighted + penalty, weighted.T @ y)
-    return float(beta[0]), beta[1:]
+    return RidgeModel(names, float(beta[0]), beta[1:])
+
+
+def fit_boosted(rows: list[Rows], names: tuple[str, ...], params: BoostingParams = PARAMS) -> ExcitementModel:
+    x, y, w = _stack(rows)
+    return ExcitementModel(names, fit_trees(x, y, w, input_names(names), params))
+
+
+def _predict(model: ExcitementModel | RidgeModel, x: np.ndarray) -> np.ndarray:
+    if isinstance(model, ExcitementModel):
+        return np.clip(model.trees.predict(x), 0, 1)
+    return np.clip(model.intercept + x @ model.coefficients, 0, 1)
 
 
 def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -82,50 +124,58 @@ def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def report(label: str, model: LinearModel, rows: list[tuple[np.ndarray, ...]], names: list[str]) -> None:
+def report(label: str, model: ExcitementModel | RidgeModel, rows: list[Rows], names: list[str]) -> None:
     for name, (x, y, _) in zip(names, rows, strict=True):
-        pred = np.clip(model.intercept + x @ np.asarray(model.coefficients), 0, 1)
+        pred = _predict(model, x)
         r2 = 1 - float(((pred - y) ** 2).sum()) / float(((y - y.mean()) ** 2).sum())
         print(f"| {label} | {name} | {len(y)} | {r2:.3f} | {_rank_corr(pred, y):.3f} |")
 
 
-MODELS = (("WITH_AUDIO", FEATURES, True), ("VIDEO_ONLY", VIDEO_FEATURES, False))  # (name, inputs, audio only)
+MODELS = (("with_audio", FEATURES, True), ("video_only", VIDEO_FEATURES, False))  # (name, inputs, audio only)
+Fitter = Callable[[list[Rows], tuple[str, ...]], ExcitementModel | RidgeModel]
 
 
-def fit_model(
-    rows: list[tuple[np.ndarray, ...]], names: tuple[str, ...], ridge: float = RIDGE
-) -> LinearModel:
-    intercept, beta = fit(rows, ridge)
-    return LinearModel(names, intercept, tuple(float(b) for b in beta))
-
-
-def fit_models(weeks: list[KitWeek], cache: Path, ridge: float = RIDGE) -> dict[str, LinearModel]:
+def fit_models(weeks: list[KitWeek], cache: Path, fitter: Fitter) -> dict[str, ExcitementModel | RidgeModel]:
     return {
-        key: fit_model([week_rows(w, cache, names, audio_only) for w in weeks], names, ridge)
+        key: fitter([week_rows(w, cache, names, audio_only) for w in weeks], names)
         for key, names, audio_only in MODELS
     }
 
 
-def leave_one_week_out(weeks: list[KitWeek], cache: Path, ridges: list[float], factors: list[float]) -> None:
-    """Each week cut by models fitted on the others: its excitement × the oracle's, per setting."""
+def leave_one_week_out(weeks: list[KitWeek], cache: Path, candidates: dict[str, Fitter]) -> None:
+    """Each week cut by models fitted on the others: its excitement × the oracle's, per candidate model."""
     judge = quality_module()
-    print("| ridge | diversity | " + " | ".join(w.name for w in weeks) + " | mean | worst |")
-    print("|---" * (len(weeks) + 4) + "|")
-    ratios: dict[tuple[float, float], list[float]] = {(r, f): [] for r in ridges for f in factors}
-    for held in weeks:
-        found = analyses(held, cache)
-        truth = judge.load_gt(str(held.root))
-        oracle = judge.summarize(truth, judge.oracle(truth))["mean_excitement"]
-        for ridge in ridges:
-            models = fit_models([w for w in weeks if w is not held], cache, ridge)
-            excitement.AUDIO_MODEL, excitement.VIDEO_MODEL = models["WITH_AUDIO"], models["VIDEO_ONLY"]
-            for factor in factors:
-                spans = offline_cut(held, found, timeline_rules=TimelineRules(game_diversity_penalty=factor))
-                ours = judge.summarize(truth, spans)["mean_excitement"]
-                ratios[(ridge, factor)].append(ours / max(oracle, 1e-9))
-    for (ridge, factor), row in ratios.items():
+    print("| model | " + " | ".join(w.name for w in weeks) + " | mean | worst |")
+    print("|---" * (len(weeks) + 3) + "|")
+    ratios: dict[str, list[float]] = {label: [] for label in candidates}
+    shipped = excitement.AUDIO_MODEL, excitement.VIDEO_MODEL
+    try:
+        for held in weeks:
+            found = analyses(held, cache)
+            truth = judge.load_gt(str(held.root))
+            oracle = judge.summarize(truth, judge.oracle(truth))["mean_excitement"]
+            for label, fitter in candidates.items():
+                models = fit_models([w for w in weeks if w is not held], cache, fitter)
+                excitement.AUDIO_MODEL = models["with_audio"]  # type: ignore[assignment]
+                excitement.VIDEO_MODEL = models["video_only"]  # type: ignore[assignment]
+                ours = judge.summarize(truth, offline_cut(held, found))["mean_excitement"]
+                ratios[label].append(ours / max(oracle, 1e-9))
+    finally:
+        excitement.AUDIO_MODEL, excitement.VIDEO_MODEL = shipped
+    for label, row in ratios.items():
         cells = " | ".join(f"{r:.2f}" for r in row)
-        print(f"| {ridge:g} | {factor:g} | {cells} | {np.mean(row):.3f} | {min(row):.3f} |")
+        print(f"| {label} | {cells} | {np.mean(row):.3f} | {min(row):.3f} |")
+
+
+def _write(models: dict[str, ExcitementModel], fit_weeks: list[KitWeek], check_weeks: list[KitWeek]) -> None:
+    document = {
+        "fitted_on": [w.name for w in fit_weeks],
+        "checked_on": [w.name for w in check_weeks],
+        "params": vars(PARAMS),
+        "models": {key: model.to_dict() for key, model in models.items()},
+    }
+    MODEL_PATH.write_text(json.dumps(document, separators=(",", ":")) + "\n")
+    print(f"wrote {MODEL_PATH} ({MODEL_PATH.stat().st_size // 1024} KiB)")
 
 
 def main() -> None:
@@ -137,44 +187,36 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(".montage/fit-cache"))
     parser.add_argument("--write", action="store_true", help="save the fitted model")
     parser.add_argument("--lowo", action="store_true", help="leave-one-week-out cuts of the fit weeks")
-    parser.add_argument("--ridge", type=float, action="append", help=f"with --lowo (default {RIDGE})")
-    parser.add_argument("--diversity", type=float, action="append", help="with --lowo (default 0.1)")
+    parser.add_argument("--depth", type=int, action="append", help=f"with --lowo (default {PARAMS.depth})")
+    parser.add_argument("--rounds", type=int, action="append", help=f"with --lowo (default {PARAMS.rounds})")
+    parser.add_argument(
+        "--min-leaf", type=float, action="append", help=f"with --lowo (default {PARAMS.min_leaf})"
+    )
     args = parser.parse_args()
     fit_weeks = [load_week(p) for p in args.fit]
     check_weeks = [load_week(p) for p in args.check]
     if args.lowo:
-        leave_one_week_out(fit_weeks, args.cache, args.ridge or [RIDGE], args.diversity or [0.1])
+        candidates: dict[str, Fitter] = {"ridge (baseline)": fit_ridge}
+        for depth, rounds, min_leaf in itertools.product(
+            args.depth or [PARAMS.depth], args.rounds or [PARAMS.rounds], args.min_leaf or [PARAMS.min_leaf]
+        ):
+            params = replace(PARAMS, depth=depth, rounds=rounds, min_leaf=min_leaf)
+            label = f"trees depth {depth}, {rounds} rounds, min leaf {min_leaf:g}"
+            candidates[label] = functools.partial(fit_boosted, params=params)
+        leave_one_week_out(fit_weeks, args.cache, candidates)
         return
-    models = {}
+    models: dict[str, ExcitementModel] = {}
     print("| model | week | bins | R² | rank corr |\n|---|---|---|---|---|")
     for key, names, audio_only in MODELS:
         train = [week_rows(w, args.cache, names, audio_only) for w in fit_weeks]
-        models[key] = model = fit_model(train, names)
-        report(f"{key} (fit)", model, train, [w.name for w in fit_weeks])
         held = [week_rows(w, args.cache, names, audio_only) for w in check_weeks]
-        report(f"{key} (check)", model, held, [w.name for w in check_weeks])
+        baseline = fit_ridge(train, names)
+        models[key] = model = fit_boosted(train, names)
+        for label, m in ((f"{key} trees", model), (f"{key} ridge", baseline)):
+            report(f"{label} (fit)", m, train, [w.name for w in fit_weeks])
+            report(f"{label} (check)", m, held, [w.name for w in check_weeks])
     if args.write:
-        body = [
-            '"""The excitement model, fitted on real gameplay by benchmarks/fit_excitement.py."""',
-            "",
-            *textwrap.wrap(
-                f"Fitted on: {', '.join(w.name for w in fit_weeks)}; checked on: "
-                f"{', '.join(w.name for w in check_weeks) or 'none'}; ridge {RIDGE}.",
-                width=100,
-                initial_indent="# ",
-                subsequent_indent="# ",
-            ),
-        ]
-        for key, model in models.items():
-            spec = {
-                "features": list(model.features),
-                "intercept": round(model.intercept, 6),
-                "coefficients": [round(c, 6) for c in model.coefficients],
-                "inputs": input_names(model.features),
-            }
-            body.append(f"{key} = {pprint.pformat(spec, width=105, sort_dicts=False)}")
-        MODEL_FILE.write_text("\n".join(body) + "\n")
-        print(f"wrote {MODEL_FILE}")
+        _write(models, fit_weeks, check_weeks)
 
 
 if __name__ == "__main__":

@@ -15,22 +15,28 @@ a quiet clip's door sound stays quiet), the others divided by their 99th percent
 the week's clips, with a floor so a calm week does not blow its noise up to full scale. Each feature
 enters the model at three time scales (the bin, a 2 s and a 6 s neighbourhood) and as its clip mean.
 
-The excitement of a bin is a linear model of those inputs, clipped to 0..1, whose coefficients were
-fitted on real engine gameplay against the game's own counters (`benchmarks/fit_excitement.py`, which
-writes `excitement_model.py`). Clips without an audio track use a model fitted on the video features
-alone, against the same ground truth, so both kinds of clip score on one scale.
+The excitement of a bin is an ensemble of gradient-boosted regression trees over those inputs
+(`boosted_trees.TreeEnsemble`), clipped to 0..1, fitted on real engine gameplay against the game's own
+counters (`benchmarks/fit_excitement.py`, which writes `excitement_model.json`). Clips without an audio
+track use an ensemble fitted on the video features alone, against the same ground truth, so both kinds
+of clip score on one scale. Each bin's excitement splits over the features that made it
+(`ExcitementModel.contributions`): the breakdown the asset page shows.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
 
 import numpy as np
 
-from montage_pipeline.media import excitement_model
 from montage_pipeline.media.analysis import jump_above_recent
+from montage_pipeline.media.boosted_trees import TreeEnsemble
 
 BIN_S = 0.5
+MODEL_FILE = "excitement_model.json"  # written by benchmarks/fit_excitement.py
 AUDIO_FEATURES = ("level", "rise", "onset", "busy")
 VIDEO_FEATURES = ("motion", "flash", "red", "jerk", "cuts")
 FEATURES = AUDIO_FEATURES + VIDEO_FEATURES
@@ -203,31 +209,43 @@ def input_names(names: tuple[str, ...]) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class LinearModel:
-    """excitement = clip(intercept + inputs · coefficients, 0, 1) over the named features."""
+class ExcitementModel:
+    """Gradient-boosted trees over the named features' inputs (`model_inputs`), clipped to 0..1."""
 
     features: tuple[str, ...]
-    intercept: float
-    coefficients: tuple[float, ...]
+    trees: TreeEnsemble
 
     @classmethod
-    def from_dict(cls, spec: dict[str, object]) -> LinearModel:
-        features = tuple(str(f) for f in spec["features"])  # type: ignore[attr-defined]
-        coefficients = tuple(float(c) for c in spec["coefficients"])  # type: ignore[attr-defined]
-        if len(coefficients) != len(input_names(features)):
-            raise ValueError("excitement model: coefficient count does not match its features")
-        return cls(features, float(spec["intercept"]), coefficients)  # type: ignore[arg-type]
+    def from_dict(cls, spec: dict[str, Any]) -> ExcitementModel:
+        features = tuple(str(f) for f in spec["features"])
+        trees = TreeEnsemble.from_dict(spec["trees"])
+        if list(trees.inputs) != input_names(features):
+            raise ValueError("excitement model: its trees' inputs do not match its features")
+        return cls(features, trees)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": list(self.features), "trees": self.trees.to_dict()}
+
+    @property
+    def intercept(self) -> float:
+        """What every bin starts from before its features move it (the trees' root value)."""
+        return self.trees.root
 
     def contributions(self, features: dict[str, np.ndarray], bin_s: float) -> dict[str, np.ndarray]:
         """Per feature, its share of each bin's excitement (all its time scales together)."""
-        x = model_inputs(features, self.features, bin_s)
-        per_input = x * np.asarray(self.coefficients)
+        per_input = self.trees.contributions(model_inputs(features, self.features, bin_s))
         k = 1 + len(CONTEXT_S) + CLIP_MEAN
         return {f: per_input[:, i * k : (i + 1) * k].sum(axis=1) for i, f in enumerate(self.features)}
 
 
-AUDIO_MODEL = LinearModel.from_dict(excitement_model.WITH_AUDIO)
-VIDEO_MODEL = LinearModel.from_dict(excitement_model.VIDEO_ONLY)
+def load_models(text: str) -> dict[str, ExcitementModel]:
+    """The shipped models by name (`with_audio`, `video_only`) from the JSON the fit script writes."""
+    return {name: ExcitementModel.from_dict(spec) for name, spec in json.loads(text)["models"].items()}
+
+
+_SHIPPED = load_models(resources.files(__package__).joinpath(MODEL_FILE).read_text())
+AUDIO_MODEL = _SHIPPED["with_audio"]
+VIDEO_MODEL = _SHIPPED["video_only"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,10 +104,17 @@ def _snap(
 
 
 def _densest(values: np.ndarray, length: int) -> tuple[int, int, float]:
-    """First bin, end bin and mean of the `length`-bin stretch with the highest mean (earliest on ties)."""
+    """First bin, end bin and mean of the `length`-bin stretch with the highest mean.
+
+    Stretches that tie (a short burst in an otherwise still clip fits in many of them) go to the middle
+    one, which centres the burst: the earliest would show the dull seconds before it, the latest those
+    after it.
+    """
     length = max(1, min(length, len(values)))
     sums = np.convolve(values, np.ones(length), mode="valid")
-    start = int(np.argmax(sums))
+    best = float(sums.max())
+    tied = np.flatnonzero(sums >= best - 1e-9 * max(1.0, abs(best)))
+    start = int(tied[len(tied) // 2])
     return start, start + length, float(sums[start]) / length
 
 

@@ -67,9 +67,21 @@ def test_nearby_peaks_merge_into_one_streak() -> None:
 
 
 def test_boundaries_snap_to_a_scene_cut_and_not_into_action() -> None:
-    w = window_of(calm_track(40.0, [(21.0, 23.0)], cuts=(18.4,)))
-    assert w.start_s == pytest.approx(18.4)
+    free = window_of(calm_track(40.0, [(21.0, 23.0)]))
+    cut = round(free.start_s - 0.6, 2)  # a scene cut just before where the window would start
+    w = window_of(calm_track(40.0, [(21.0, 23.0)], cuts=(cut,)))
+    assert w.start_s == pytest.approx(cut)
     assert w.start_snapped_to == "cut"
+    # A cut inside the action is never a boundary: the window still holds all of it, with its lead-in.
+    inside = window_of(calm_track(40.0, [(21.0, 23.0)], cuts=(22.0,)))
+    assert inside.start_s <= 20.0 and inside.end_s >= 23.0
+
+
+def test_a_short_burst_in_a_still_clip_sits_in_the_middle_of_its_window() -> None:
+    w = window_of(calm_track(40.0, [(21.0, 23.0)]))
+    before, after = 21.0 - w.start_s, w.end_s - 23.0
+    assert before >= 2.0  # the lead-in
+    assert abs(before - after) <= 3.0, (w.start_s, w.end_s)  # not all dull seconds on one side
 
 
 def test_windows_fit_short_clips() -> None:
