@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.seed_import import DEFAULT_MAX_FILE_BYTES
 from montage_pipeline.profiles import Profile, ProfileError
-from montage_pipeline.settings import load_settings
+from montage_pipeline.settings import Settings, load_settings
 
 MB = 1_000_000
 
@@ -136,59 +136,66 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"platform schema up to date ({profile.name} profile)")
         return 0
     if args.command == "db" and args.db_command == "drop-table":
-        allowed = asset_tables()
-        if args.table not in allowed:
-            print(
-                f"montage: {args.table!r} is not an asset table; platform tables are never dropped "
-                f"(asset tables: {', '.join(allowed)})",
-                file=sys.stderr,
-            )
-            return 2
-        engine = make_engine(profile.tables_database_url_value())
-        with engine.begin() as conn:
-            if not inspect(conn).has_table(args.table):
-                print(f"montage: no table {args.table!r}", file=sys.stderr)
-                return 2
-            conn.execute(text(f'DROP TABLE "{args.table}"'))
-        print(f"dropped {args.table}")
-        return 0
-
+        return _drop_table(profile, args.table)
     if args.command == "api":
         from montage_pipeline.api.serve import serve
 
         serve(settings, args.host, args.port)
         return 0
-
     if args.command == "seed" and args.seed_command == "demo":
-        _migrate(profile)
-        engine = make_engine(profile.database_url_value())
-        try:
-            with Session(engine) as session, session.begin():
-                from montage_pipeline.platform.seed_demo import seed_demo
-
-                report = seed_demo(
-                    session,
-                    profile.storage_root,
-                    args.week,
-                    args.clips,
-                    args.size,
-                    args.seed,
-                    timezone=settings.week_timezone,
-                )
-                summary = report.summary() + f"\nplanted events: {report.planted_path}"
-        except ValueError as exc:
-            print(f"montage: {exc}", file=sys.stderr)
-            return 2
-        finally:
-            engine.dispose()
-        print(summary)
-        return 0
-
+        return _seed_demo(settings, args)
     if args.command == "seed":
         return _seed_import(profile, args, settings.week_timezone)
     if args.command == "posts":
         return _posts(profile, args)
     return 2
+
+
+def _drop_table(profile: Profile, table: str) -> int:
+    """Drop one asset table (never a platform table), so its asset is rebuilt from scratch."""
+    allowed = asset_tables()
+    if table not in allowed:
+        print(
+            f"montage: {table!r} is not an asset table; platform tables are never dropped "
+            f"(asset tables: {', '.join(allowed)})",
+            file=sys.stderr,
+        )
+        return 2
+    engine = make_engine(profile.tables_database_url_value())
+    with engine.begin() as conn:
+        if not inspect(conn).has_table(table):
+            print(f"montage: no table {table!r}", file=sys.stderr)
+            return 2
+        conn.execute(text(f'DROP TABLE "{table}"'))
+    print(f"dropped {table}")
+    return 0
+
+
+def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    profile = settings.profile
+    _migrate(profile)
+    engine = make_engine(profile.database_url_value())
+    try:
+        with Session(engine) as session, session.begin():
+            from montage_pipeline.platform.seed_demo import seed_demo
+
+            report = seed_demo(
+                session,
+                profile.storage_root,
+                args.week,
+                args.clips,
+                args.size,
+                args.seed,
+                timezone=settings.week_timezone,
+            )
+            summary = report.summary() + f"\nplanted events: {report.planted_path}"
+    except ValueError as exc:
+        print(f"montage: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(summary)
+    return 0
 
 
 def _posts(profile: Profile, args: argparse.Namespace) -> int:

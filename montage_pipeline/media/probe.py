@@ -130,14 +130,8 @@ def _check_density(times: list[float], limits: ClipLimits, where: str) -> None:
         )
 
 
-def probe_clip(
-    path: Path, *, min_duration_s: float = RULES.min_clip_duration_s, limits: ClipLimits | None = None
-) -> ClipProbe:
-    """Facts of a usable clip, or ProbeError with the reason it is not usable.
-
-    `limits` defaults to `ClipLimits()`; each is checked before the work it protects (module doc).
-    """
-    limits = limits or ClipLimits()
+def _file_size(path: Path, limits: ClipLimits) -> int:
+    """The file's size, once it is known to exist, hold something and fit the size limit."""
     if not path.exists():
         raise ProbeError("missing", "the file does not exist")
     size = path.stat().st_size
@@ -147,6 +141,36 @@ def probe_clip(
         raise ProbeError(
             "file_too_large", f"{size / MB:,.1f} MB is over the {limits.max_file_bytes / MB:,.1f} MB limit"
         )
+    return size
+
+
+def _checked_duration(
+    container: av.container.InputContainer, video: av.video.stream.VideoStream, size: int, limits: ClipLimits
+) -> float:
+    """The stream's duration, once it is known to exist and to fit the length and bitrate limits."""
+    duration = _duration(container, video)
+    if duration is None or duration <= 0:
+        raise ProbeError("not_a_video", "the stream has no duration")
+    if duration > limits.max_duration_s:
+        raise ProbeError("too_long", f"{duration:,.1f}s is over the {limits.max_duration_s:g}s limit")
+    if size / duration > limits.max_bytes_per_s:
+        raise ProbeError(
+            "bitrate_too_high",
+            f"{size / MB:,.1f} MB for {duration:.2f}s is {size / duration / MB:,.2f} MB/s, over the "
+            f"{limits.max_bytes_per_s / MB:g} MB/s limit",
+        )
+    return duration
+
+
+def probe_clip(
+    path: Path, *, min_duration_s: float = RULES.min_clip_duration_s, limits: ClipLimits | None = None
+) -> ClipProbe:
+    """Facts of a usable clip, or ProbeError with the reason it is not usable.
+
+    `limits` defaults to `ClipLimits()`; each is checked before the work it protects (module doc).
+    """
+    limits = limits or ClipLimits()
+    size = _file_size(path, limits)
     with _open(path) as container:
         if not container.streams.video:
             raise ProbeError("not_a_video", "the file has no video stream")
@@ -156,17 +180,7 @@ def probe_clip(
             raise ProbeError("not_a_video", f"a still image ({codec}), not a video")
         _check_frame_size(video.codec_context.width, video.codec_context.height, limits)
         _check_transfer(video.codec_context.color_trc)
-        duration = _duration(container, video)
-        if duration is None or duration <= 0:
-            raise ProbeError("not_a_video", "the stream has no duration")
-        if duration > limits.max_duration_s:
-            raise ProbeError("too_long", f"{duration:,.1f}s is over the {limits.max_duration_s:g}s limit")
-        if size / duration > limits.max_bytes_per_s:
-            raise ProbeError(
-                "bitrate_too_high",
-                f"{size / MB:,.1f} MB for {duration:.2f}s is {size / duration / MB:,.2f} MB/s, over the "
-                f"{limits.max_bytes_per_s / MB:g} MB/s limit",
-            )
+        duration = _checked_duration(container, video, size, limits)
         video.thread_type = "AUTO"
         start = _decode_start(container, video, limits)
         if len(start.times) < 2:

@@ -244,18 +244,25 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def _import_entry(
-    session: Session,
-    storage_root: Path,
-    week: str,
-    base: Path,
-    import_root: Path,
-    max_file_bytes: int,
-    entry: Any,
-    start: datetime,
-    end: datetime,
-    copied: list[Path],
-) -> int:
+@dataclass(frozen=True)
+class _Entry:
+    """One manifest entry, checked: what the platform's rows need."""
+
+    created_at: datetime
+    source: Path
+    tier: SubscriptionTier
+    score: float | None
+    handle: str
+    game: str | None
+    title: str
+    views: int | None
+    likes: int | None
+
+
+def _checked_entry(
+    entry: Any, week: str, base: Path, import_root: Path, max_file_bytes: int, start: datetime, end: datetime
+) -> _Entry:
+    """The entry's fields, each checked, or a ValueError saying which one is wrong."""
     if not isinstance(entry, dict):
         raise ValueError("not an object")
     missing = [k for k in REQUIRED if not entry.get(k)]
@@ -268,7 +275,6 @@ def _import_entry(
     tier_raw = entry.get("tier", SubscriptionTier.FREE.value)
     if tier_raw not in {t.value for t in SubscriptionTier}:
         raise ValueError(f"tier {tier_raw!r} must be one of {', '.join(t.value for t in SubscriptionTier)}")
-    tier = SubscriptionTier(tier_raw)
     score = entry.get("score")
     if score is not None and (
         isinstance(score, bool) or not (isinstance(score, int | float) and 0 <= score <= 1)
@@ -279,40 +285,63 @@ def _import_entry(
     if not 1 <= len(handle) <= HANDLE_WIDTH:
         raise ValueError(f"user {user_raw!r} must be a handle of 1..{HANDLE_WIDTH} characters")
     game = _text(entry, "game", GAME_WIDTH)
-    title = _text(entry, "title", TITLE_WIDTH) or f"{game} clip by @{handle}"
-    views, likes = _count(entry, "views"), _count(entry, "likes")
+    return _Entry(
+        created_at=created_at,
+        source=source,
+        tier=SubscriptionTier(tier_raw),
+        score=float(score) if score is not None else None,
+        handle=handle,
+        game=game,
+        title=_text(entry, "title", TITLE_WIDTH) or f"{game} clip by @{handle}",
+        views=_count(entry, "views"),
+        likes=_count(entry, "likes"),
+    )
 
+
+def _import_entry(
+    session: Session,
+    storage_root: Path,
+    week: str,
+    base: Path,
+    import_root: Path,
+    max_file_bytes: int,
+    entry: Any,
+    start: datetime,
+    end: datetime,
+    copied: list[Path],
+) -> int:
+    e = _checked_entry(entry, week, base, import_root, max_file_bytes, start, end)
     with session.begin_nested():
-        user = session.scalar(select(User).where(User.handle == handle))
+        user = session.scalar(select(User).where(User.handle == e.handle))
         if user is None:
-            user = User(handle=handle, email=f"{handle}@example.com", subscription_tier=tier)
+            user = User(handle=e.handle, email=f"{e.handle}@example.com", subscription_tier=e.tier)
             session.add(user)
             session.flush()
         job = Job(
             user_id=user.id,
             status=JobStatus.SUCCESS,
             kind=JobKind.UPLOAD,
-            created_at=created_at,
-            game=game,
-            title=title,
-            scoring={"score": float(score)} if score is not None else None,
-            views=views,
-            likes=likes,
+            created_at=e.created_at,
+            game=e.game,
+            title=e.title,
+            scoring={"score": e.score} if e.score is not None else None,
+            views=e.views,
+            likes=e.likes,
         )
         session.add(job)
         session.flush()
-        target = _target(source, storage_root, week)
-        stored = target or source
+        target = _target(e.source, storage_root, week)
+        stored = target or e.source
         session.add(
             Render(
                 job_id=job.id,
                 format=RenderFormat.LANDSCAPE,
                 path=str(stored.resolve().relative_to(storage_root.resolve())),
-                duration=_container_duration(source),
+                duration=_container_duration(e.source),
             )
         )
         session.flush()
         if target is not None:  # last: only an entry the database took gets its file
             copied.append(target)
-            shutil.copy2(source, target)
+            shutil.copy2(e.source, target)
         return job.id

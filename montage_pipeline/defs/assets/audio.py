@@ -4,6 +4,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -13,7 +14,7 @@ from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, Medi
 from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.highlights.soundtrack import build_mix, finish_cuts
+from montage_pipeline.highlights.soundtrack import FinishedCuts, Mix, build_mix, finish_cuts
 from montage_pipeline.media.loudness import loudness_plot
 from montage_pipeline.media.mix import TARGET_LUFS
 from montage_pipeline.media.mux import video_duration
@@ -28,6 +29,21 @@ class MixConfig(dg.Config):
     duck_db: float = 9.0  # how far the music drops under loud game action
     music_gain_db: float = -4.0  # music against the loudness-matched game audio
     bitrate_kbps: int = 320
+
+
+def _mix_metadata(mix: Mix, done: FinishedCuts, duration: float, failures: str) -> dict[str, Any]:
+    final = done.measured["final_landscape.mp4"]
+    return {
+        "loudness_lufs": final.integrated_lufs,
+        "true_peak_dbtp": final.true_peak_dbtp,
+        "loudness_range_lu": final.loudness_range_lu,
+        "tempo_bpm": mix.plan.tempo_bpm,
+        "music": mix.music,
+        "duration_s": round(duration, 3),
+        # Each round is a master and an AAC encode; a second one means the encoder overshot.
+        "master_rounds": done.master_rounds,
+        "audio_failures": failures,
+    }
 
 
 @dg.asset(
@@ -82,16 +98,8 @@ def mixed_audio(
         yield dg.Output(
             MediaBundle(files),
             metadata={
-                "loudness_lufs": final.integrated_lufs,
-                "true_peak_dbtp": final.true_peak_dbtp,
-                "loudness_range_lu": final.loudness_range_lu,
-                "tempo_bpm": mix.plan.tempo_bpm,
-                "music": mix.music,
-                "duration_s": round(duration, 3),
-                # Each round is a master and an AAC encode; a second one means the encoder overshot.
-                "master_rounds": done.master_rounds,
+                **_mix_metadata(mix, done, duration, failures),
                 "loudness_plot": dg.MetadataValue.md(image_markdown(plot, "loudness", image_format="PNG")),
-                "audio_failures": failures,
                 **settings_metadata(settings),
             },
         )

@@ -1,8 +1,10 @@
 """`eligible_jobs` and `selected_clips`: the week's uploads and the verified, ranked candidate pool."""
 
+import functools
 from collections import Counter
 from collections.abc import Iterator
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -35,6 +37,53 @@ class SelectedClipsConfig(dg.Config):
     weight_job_score: float = RULES.weight_job_score
     weight_engagement: float = RULES.weight_engagement
     weight_recency: float = RULES.weight_recency
+
+
+def _log_verified(context: dg.AssetExecutionContext, result: VerifiedClip | Rejection) -> None:
+    """One line per clip as verification goes: what it is, or why it is out."""
+    if isinstance(result, Rejection):
+        context.log.warning(f"job {result.job_id}: rejected ({result.reason}): {result.detail}")
+        return
+    p = result.probe
+    context.log.info(
+        f"job {result.job.job_id}: ok, {p.duration_s:.1f}s {p.width}x{p.height}@{p.fps:.0f}"
+        f"{' VFR' if p.variable_fps else ''}{'' if p.has_audio else ' (no audio)'}"
+    )
+
+
+def _pool(
+    verified: list[VerifiedClip], config: SelectedClipsConfig, week_start: datetime
+) -> tuple[list[SelectedClip], list[Rejection]]:
+    """The week's candidates under the configured policy, and the clips the policy leaves out."""
+    if config.policy == "newest":
+        return newest_pool(verified, config.newest_max_clips)
+    rules = RankingRules(
+        weight_job_score=config.weight_job_score,
+        weight_engagement=config.weight_engagement,
+        weight_recency=config.weight_recency,
+    )
+    return build_pool(verified, week_start, rules)
+
+
+def _pool_metadata(
+    considered: int, rows: list[SelectedClip], rejections: list[Rejection], policy: str
+) -> dict[str, Any]:
+    by_reason = Counter(r.reason.split(":")[0] for r in rejections)
+    return {
+        "clips_considered": considered,
+        "clips_selected": len(rows),
+        "clips_rejected": len(rejections),
+        "pool_duration_s": round(sum(r.duration_s for r in rows), 2),
+        "policy": policy,
+        "rejected_by_reason": dict(sorted(by_reason.items())),
+        "rejections": _rejections_table(rejections),
+        "rejected": dg.MetadataValue.json(
+            [
+                {"job_id": r.job_id, "user": r.user_handle, "reason": r.reason, "detail": r.detail}
+                for r in rejections
+            ]
+        ),
+    }
 
 
 @dg.asset(
@@ -138,52 +187,18 @@ def selected_clips(
     upload_storage: UploadStorage,
     settings: dg.ResourceParam[Settings],
 ) -> Iterator[dg.Output[list[SelectedClip]]]:
-    start, _ = window(context.partition_key)
-
-    def progress(result: VerifiedClip | Rejection) -> None:
-        if isinstance(result, Rejection):
-            context.log.warning(f"job {result.job_id}: rejected ({result.reason}): {result.detail}")
-        else:
-            p = result.probe
-            context.log.info(
-                f"job {result.job.job_id}: ok, {p.duration_s:.1f}s {p.width}x{p.height}@{p.fps:.0f}"
-                f"{' VFR' if p.variable_fps else ''}{'' if p.has_audio else ' (no audio)'}"
-            )
-
     results = verify_jobs(
         eligible_jobs,
         upload_storage.root_path,
         config.min_clip_duration_s,
-        on_result=progress,
+        on_result=functools.partial(_log_verified, context),
         limits=settings.clip_limits,
     )
     verified = [r for r in results if isinstance(r, VerifiedClip)]
-    rejections = [r for r in results if isinstance(r, Rejection)]
-    if config.policy == "newest":
-        rows, left_out = newest_pool(verified, config.newest_max_clips)
-    else:
-        rules = RankingRules(
-            weight_job_score=config.weight_job_score,
-            weight_engagement=config.weight_engagement,
-            weight_recency=config.weight_recency,
-        )
-        rows, left_out = build_pool(verified, start, rules)
-    rejections += left_out
-    by_reason = Counter(r.reason.split(":")[0] for r in rejections)
+    rows, left_out = _pool(verified, config, window(context.partition_key)[0])
+    rejections = [r for r in results if isinstance(r, Rejection)] + left_out
     metadata = {
-        "clips_considered": len(eligible_jobs),
-        "clips_selected": len(rows),
-        "clips_rejected": len(rejections),
-        "pool_duration_s": round(sum(r.duration_s for r in rows), 2),
-        "policy": config.policy,
-        "rejected_by_reason": dict(sorted(by_reason.items())),
-        "rejections": _rejections_table(rejections),
-        "rejected": dg.MetadataValue.json(
-            [
-                {"job_id": r.job_id, "user": r.user_handle, "reason": r.reason, "detail": r.detail}
-                for r in rejections
-            ]
-        ),
+        **_pool_metadata(len(eligible_jobs), rows, rejections, config.policy),
         **settings_metadata(settings),
     }
     if not rows:
