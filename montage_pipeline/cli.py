@@ -199,14 +199,14 @@ def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _posts(profile: Profile, args: argparse.Namespace) -> int:
-    from montage_pipeline.platform.montage_record import week_start_dt
     from montage_pipeline.publishing.post_admin import PostAdminError, list_posts, mark_published, retry
+    from montage_pipeline.weeks import week_row_key
 
     engine = make_engine(profile.database_url_value())
     try:
         with Session(engine) as session, session.begin():
             if args.posts_command == "list":
-                week = week_start_dt(args.week) if args.week else None
+                week = week_row_key(args.week) if args.week else None
                 for line in list_posts(session, week, everything=args.all):
                     error = f"  {line.last_error}" if line.last_error else ""
                     print(

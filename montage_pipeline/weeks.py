@@ -37,6 +37,16 @@ def _midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
+def week_row_key(key: str) -> datetime:
+    """The instant the platform's tables store for a week: the key's Monday at 00:00 UTC.
+
+    `weekly_montages.week_start`, `social_posts.week_start` and `montage_notifications.week_start` hold
+    it. It names the week (one row per week, whatever the weeks' timezone); it is not where the week's
+    window starts when weeks are cut at another timezone's midnight (`week_window` gives that).
+    """
+    return datetime.combine(_monday(key), time(0), tzinfo=UTC)
+
+
 def week_window(key: str, timezone: str = DEFAULT_TIMEZONE) -> tuple[datetime, datetime]:
     """[start, end) of a week key as aware UTC datetimes: local Monday midnight to the next one."""
     monday = _monday(key)

@@ -12,7 +12,7 @@ import pytest
 from montage_pipeline.defs.automation import build_weekly_schedule
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.settings import ScheduleSettings
-from montage_pipeline.weeks import FIRST_WEEK, parse_week, week_key, week_window
+from montage_pipeline.weeks import FIRST_WEEK, parse_week, week_key, week_row_key, week_window
 
 
 def test_a_week_is_monday_to_monday_utc() -> None:
@@ -38,6 +38,16 @@ def test_week_keys_are_validated() -> None:
         parse_week("2025-01-28")
     with pytest.raises(ValueError, match="ISO date"):
         parse_week("27/01/2025")
+
+
+def test_the_platform_rows_key_a_week_by_its_monday_at_utc_midnight_whatever_the_timezone() -> None:
+    """One row per week in weekly_montages / social_posts / notifications: the key's Monday 00:00 UTC,
+    which is the window's start only for UTC weeks (New York's week starts five hours later)."""
+    assert week_row_key("2025-01-27") == datetime(2025, 1, 27, tzinfo=UTC) == week_window("2025-01-27")[0]
+    new_york = week_window("2025-01-27", "America/New_York")[0]
+    assert new_york == datetime(2025, 1, 27, 5, tzinfo=UTC) != week_row_key("2025-01-27")
+    with pytest.raises(ValueError, match="Tuesday"):
+        week_row_key("2025-01-28")
 
 
 @pytest.mark.parametrize(

@@ -200,6 +200,8 @@ class WeeklyMontage(Base):
     __tablename__ = "weekly_montages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The week's key as an instant: its Monday at 00:00 UTC whatever the weeks' timezone
+    # (`weeks.week_row_key`; the week's own window is `weeks.week_window`). Same in the tables below.
     week_start: Mapped[datetime] = mapped_column(UTCDateTime(), unique=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
     render_path_landscape: Mapped[str | None] = mapped_column(Text)

@@ -20,7 +20,7 @@ import time as clock
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -30,11 +30,7 @@ from sqlalchemy.orm import Session
 
 from montage_pipeline.media.overlay import montage_title
 from montage_pipeline.platform.models import Job, JobKind, JobStatus, WeeklyMontage
-
-
-def week_start_dt(week: str) -> datetime:
-    return datetime.combine(date.fromisoformat(week), time(0), tzinfo=UTC)
-
+from montage_pipeline.weeks import week_row_key
 
 # pg_advisory_lock(classid, objid): a class of our own ("MONT"), and the week's day number as the object.
 LOCK_CLASS = 0x4D4F4E54
@@ -153,7 +149,7 @@ def default_title(week: str) -> str:
 
 
 def montage_row(session: Session, week: str) -> WeeklyMontage | None:
-    return session.scalar(select(WeeklyMontage).where(WeeklyMontage.week_start == week_start_dt(week)))
+    return session.scalar(select(WeeklyMontage).where(WeeklyMontage.week_start == week_row_key(week)))
 
 
 def ensure_montage_job(session: Session, week: str) -> tuple[WeeklyMontage, Job]:
@@ -169,7 +165,7 @@ def ensure_montage_job(session: Session, week: str) -> tuple[WeeklyMontage, Job]
                 job = Job(kind=JobKind.WEEKLY_MONTAGE, status=JobStatus.PENDING, title=default_title(week))
                 session.add(job)
                 session.flush()
-                row = WeeklyMontage(week_start=week_start_dt(week), job_id=job.id, title=default_title(week))
+                row = WeeklyMontage(week_start=week_row_key(week), job_id=job.id, title=default_title(week))
                 session.add(row)
                 session.flush()
         except IntegrityError:

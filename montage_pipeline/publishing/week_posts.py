@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.media.mux import video_duration
 from montage_pipeline.platform.models import SocialPlatform
-from montage_pipeline.platform.montage_record import default_title, week_start_dt
+from montage_pipeline.platform.montage_record import default_title
 from montage_pipeline.publishing.content import PostContent, caption, description, tags
 from montage_pipeline.publishing.exports import ExportedFile
 from montage_pipeline.publishing.outbox import ensure_rows
@@ -33,6 +33,7 @@ from montage_pipeline.publishing.posting import (
 )
 from montage_pipeline.publishing.tokens import TokenCipher
 from montage_pipeline.storage.media_store import MediaStore
+from montage_pipeline.weeks import week_row_key
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def post_week(
 ) -> WeekPosts:
     """Post the week's exported `files` (name -> local path) for its featured creators; `cipher` is
     asked for only when a platform is enabled."""
-    week_start = week_start_dt(week)
+    week_start = week_row_key(week)
     ordered = sorted(spans, key=lambda s: s.order)
     featured = list(dict.fromkeys(s.user_id for s in ordered))
     with sessions() as session, session.begin():
