@@ -156,7 +156,7 @@ def test_every_rule_default_comes_from_the_one_rules_object() -> None:
         assert shared == {name: rules[name] for name in shared}, type(config).__name__
     edit, windows, ranking = TimelineRules(), WindowRules(), RankingRules()
     assert (edit.target_s, edit.max_clips, edit.per_user_cap) == (180.0, 15, 2)
-    assert (edit.game_diversity_penalty, edit.max_game_share, edit.min_score) == (0.1, 0.5, 0.15)
+    assert (edit.game_diversity_penalty, edit.max_game_share, edit.min_score) == (0.1, 0.5, 0.08)
     assert (edit.min_len_s, edit.max_len_s, edit.tempo_range_bpm) == (
         RULES.min_window_s,
         RULES.max_window_s,
