@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import resource
 import subprocess
 import tempfile
@@ -53,8 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="bench-week-"))
-    os.environ["WEEKLY_MONTAGE_DURATION"] = str(args.duration)
-    env = {"MONTAGE_HOME": str(workdir / "montage")}
+    # The code location reads only this mapping (settings.py): the target length must be in it.
+    env = {"MONTAGE_HOME": str(workdir / "montage"), "WEEKLY_MONTAGE_DURATION": str(args.duration)}
     (workdir / "montage").mkdir()
     url = f"sqlite:///{workdir / 'montage' / 'platform.sqlite'}"
     upgrade(url)
