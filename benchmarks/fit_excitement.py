@@ -45,6 +45,7 @@ from montage_pipeline.media.excitement import (
     bin_features,
     input_names,
     model_inputs,
+    per_feature,
 )
 
 MODEL_PATH = Path(excitement.__file__).with_name(MODEL_FILE)
@@ -92,10 +93,7 @@ class RidgeModel:
     coefficients: np.ndarray
 
     def contributions(self, features: dict[str, np.ndarray], bin_s: float) -> dict[str, np.ndarray]:
-        x = model_inputs(features, self.features, bin_s)
-        k = x.shape[1] // max(1, len(self.features))
-        per_input = x * self.coefficients
-        return {f: per_input[:, i * k : (i + 1) * k].sum(axis=1) for i, f in enumerate(self.features)}
+        return per_feature(model_inputs(features, self.features, bin_s) * self.coefficients, self.features)
 
 
 def fit_ridge(rows: list[Rows], names: tuple[str, ...], ridge: float = RIDGE) -> RidgeModel:

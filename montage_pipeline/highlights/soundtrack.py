@@ -1,5 +1,5 @@
 """The week's soundtrack from its cut: music on the EDL's beat grid, the spans' game audio, ducking, then
-one mastered AAC per distinct cut length muxed into each render and checked.
+one master, encoded to AAC once per distinct cut length, muxed into each render and checked.
 
 Plain Python over the EDL rows and file paths (the `mixed_audio` asset only reads inputs, calls these
 two functions and writes metadata), so the whole soundtrack can be built and tested without Dagster.

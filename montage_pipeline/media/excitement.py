@@ -233,9 +233,15 @@ class ExcitementModel:
 
     def contributions(self, features: dict[str, np.ndarray], bin_s: float) -> dict[str, np.ndarray]:
         """Per feature, its share of each bin's excitement (all its time scales together)."""
-        per_input = self.trees.contributions(model_inputs(features, self.features, bin_s))
-        k = 1 + len(CONTEXT_S) + CLIP_MEAN
-        return {f: per_input[:, i * k : (i + 1) * k].sum(axis=1) for i, f in enumerate(self.features)}
+        return per_feature(
+            self.trees.contributions(model_inputs(features, self.features, bin_s)), self.features
+        )
+
+
+def per_feature(per_input: np.ndarray, features: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Per-input shares (bins × inputs, in `model_inputs` order) summed per feature over its time scales."""
+    k = 1 + len(CONTEXT_S) + CLIP_MEAN
+    return {f: per_input[:, i * k : (i + 1) * k].sum(axis=1) for i, f in enumerate(features)}
 
 
 def load_models(text: str) -> dict[str, ExcitementModel]:
