@@ -159,6 +159,22 @@ class ApiSettings:
     url_expires_s: int = 24 * 3600  # presigned links handed out by the read API
 
 
+# The broker every Celery worker and the run's orchestrator use unless MONTAGE_CELERY_BROKER says
+# otherwise: the RabbitMQ these machines run (guest/guest).
+DEFAULT_CELERY_BROKER = "pyamqp://guest:guest@127.0.0.1:5672//"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorSettings:
+    """Where a run's steps execute: `multiprocess` (Dagster's default: one process per step on the run's
+    machine) or `celery` (each step a task on Dagster's Celery workers, through the broker)."""
+
+    kind: str = "multiprocess"
+    celery_broker: Secret = Secret("MONTAGE_CELERY_BROKER")  # may carry a password
+    celery_backend: str = "rpc://"
+    celery_queue: str = "dagster"  # the queue the workers listen on (`-q`): one per deployment on a shared broker
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The deployment (`profile`) and every other setting, checked; build it with `load_settings`."""
@@ -178,6 +194,7 @@ class Settings:
     mail: MailSettings = MailSettings()
     alert_webhook: Secret = Secret("MONTAGE_ALERT_WEBHOOK_URL")
     api: ApiSettings = ApiSettings()
+    executor: ExecutorSettings = ExecutorSettings()
 
     @property
     def posting_enabled(self) -> bool:
@@ -208,9 +225,12 @@ class Settings:
             "YOUTUBE_PRIVACY": self.youtube.privacy,
             "TIKTOK_POST_MODE": self.tiktok.mode,
             "MONTAGE_SMTP_HOST": self.mail.host or None,
+            "MONTAGE_EXECUTOR": self.executor.kind,
+            "MONTAGE_CELERY_BACKEND": self.executor.celery_backend,
+            "MONTAGE_CELERY_QUEUE": self.executor.celery_queue,
             **{var: getattr(self.clip_limits, name) for name, var in LIMIT_ENV_VARS.items()},
         }
-        for secret in (self.token_keys, self.mail.password, self.alert_webhook):
+        for secret in (self.token_keys, self.mail.password, self.alert_webhook, self.executor.celery_broker):
             values[secret.var] = "set" if secret else "unset"
         return values
 
@@ -264,6 +284,10 @@ ENV_VARS = (
     "MONTAGE_SMTP_FROM",
     "MONTAGE_SMTP_STARTTLS",
     "MONTAGE_SMTP_CA_FILE",
+    "MONTAGE_EXECUTOR",
+    "MONTAGE_CELERY_BROKER",
+    "MONTAGE_CELERY_BACKEND",
+    "MONTAGE_CELERY_QUEUE",
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -407,6 +431,15 @@ def _mail(env: _Env) -> MailSettings:
     )
 
 
+def _executor(env: _Env) -> ExecutorSettings:
+    return ExecutorSettings(
+        kind=env.choice("MONTAGE_EXECUTOR", "multiprocess", ("multiprocess", "celery")),
+        celery_broker=env.secret("MONTAGE_CELERY_BROKER"),
+        celery_backend=env.text("MONTAGE_CELERY_BACKEND", "rpc://"),
+        celery_queue=env.text("MONTAGE_CELERY_QUEUE", "dagster"),
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting from `env` (default: this process's environment), once.
 
@@ -447,4 +480,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 "MONTAGE_URL_EXPIRES_S", 24 * 3600, 60, 7 * 24 * 3600, "seconds (S3's limit)"
             ),
         ),
+        executor=_executor(read),
     )

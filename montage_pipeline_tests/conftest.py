@@ -11,8 +11,6 @@ import boto3
 import pytest
 from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from montage_pipeline.defs.resources.media_store import (
     LocalMediaStoreResource,
@@ -21,28 +19,15 @@ from montage_pipeline.defs.resources.media_store import (
 )
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.storage.media_store import MediaStore
-from montage_pipeline_tests.databases import PG_ADMIN_URL
+from montage_pipeline_tests.databases import fresh_database
 from montage_pipeline_tests.publish_support import build_week, export_week
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty database on the real PostgreSQL server, dropped afterwards."""
-    name = f"montage_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # the suite needs the server: say so plainly instead of a stack of errors
-        admin.dispose()
-        pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({exc}); run `make services`")
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_database() as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ import boto3
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 from PIL import Image
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
@@ -38,7 +37,7 @@ from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, SubscriptionTier, User
 from montage_pipeline.settings import load_settings
 from montage_pipeline.storage.media_store import S3MediaStore
-from montage_pipeline_tests.databases import PG_ADMIN_URL
+from montage_pipeline_tests.databases import fresh_database
 from montage_pipeline_tests.selection_support import add_upload
 
 WEEK = "2025-01-27"
@@ -124,14 +123,9 @@ class BuiltWeek:
 
 def build_week(tmp: Path, endpoint: str) -> Iterator[BuiltWeek]:
     """Create a database and a bucket, seed the creators' uploads, build through mixed_audio."""
-    name = f"montage_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     bucket = f"media-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
-    try:
+    with fresh_database() as url:
         upgrade(url)
         week = BuiltWeek(url, endpoint, bucket, tmp / "storage", tmp / "cache")
         with week.session() as s, s.begin():
@@ -156,10 +150,6 @@ def build_week(tmp: Path, endpoint: str) -> Iterator[BuiltWeek]:
         result = dg.materialize(BUILT, partition_key=WEEK, resources=week.resources(), run_config=config)
         assert result.success
         yield week
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def export_week(week: BuiltWeek, endpoint: str | None = None, **kwargs: Any) -> dg.ExecuteInProcessResult:

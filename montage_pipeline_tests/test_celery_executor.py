@@ -1,0 +1,222 @@
+"""Dagster's Celery executor, really run: a week's steps on two Celery workers through RabbitMQ.
+
+The production profile (PostgreSQL for Dagster's instance and the tables, the S3 server for media), the
+broker these machines run (127.0.0.1:5672, guest/guest), two `dagster-celery worker` processes with one
+task slot each and their own temp and cache folders, and `dagster asset materialize` as the run's
+orchestrator. Each test listens on a queue of its own, so parallel runs on one broker never take each
+other's steps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from montage_pipeline.defs.executors import CELERY_CONFIG_SOURCE, celery_config
+from montage_pipeline.platform.models import WeeklyMontage
+from montage_pipeline.settings import ExecutorSettings, Secret
+from montage_pipeline_tests.databases import fresh_database
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WEEK = "2025-01-27"
+BROKER = os.environ.get("MONTAGE_TEST_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
+SMALL_RENDER = '{"ops": {"montage_renders": {"config": {"width_scale": 0.25, "fps": 30}}}}'
+STEPS = (
+    "selected_clips",
+    "scene_segments",
+    "scored_highlights",
+    "montage_renders",
+    "mixed_audio",
+    "s3_exports",
+)
+
+
+def test_the_workers_config_says_what_the_executor_says() -> None:
+    """Workers started from deploy/celery_worker.yaml ack late and give a dead worker's task back, as the
+    executor's own app does; a mismatch would leave steps waiting or lost."""
+    worker = yaml.safe_load((REPO / "deploy" / "celery_worker.yaml").read_text())["execution"]["config"]
+    ours = celery_config(ExecutorSettings(celery_broker=Secret("MONTAGE_CELERY_BROKER", "amqp://x")))
+    assert worker["broker"] == ours["broker"] == {"env": "MONTAGE_CELERY_BROKER"}
+    assert worker["backend"] == ours["backend"]
+    assert worker["config_source"] == CELERY_CONFIG_SOURCE
+    assert ours["config_source"]["task_default_queue"] == "dagster"
+
+
+@dataclass
+class CeleryWeek:
+    env: dict[str, str]
+    tmp: Path
+    db_url: str
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_worker(self, name: str) -> None:
+        home = self.tmp / name
+        (home / "tmp").mkdir(parents=True)
+        env = {**self.env, "MONTAGE_HOME": str(home / "montage"), "TMPDIR": str(home / "tmp")}
+        args = [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app"]
+        args += [
+            "-y",
+            str(REPO / "deploy" / "celery_worker.yaml"),
+            "-q",
+            env["MONTAGE_CELERY_QUEUE"],
+            "-n",
+            name,
+        ]
+        args += ["--", "--concurrency=1", "--without-gossip", "--without-mingle"]
+        with self.log(name).open("wb") as out:
+            self.workers[name] = subprocess.Popen(
+                args, env=env, cwd=self.tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        _wait_for(lambda: "ready." in self.log(name).read_text(errors="replace"), 120, f"worker {name} ready")
+
+    def log(self, name: str) -> Path:
+        return self.tmp / f"{name}.log"
+
+    def steps_run_by(self, name: str) -> set[str]:
+        """Steps this worker started (a worker's log carries the Dagster events of the steps it runs)."""
+        text = self.log(name).read_text(errors="replace")
+        return {s for s in STEPS if f'Started execution of step "{s}"' in text}
+
+    def checks(self) -> list[str]:
+        """Each asset check's result as the workers logged it: 'meets_platform_spec on landscape_render passed'."""
+        text = "".join(self.log(name).read_text(errors="replace") for name in self.workers)
+        return [" ".join(m) for m in re.findall(r"Asset check '(\w+)' on '(\w+)' (\w+)", text)]
+
+    def kill(self, name: str) -> None:
+        os.killpg(self.workers[name].pid, signal.SIGKILL)
+        self.workers[name].wait(30)
+
+    def stop(self) -> None:
+        for proc in self.workers.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
+
+    def materialize(self) -> subprocess.Popen[bytes]:
+        args = [str(BIN / "dagster"), "asset", "materialize", "--select", "*", "--partition", WEEK]
+        args += ["-m", "montage_pipeline.definitions", "--config-json", SMALL_RENDER]
+        with self.log("run").open("wb") as out:
+            return subprocess.Popen(args, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+
+    def montage(self) -> WeeklyMontage | None:
+        engine = create_engine(self.db_url)
+        try:
+            with Session(engine) as session:
+                return session.scalars(select(WeeklyMontage)).one_or_none()
+        finally:
+            engine.dispose()
+
+
+def _wait_for(done: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def _run(args: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(args, check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture
+def celery_week(tmp_path: Path, pg_url: str, s3_endpoint: str) -> Iterator[CeleryWeek]:
+    """A seeded week (4 small clips) on the production profile and a Dagster instance on PostgreSQL."""
+    bucket = f"media-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    with fresh_database() as instance_url:
+        home = tmp_path / "dagster_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+        instance = make_url(instance_url)
+        env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # the workers run `celery`
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_USERNAME": instance.username or "postgres",
+            "DAGSTER_PG_PASSWORD": instance.password or "",
+            "DAGSTER_PG_HOST": instance.host or "127.0.0.1",
+            "DAGSTER_PG_DB": instance.database or "",
+            "MONTAGE_PROFILE": "production",
+            "MONTAGE_HOME": str(tmp_path / "orchestrator"),
+            "MONTAGE_DATABASE_URL": pg_url,
+            "MONTAGE_STORAGE_ROOT": str(tmp_path / "uploads"),
+            "MONTAGE_S3_BUCKET": bucket,
+            "MONTAGE_S3_ENDPOINT_URL": s3_endpoint,
+            "MONTAGE_S3_REGION": "us-east-1",
+            "WEEKLY_MONTAGE_DURATION": "20",
+            "MONTAGE_EXECUTOR": "celery",
+            "MONTAGE_CELERY_BROKER": BROKER,
+            "MONTAGE_CELERY_QUEUE": f"montage-test-{uuid.uuid4().hex[:8]}",
+        }
+        _run([str(BIN / "montage"), "db", "upgrade"], env)
+        _run([str(BIN / "montage"), "seed", "demo", "--week", WEEK, "--clips", "4", "--size", "320x180"], env)
+        week = CeleryWeek(env, tmp_path, pg_url)
+        try:
+            yield week
+        finally:
+            week.stop()
+
+
+def _assert_week_built(week: CeleryWeek, run: subprocess.Popen[bytes]) -> None:
+    run.wait(900)
+    output = week.log("run").read_text(errors="replace")
+    assert run.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
+    # The blocking checks ran on the workers and passed (a failed one would have stopped the run).
+    checks = week.checks()
+    for output_name in ("landscape_render", "portrait_render", "mixed_audio"):
+        assert any(c.split()[1:] == [output_name, "passed"] for c in checks), checks
+    montage = week.montage()
+    assert montage is not None and montage.render_path_landscape and montage.render_path_portrait
+    assert montage.export_files and "final_landscape.mp4" in montage.export_files
+
+
+def test_a_week_is_built_by_two_celery_workers(celery_week: CeleryWeek) -> None:
+    celery_week.start_worker("w1")
+    celery_week.start_worker("w2")
+    _assert_week_built(celery_week, celery_week.materialize())
+    by_worker = {name: celery_week.steps_run_by(name) for name in ("w1", "w2")}
+    assert by_worker["w1"] | by_worker["w2"] == set(STEPS), by_worker
+    assert not by_worker["w1"] & by_worker["w2"], by_worker  # each step ran once
+    assert by_worker["w1"] and by_worker["w2"], f"one worker did everything: {by_worker}"
+
+
+def test_a_step_on_a_worker_that_dies_is_run_again_by_the_other(celery_week: CeleryWeek) -> None:
+    celery_week.start_worker("w1")
+    celery_week.start_worker("w2")
+    run = celery_week.materialize()
+
+    def renders_started() -> str | None:
+        for name in ("w1", "w2"):
+            if 'Started execution of step "montage_renders"' in celery_week.log(name).read_text(
+                errors="replace"
+            ):
+                return name
+        return None
+
+    _wait_for(
+        lambda: renders_started() is not None or run.poll() is not None, 600, "the render step to start"
+    )
+    victim = renders_started()
+    assert victim is not None, celery_week.log("run").read_text(errors="replace")[-3000:]
+    celery_week.kill(victim)
+    _assert_week_built(celery_week, run)
+    survivor = "w2" if victim == "w1" else "w1"
+    assert "montage_renders" in celery_week.steps_run_by(survivor)
