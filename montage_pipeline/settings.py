@@ -172,7 +172,9 @@ class ExecutorSettings:
     kind: str = "multiprocess"
     celery_broker: Secret = Secret("MONTAGE_CELERY_BROKER")  # may carry a password
     celery_backend: str = "rpc://"
-    celery_queue: str = "dagster"  # the queue the workers listen on (`-q`): one per deployment on a shared broker
+    celery_queue: str = (
+        "dagster"  # the queue the workers listen on (`-q`): one per deployment on a shared broker
+    )
 
 
 @dataclass(frozen=True, slots=True)

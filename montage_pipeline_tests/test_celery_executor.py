@@ -96,7 +96,8 @@ class CeleryWeek:
     def checks(self) -> list[str]:
         """Each asset check's result as the workers logged it: 'meets_platform_spec on landscape_render passed'."""
         text = "".join(self.log(name).read_text(errors="replace") for name in self.workers)
-        return [" ".join(m) for m in re.findall(r"Asset check '(\w+)' on '(\w+)' (\w+)", text)]
+        found = re.findall(r"Asset check '(\w+)' on '(\w+)' (\w+)", text)
+        return [" ".join(m) for m in found]
 
     def kill(self, name: str) -> None:
         os.killpg(self.workers[name].pid, signal.SIGKILL)
