@@ -25,6 +25,10 @@ FILES = {
     "thumbnail_portrait.jpg",
     "edl.json",
     "montage.otio",
+    "montage.xml",
+    "montage.fcpxml",
+    "montage.edl",
+    "editor_package.zip",
 }
 
 

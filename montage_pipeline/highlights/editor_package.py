@@ -66,7 +66,7 @@ def trim_copy(source: Path, dest: Path, in_s: float, out_s: float, handle_s: flo
         video = src.streams.video[0]
         streams = [video, *src.streams.audio[:1]]
         want_start, want_end = max(0.0, in_s - handle_s), out_s + handle_s
-        if want_start > 0:
+        if want_start > 0 and video.time_base is not None:
             src.seek(int(want_start / video.time_base), stream=video, backward=True, any_frame=False)
         with av.open(str(dest), "w", format="mp4", options={"fflags": "+bitexact"}) as out:
             mapped = {s.index: out.add_stream_from_template(s) for s in streams}
@@ -156,9 +156,7 @@ def build_package(
         copied = Path(shutil.copyfile(soundtrack, root / MUSIC_DIR / "soundtrack.m4a"))
         music = SourceMedia(f"{MUSIC_DIR}/{copied.name}", 0.0, media_length(copied), 30.0)
         media_bytes += copied.stat().st_size
-    timeline = editor_timeline(
-        week, spans, sources=sources, music=music, duration_s=duration_s, public=True
-    )
+    timeline = editor_timeline(week, spans, sources=sources, music=music, duration_s=duration_s, public=True)
     timelines = write_exports(timeline, root)
     zip_path = workdir / PACKAGE_NAME
     _zip(root, zip_path)
@@ -175,4 +173,3 @@ def _zip(root: Path, zip_path: Path) -> None:
             info.external_attr = 0o644 << 16
             with path.open("rb") as f, archive.open(info, "w") as entry:
                 shutil.copyfileobj(f, entry, 1 << 20)
-

@@ -165,7 +165,9 @@ def _lay_out(
         if dissolve is not None and isinstance(track[-1], otio.schema.Clip):
             track.append(dissolve)
         if kind == "audio" and not span.source_has_audio:
-            item: otio.core.Item = otio.schema.Gap(source_range=frames.span(span.montage_in_s, span.montage_out_s))
+            item: otio.core.Item = otio.schema.Gap(
+                source_range=frames.span(span.montage_in_s, span.montage_out_s)
+            )
         else:
             item = _clip(span, sources.get(span.order), frames, public, kind)
         track.append(item)
@@ -258,10 +260,11 @@ def media_length(path: Path) -> float:
 
 def video_only(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
     """A copy with the picture track alone, for CMX 3600 (one picture track; its writer edits the copy)."""
-    copied = copy.deepcopy(timeline)
-    for track in list(copied.tracks):
-        if track.kind != otio.schema.TrackKind.Video:
-            copied.tracks.remove(track)
+    copied = otio.schema.Timeline(name=timeline.name, metadata=copy.deepcopy(timeline.metadata))
+    for marker in timeline.tracks.markers:
+        copied.tracks.markers.append(copy.deepcopy(marker))
+    for track in timeline.video_tracks():
+        copied.tracks.append(copy.deepcopy(track))
     return copied
 
 

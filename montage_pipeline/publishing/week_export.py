@@ -4,9 +4,9 @@
 refusal records EXPORT_GATED and touches nothing else), then, holding the week's lock, record
 EXPORT_STARTED, publish the videos, the thumbnails the renders left, the public edit (`edl.json`,
 `montage.otio` with its FCP 7 XML, FCPXML and CMX 3600 exports) and the editor package
-(`editor_package.zip`: trimmed media, soundtrack, relinked timelines) as one content-addressed generation, switch the week's row to it in one transaction and
-collect the generations no longer needed. Plain Python: the asset turns `ExportGatedError` and
-`WeekLockedError` into step failures.
+(`editor_package.zip`: trimmed media, soundtrack, relinked timelines) as one content-addressed
+generation, switch the week's row to it in one transaction and collect the generations no longer
+needed. Plain Python: the asset turns `ExportGatedError` and `WeekLockedError` into step failures.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Literal
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.editor_package import PACKAGE_NAME, build_package
+from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.media.mux import video_duration
 from montage_pipeline.platform.montage_record import (
