@@ -161,15 +161,20 @@ def _lay_out(
         start = frames(span.montage_in_s)
         if start > at:
             track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(frames(0), start - at)))
-        dissolve = _dissolve(span, frames) if i > 0 else None
-        if dissolve is not None and isinstance(track[-1], otio.schema.Clip):
-            track.append(dissolve)
         if kind == "audio" and not span.source_has_audio:
             item: otio.core.Item = otio.schema.Gap(
                 source_range=frames.span(span.montage_in_s, span.montage_out_s)
             )
         else:
             item = _clip(span, sources.get(span.order), frames, public, kind)
+        dissolve = _dissolve(span, frames) if i > 0 else None
+        # A dissolve joins two clips (on A1 a crossfade, only where both have sound).
+        if (
+            dissolve is not None
+            and isinstance(item, otio.schema.Clip)
+            and isinstance(track[-1], otio.schema.Clip)
+        ):
+            track.append(dissolve)
         track.append(item)
         at = frames(span.montage_out_s)
 
@@ -274,6 +279,8 @@ def write_exports(timeline: otio.schema.Timeline, folder: Path) -> dict[str, Pat
     for name, adapter in EXPORT_FORMATS.items():
         path = folder / name
         source = video_only(timeline) if adapter == "cmx_3600" else copy.deepcopy(timeline)
-        otio.adapters.write_to_file(source, str(path), adapter_name=adapter)
+        # CMX 3600 states no rate: its timecodes are the cut's frames.
+        extra = {"rate": timeline.duration().rate} if adapter == "cmx_3600" else {}
+        otio.adapters.write_to_file(source, str(path), adapter_name=adapter, **extra)
         out[name] = path
     return out

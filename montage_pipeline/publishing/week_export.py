@@ -216,6 +216,8 @@ def editor_items(
     is gone, the public `montage.otio` alone (clips named for relinking by hand), with a warning."""
     duration = video_duration(files["final_landscape.mp4"]) if "final_landscape.mp4" in files else None
     try:
+        if not spans:
+            raise FileNotFoundError("the cut has no spans")
         package = build_package(
             week, spans, files.get("soundtrack.m4a"), workdir / "package", duration_s=duration
         )
