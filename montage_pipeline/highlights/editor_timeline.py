@@ -15,9 +15,14 @@ timeline, the editor package's relative paths for the public one); a span withou
 `MissingReference` named after the clip, which an editor relinks by hand.
 
 Formats (`write_exports`): `.otio` carries everything; FCP 7 XML (`.xml`, what Premiere imports) the
-three tracks, transitions and markers; FCPXML (`.fcpxml`) the same for Final Cut Pro X and Resolve;
-CMX 3600 (`.edl`) only V1 (the format has one picture track and 8-character reel names), with the
-dissolves and the clip names and file names as comments.
+three tracks, transitions and markers; FCPXML (`.fcpxml`, Final Cut Pro X and Resolve) the three tracks
+and the clips but no transitions (otio-fcpx-xml-adapter 1.0.0 writes none); CMX 3600 (`.edl`) only V1
+(the format has one picture track and 8-character reel names), with the dissolves and the clip and file
+names as comments, its timecodes at the cut's rate (the format does not state it).
+
+Clip in/out points are in the cut's frames (30 fps); each reference's available range is in its media's
+own rate. With sources at another rate than the cut's, otio-fcpx-xml-adapter 1.0.0 reads its own
+FCPXML's picture track back empty (the file holds it); the other formats read back whole.
 """
 
 from __future__ import annotations
