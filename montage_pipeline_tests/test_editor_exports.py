@@ -227,3 +227,19 @@ def test_a_cut_without_dissolves_has_no_transitions_and_cmx_gets_the_picture_onl
     picture = video_only(timeline)  # held: OTIO's Python wrappers do not keep a temporary's tracks alive
     assert [t.kind for t in picture.tracks] == [otio.schema.TrackKind.Video]
     assert len(timeline.tracks) == 2  # picture and game audio (the music comes with the package)
+
+
+def test_a_source_gone_from_the_server_leaves_the_package_out_and_keeps_a_relinkable_timeline(
+    spans: list[EditSpan], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from montage_pipeline.publishing.week_export import editor_items
+
+    gone = [*spans[:2], replace(spans[2], source_path=str(tmp_path / "deleted.mp4"))]
+    items = editor_items(WEEK, {}, gone, tmp_path, "public")
+    assert [i.name for i in items] == ["montage.otio"]
+    assert "deleted.mp4 is missing" in caplog.text
+    timeline = _read(items[0].path)
+    references = [c.media_reference for c in timeline.video_tracks()[0].find_clips()]
+    assert [r.name for r in references if isinstance(r, otio.schema.MissingReference)] == [
+        f"{s.order:02d} {s.credit}" for s in spans
+    ]
