@@ -46,6 +46,12 @@ EXPORT_FORMATS = {
     "montage.fcpxml": "fcpx_xml",
     "montage.edl": "cmx_3600",
 }
+EXPORT_TYPES = {
+    "montage.otio": "application/json",
+    "montage.xml": "application/xml",
+    "montage.fcpxml": "application/xml",
+    "montage.edl": "text/plain",
+}
 VIDEO, GAME_AUDIO, MUSIC = "V1", "A1", "A2"
 
 

@@ -22,7 +22,13 @@ from typing import Any
 
 import opentimelineio as otio
 
-from montage_pipeline.highlights.editor_timeline import SourceMedia, editor_timeline, media_length
+from montage_pipeline.highlights.editor_timeline import (
+    EXPORT_TYPES,
+    SourceMedia,
+    editor_timeline,
+    media_length,
+    write_exports,
+)
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.storage import keys
 from montage_pipeline.storage.media_store import MediaStore
@@ -76,10 +82,16 @@ def write_otio(path: Path, week: str, spans: Sequence[EditSpan], public: bool = 
 
 
 def store_edl(store: MediaStore, week: str, spans: Sequence[EditSpan]) -> None:
-    """The week's internal EDL as `weeks/{week}/edl.json` and `montage.otio` in the media store."""
+    """The week's internal EDL as `weeks/{week}/edl.json` and `montage.otio` in the media store, and
+    beside them the same timeline as `montage.xml` (FCP 7), `montage.fcpxml` and `montage.edl` (CMX 3600)
+    over the server's files (a cut without spans: the JSON and the OTIO file only)."""
     with tempfile.TemporaryDirectory() as tmp:
         json_path, otio_path = Path(tmp) / "edl.json", Path(tmp) / "montage.otio"
         write_json(json_path, week, spans)
-        write_otio(otio_path, week, spans)
         store.put_file(json_path, keys.edl_json_key(week), content_type="application/json")
-        store.put_file(otio_path, keys.edl_otio_key(week), content_type="application/json")
+        if not spans:
+            write_otio(otio_path, week, spans)
+            store.put_file(otio_path, keys.edl_otio_key(week), content_type="application/json")
+            return
+        for name, path in write_exports(to_otio(week, spans), Path(tmp)).items():
+            store.put_file(path, keys.edl_export_key(week, name), content_type=EXPORT_TYPES[name])

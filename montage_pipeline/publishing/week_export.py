@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from montage_pipeline.highlights.editor_package import PACKAGE_NAME, build_package
+from montage_pipeline.highlights.editor_timeline import EXPORT_TYPES
 from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.media.mux import video_duration
@@ -61,13 +62,7 @@ THUMBNAILS = {
 }
 PUBLIC_EDITS = ("edl.json", "montage.otio")
 # The editor exports beside them (relinked to the package's media) and the package itself.
-EDITOR_TYPES = {
-    "montage.otio": "application/json",
-    "montage.xml": "application/xml",
-    "montage.fcpxml": "application/xml",
-    "montage.edl": "text/plain",
-}
-EDITOR_FILES = (*EDITOR_TYPES, PACKAGE_NAME)
+EDITOR_FILES = (*EXPORT_TYPES, PACKAGE_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +220,7 @@ def editor_items(
         log.warning("no editor package for %s: %s", week, exc)
         write_otio(workdir / "montage.otio", week, spans, public=True)
         return [ExportFile("montage.otio", workdir / "montage.otio", "application/json", cache_control)]
-    items = [ExportFile(n, p, EDITOR_TYPES[n], cache_control) for n, p in package.timelines.items()]
+    items = [ExportFile(n, p, EXPORT_TYPES[n], cache_control) for n, p in package.timelines.items()]
     return [*items, ExportFile(PACKAGE_NAME, package.zip_path, "application/zip", cache_control)]
 
 
