@@ -210,14 +210,15 @@ def editor_items(
     """The editor package and its timelines (relinked to the package's media), or, when a source clip
     is gone, the public `montage.otio` alone (clips named for relinking by hand), with a warning."""
     duration = video_duration(files["final_landscape.mp4"]) if "final_landscape.mp4" in files else None
+    package = None
     try:
-        if not spans:
-            raise FileNotFoundError("the cut has no spans")
-        package = build_package(
-            week, spans, files.get("soundtrack.m4a"), workdir / "package", duration_s=duration
-        )
+        if spans:
+            package = build_package(
+                week, spans, files.get("soundtrack.m4a"), workdir / "package", duration_s=duration
+            )
     except FileNotFoundError as exc:
         log.warning("no editor package for %s: %s", week, exc)
+    if package is None:
         write_otio(workdir / "montage.otio", week, spans, public=True)
         return [ExportFile("montage.otio", workdir / "montage.otio", "application/json", cache_control)]
     items = [ExportFile(n, p, EXPORT_TYPES[n], cache_control) for n, p in package.timelines.items()]
