@@ -96,9 +96,13 @@ def test_the_edl_cuts_each_clip_around_its_planted_action(db_url: str, week_clip
     doc = json.loads((media / "weeks" / WEEK / "edl.json").read_text())
     assert [s["clip_id"] for s in doc["spans"]] == [s.clip_id for s in spans]
     timeline = otio.adapters.read_from_file(str(media / "weeks" / WEEK / "montage.otio"))
-    clips = list(timeline.find_clips())
+    clips = list(timeline.video_tracks()[0].find_clips())
     assert len(clips) == len(spans)
     assert clips[0].source_range.start_time.to_seconds() == pytest.approx(spans[0].source_in_s, abs=0.05)
+    # Beside it the editors' other formats, read back through OTIO's adapters: the same clips.
+    for name, extra in (("montage.xml", {}), ("montage.edl", {"rate": 30})):
+        other = otio.adapters.read_from_file(str(media / "weeks" / WEEK / name), **extra)
+        assert [c.name for c in other.video_tracks()[0].find_clips()] == [c.name for c in clips], name
 
     mat = result.asset_materializations_for_node("scene_segments")[0].metadata
     assert mat["clips_analysed"].value == 6 and mat["clips_cached"].value == 0

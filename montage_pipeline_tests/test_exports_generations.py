@@ -350,10 +350,11 @@ def test_the_public_edl_and_otio_name_no_server_path_or_platform_id(
     otio_doc = json.loads(texts["montage.otio"])
     clips = [c for c in otio_doc["tracks"]["children"][0]["children"] if c["OTIO_SCHEMA"].startswith("Clip")]
     assert len(clips) == len(edl["spans"])
-    for clip in clips:
+    for clip in clips:  # relinked to the editor package's media by relative paths
         reference = clip["media_references"][clip["active_media_reference_key"]]
-        assert reference["OTIO_SCHEMA"].startswith("MissingReference")
-        assert set(clip["metadata"]["montage"]) == {"score", "credit"}
+        assert reference["OTIO_SCHEMA"].startswith("ExternalReference")
+        assert reference["target_url"].startswith("media/") and reference["available_range"]
+        assert "clip_id" not in clip["metadata"]["montage"] and clip["metadata"]["montage"]["creator"]
     assert job_ids and texts  # the ids exist in the database; none of them is a field of the files
     # The internal EDL stays whole in the media store for the pipeline.
     store.get_file(f"weeks/{WEEK}/edl.json", tmp_path / "internal.json")

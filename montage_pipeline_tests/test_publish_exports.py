@@ -25,6 +25,10 @@ FILES = {
     "thumbnail_portrait.jpg",
     "edl.json",
     "montage.otio",
+    "montage.xml",
+    "montage.fcpxml",
+    "montage.edl",
+    "editor_package.zip",
 }
 
 
@@ -52,6 +56,9 @@ def test_a_week_publishes_verified_files_and_its_row(week: BuiltWeek) -> None:
     assert result.success
     rows = result.output_for_node("s3_exports")
     assert {r.name for r in rows} == FILES
+    meta = result.asset_materializations_for_node("s3_exports")[0].metadata
+    package = next(r for r in rows if r.name == "editor_package.zip")
+    assert meta["editor_package_bytes"].value == package.size_bytes > 0
     row, job = _montage(week)
     assert (job.kind, job.status) == (JobKind.WEEKLY_MONTAGE, JobStatus.SUCCESS)
     generation = f"exports/{job.id}/{row.export_generation}/"

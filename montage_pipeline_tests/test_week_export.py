@@ -19,6 +19,7 @@ from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.platform.models import Job, JobStatus, WeeklyMontage
 from montage_pipeline.platform.montage_record import WeekLockedError, week_lock
 from montage_pipeline.publishing.week_export import (
+    EDITOR_FILES,
     ExportGatedError,
     ExportOptions,
     WeekExport,
@@ -92,8 +93,8 @@ def test_an_export_publishes_one_generation_and_switches_the_row_to_it(
     engine: Engine, store: MediaStore, finals: dict[str, Path], spans: list[EditSpan], tmp_path: Path
 ) -> None:
     first = export_week(store, engine, WEEK, finals, spans, OPTIONS)
-    # No thumbnails in this fresh store: the videos and the public edit only.
-    assert {r.name for r in first.rows} == VIDEOS | {"edl.json", "montage.otio"}
+    # No thumbnails in this fresh store: the videos, the public edit and the editor package only.
+    assert {r.name for r in first.rows} == VIDEOS | {"edl.json", *EDITOR_FILES}
     assert all(r.uploaded and r.generation == first.generation for r in first.rows)
     assert all(r.key.startswith(f"exports/{first.job_id}/{first.generation}/") for r in first.rows)
     assert first.clip_count == len({s.clip_id for s in spans}) and first.collected == []

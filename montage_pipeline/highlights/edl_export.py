@@ -1,8 +1,9 @@
 """Write the week's edit decision list as JSON and as OpenTimelineIO, for people and editors.
 
-The OTIO file opens in DaVinci Resolve, Premiere (through its OTIO import) and other editors: one video
-track of clips referencing the source files with their in/out points, gaps for the title card, and a
-marker on each span's peak.
+The OTIO file opens in DaVinci Resolve, Premiere (through its OTIO import) and other editors: the complete
+timeline of `editor_timeline` (picture with its dissolves, game audio, markers at the peaks and the title
+card, what each span is). The editor package (`editor_package`) writes the same timeline relinked to its
+trimmed media, in every exported format.
 
 Two versions of each: the internal one (kept in the media store for the pipeline) names the source
 files by their absolute server paths and carries platform ids; the public one (`public=True`, what is
@@ -21,6 +22,13 @@ from typing import Any
 
 import opentimelineio as otio
 
+from montage_pipeline.highlights.editor_timeline import (
+    EXPORT_TYPES,
+    SourceMedia,
+    editor_timeline,
+    media_length,
+    write_exports,
+)
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.storage import keys
 from montage_pipeline.storage.media_store import MediaStore
@@ -50,44 +58,23 @@ def write_json(path: Path, week: str, spans: Sequence[EditSpan], public: bool = 
     path.write_text(json.dumps(edl_document(week, spans, public), indent=2, sort_keys=True))
 
 
-def _media_reference(span: EditSpan, public: bool) -> otio.core.MediaReference:
-    if public:  # the editor relinks to their own copy of the clip; the name says which one
-        return otio.schema.MissingReference(name=f"{span.order:02d} {span.credit}")
-    return otio.schema.ExternalReference(target_url=Path(span.source_path).resolve().as_uri())
+def _server_sources(spans: Sequence[EditSpan], rate: float) -> dict[int, SourceMedia]:
+    """The source files on this server, each with its length where the file is here to measure."""
+    sources = {}
+    for span in spans:
+        path = Path(span.source_path)
+        length = media_length(path) if path.is_file() else None
+        sources[span.order] = SourceMedia(path.resolve().as_uri(), 0.0, length, span.source_fps or rate)
+    return sources
 
 
 def to_otio(
     week: str, spans: Sequence[EditSpan], rate: float = 30.0, public: bool = False
 ) -> otio.schema.Timeline:
-    def rt(seconds: float) -> otio.opentime.RationalTime:
-        return otio.opentime.RationalTime(round(seconds * rate), rate)
-
-    timeline = otio.schema.Timeline(name=f"Weekly Highlights {week}")
-    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
-    timeline.tracks.append(track)
-    if spans:
-        track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(rt(0), rt(spans[0].intro_s))))
-    for span in spans:
-        about: dict[str, Any] = {"score": span.score, "credit": span.credit}
-        if not public:
-            about["clip_id"] = span.clip_id
-        clip = otio.schema.Clip(
-            name=f"{span.order:02d} {span.credit}",
-            media_reference=_media_reference(span, public),
-            source_range=otio.opentime.TimeRange(
-                rt(span.source_in_s), rt(span.source_out_s - span.source_in_s)
-            ),
-            metadata={"montage": about},
-        )
-        clip.markers.append(
-            otio.schema.Marker(
-                name="peak",
-                marked_range=otio.opentime.TimeRange(rt(span.peak_source_s), rt(0)),
-                color=otio.schema.MarkerColor.RED,
-            )
-        )
-        track.append(clip)
-    return timeline
+    """The complete timeline (`editor_timeline`): internally over the server's files, publicly with
+    `MissingReference`s named after the clips (the editor package's timelines carry relinkable ones)."""
+    sources = None if public else _server_sources(spans, rate)
+    return editor_timeline(week, spans, sources=sources, rate=rate, public=public)
 
 
 def write_otio(path: Path, week: str, spans: Sequence[EditSpan], public: bool = False) -> None:
@@ -95,10 +82,16 @@ def write_otio(path: Path, week: str, spans: Sequence[EditSpan], public: bool = 
 
 
 def store_edl(store: MediaStore, week: str, spans: Sequence[EditSpan]) -> None:
-    """The week's internal EDL as `weeks/{week}/edl.json` and `montage.otio` in the media store."""
+    """The week's internal EDL as `weeks/{week}/edl.json` and `montage.otio` in the media store, and
+    beside them the same timeline as `montage.xml` (FCP 7), `montage.fcpxml` and `montage.edl` (CMX 3600)
+    over the server's files (a cut without spans: the JSON and the OTIO file only)."""
     with tempfile.TemporaryDirectory() as tmp:
         json_path, otio_path = Path(tmp) / "edl.json", Path(tmp) / "montage.otio"
         write_json(json_path, week, spans)
-        write_otio(otio_path, week, spans)
         store.put_file(json_path, keys.edl_json_key(week), content_type="application/json")
-        store.put_file(otio_path, keys.edl_otio_key(week), content_type="application/json")
+        if not spans:
+            write_otio(otio_path, week, spans)
+            store.put_file(otio_path, keys.edl_otio_key(week), content_type="application/json")
+            return
+        for name, path in write_exports(to_otio(week, spans), Path(tmp)).items():
+            store.put_file(path, keys.edl_export_key(week, name), content_type=EXPORT_TYPES[name])

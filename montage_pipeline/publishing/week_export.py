@@ -2,10 +2,11 @@
 
 `export_week` is the sequence `s3_exports` runs: gate each final MP4 once more on its exact bytes (a
 refusal records EXPORT_GATED and touches nothing else), then, holding the week's lock, record
-EXPORT_STARTED, publish the videos, the thumbnails the renders left and the public edit (`edl.json`,
-`montage.otio`) as one content-addressed generation, switch the week's row to it in one transaction and
-collect the generations no longer needed. Plain Python: the asset turns `ExportGatedError` and
-`WeekLockedError` into step failures.
+EXPORT_STARTED, publish the videos, the thumbnails the renders left, the public edit (`edl.json`,
+`montage.otio` with its FCP 7 XML, FCPXML and CMX 3600 exports) and the editor package
+(`editor_package.zip`: trimmed media, soundtrack, relinked timelines) as one content-addressed
+generation, switch the week's row to it in one transaction and collect the generations no longer
+needed. Plain Python: the asset turns `ExportGatedError` and `WeekLockedError` into step failures.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Literal
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from montage_pipeline.highlights.editor_package import PACKAGE_NAME, build_package
+from montage_pipeline.highlights.editor_timeline import EXPORT_TYPES
 from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.media.mux import video_duration
@@ -58,6 +61,8 @@ THUMBNAILS = {
     "thumbnail_portrait.jpg": ("portrait_render", "thumbnail.jpg", "image/jpeg"),
 }
 PUBLIC_EDITS = ("edl.json", "montage.otio")
+# The editor exports beside them (relinked to the package's media) and the package itself.
+EDITOR_FILES = (*EXPORT_TYPES, PACKAGE_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +200,29 @@ def export_items(
     # The public edit: no server paths, no user, job or clip ids (the internal one stays in
     # weeks/{week}/ for the pipeline).
     write_json(workdir / "edl.json", week, spans, public=True)
-    write_otio(workdir / "montage.otio", week, spans, public=True)
-    items += [ExportFile(name, workdir / name, "application/json", cache_control) for name in PUBLIC_EDITS]
-    return items
+    items.append(ExportFile("edl.json", workdir / "edl.json", "application/json", cache_control))
+    return items + editor_items(week, files, spans, workdir, cache_control)
+
+
+def editor_items(
+    week: str, files: Mapping[str, Path], spans: Sequence[EditSpan], workdir: Path, cache_control: str
+) -> list[ExportFile]:
+    """The editor package and its timelines (relinked to the package's media), or, when a source clip
+    is gone, the public `montage.otio` alone (clips named for relinking by hand), with a warning."""
+    duration = video_duration(files["final_landscape.mp4"]) if "final_landscape.mp4" in files else None
+    package = None
+    try:
+        if spans:
+            package = build_package(
+                week, spans, files.get("soundtrack.m4a"), workdir / "package", duration_s=duration
+            )
+    except FileNotFoundError as exc:
+        log.warning("no editor package for %s: %s", week, exc)
+    if package is None:
+        write_otio(workdir / "montage.otio", week, spans, public=True)
+        return [ExportFile("montage.otio", workdir / "montage.otio", "application/json", cache_control)]
+    items = [ExportFile(n, p, EXPORT_TYPES[n], cache_control) for n, p in package.timelines.items()]
+    return [*items, ExportFile(PACKAGE_NAME, package.zip_path, "application/zip", cache_control)]
 
 
 def exported_rows(

@@ -104,6 +104,10 @@ def s3_exports(
             "files_unchanged": sum(not r.uploaded for r in rows),
             "objects_collected": len(export.collected),
             "export_bytes": sum(r.size_bytes for r in rows),
+            # 0: no package this time (a source clip was gone; the step's log says which).
+            "editor_package_bytes": by_name["editor_package.zip"].size_bytes
+            if "editor_package.zip" in by_name
+            else 0,
             "montage_duration_s": round(export.duration_s, 3),
             "clip_count": export.clip_count,
             "featured_users": len(export.featured_user_ids),
