@@ -2,6 +2,7 @@
 
     weeks/{week}/{asset}/{name}              a media asset's files and its manifest (media IO manager)
     weeks/{week}/edl.json, montage.otio      the week's edit decision list, for the pipeline and editors
+    weeks/{week}/theme.json                  the week's theme, as scored_highlights decided it
     exports/{job_id}/{generation}/{name}     a published generation (s3_exports)
     analysis/v{version}/{options}/{aa}/{sha256}.npz   a clip's cached analysis, by content
 
@@ -36,6 +37,10 @@ def edl_json_key(week: str) -> str:
 
 def edl_otio_key(week: str) -> str:
     return f"{week_prefix(week)}/montage.otio"
+
+
+def theme_key(week: str) -> str:
+    return f"{week_prefix(week)}/theme.json"
 
 
 def exports_prefix(job_id: int) -> str:
