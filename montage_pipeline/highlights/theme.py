@@ -108,15 +108,17 @@ NO_THEME = WeekTheme("", "none")
 
 def most_featured_game(spans: Sequence[EditSpan]) -> tuple[str, float] | None:
     """The game with the most screen time in the cut and its seconds; ties go to the name first in
-    alphabetical order (case-insensitive). Spellings of one game count together, shown as the most used."""
+    alphabetical order (case-insensitive). Spellings of one game count together, shown as the one with
+    the most screen time."""
     seconds: dict[str, float] = defaultdict(float)
     spellings: dict[str, Counter[str]] = defaultdict(Counter)
     for span in spans:
         name = " ".join(span.game.split())
         if not name:
             continue
-        seconds[name.casefold()] += span.montage_out_s - span.montage_in_s
-        spellings[name.casefold()][name] += 1
+        length = span.montage_out_s - span.montage_in_s
+        seconds[name.casefold()] += length
+        spellings[name.casefold()][name] += round(length * 1000)
     if not seconds:
         return None
     key = min(seconds, key=lambda k: (-round(seconds[k], 6), k))
