@@ -185,16 +185,16 @@ def description(
     theme: str | None = None,
     handles: Sequence[str] = (),
 ) -> str:
-    """The YouTube description: the title, the theme, the credits, the creators' @mentions on YouTube
-    (near the top, so a long chapter list is what gets cut), the chapters and the games."""
+    """The YouTube description: the title, the theme, the creators' @mentions on YouTube (at the top,
+    so a long credit or chapter list is what gets cut), the credits, the chapters and the games."""
     games = _games(spans)
     lines = [f"{clean_text(title)}: the week's best plays from our community."]
     if theme and clean_text(theme):
         lines.append(f"This week's theme: {clean_text(theme)}.")
-    lines += ["", "Featuring " + ", ".join(credits(spans))]
     tagged = mentions(handles)
     if tagged:
         lines.append("On YouTube: " + " ".join(tagged))
+    lines += ["", "Featuring " + ", ".join(credits(spans))]
     marks = chapters(spans, duration_s)
     if marks:
         lines += ["", "Chapters:"] + [f"{timestamp(c.start_s)} {c.label}" for c in marks]
