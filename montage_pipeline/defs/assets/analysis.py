@@ -5,7 +5,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -29,7 +29,7 @@ from montage_pipeline.highlights.edl import (
 )
 from montage_pipeline.highlights.edl_export import store_edl
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
-from montage_pipeline.highlights.theme import cut_for_theme, store_theme
+from montage_pipeline.highlights.theme import ThemedCut, cut_for_theme, store_theme
 from montage_pipeline.media.analysis import ANALYSIS_VERSION, ClipAnalysis
 from montage_pipeline.media.music_library import TrackBeats
 from montage_pipeline.media.timeline import Timeline, TimelineRules
@@ -257,29 +257,42 @@ def scored_highlights(
     store_theme(store, week, theme)
     context.log.info(f"theme: {theme.name or 'none'} ({theme.source})")
     yield dg.Output(
-        spans,
-        metadata={
-            "montage_duration_s": round(timeline.total_s, 2),
-            "target_duration_s": rules.target_s,
-            "clips_in_montage": len(spans),
-            "tempo_bpm": timeline.tempo_bpm,
-            "music_track": _track_name(track, settings),
-            "theme": theme.name or "none",
-            "theme_source": theme.source,
-            "theme_screen_time_s": theme.screen_time_s,
-            "peaks_on_downbeat": sum(s.peak_on_downbeat for s in spans),
-            "mean_score": round(sum(s.score for s in spans) / len(spans), 4),
-            "policy": config.policy,
-            "clips_analysed": len(scored),
-            "picks": table_value(explain.PICKS_COLUMNS, explain.picks_rows(spans, timeline)),
-            "left_out": table_value(explain.LEFT_OUT_COLUMNS, explain.left_out_rows(timeline)),
-            "not_picked": dg.MetadataValue.json(explain.left_out_json(timeline)),
-            "notes": "; ".join(timeline.notes) or "none",
-            "edl_json": store.uri(keys.edl_json_key(week)),
-            "edl_otio": store.uri(keys.edl_otio_key(week)),
-            **settings_metadata(settings),
-        },
+        spans, metadata=_cut_metadata(themed, rules.target_s, config, len(scored), store, week, settings)
     )
+
+
+def _cut_metadata(
+    themed: ThemedCut,
+    target_s: float,
+    config: ScoredHighlightsConfig,
+    clips_analysed: int,
+    store: MediaStore,
+    week: str,
+    settings: Settings,
+) -> dict[str, Any]:
+    """What `scored_highlights` shows: the cut's figures, its music and theme, the picks and the rest."""
+    timeline, spans, theme = themed.timeline, themed.spans, themed.theme
+    return {
+        "montage_duration_s": round(timeline.total_s, 2),
+        "target_duration_s": target_s,
+        "clips_in_montage": len(spans),
+        "tempo_bpm": timeline.tempo_bpm,
+        "music_track": _track_name(themed.track, settings),
+        "theme": theme.name or "none",
+        "theme_source": theme.source,
+        "theme_screen_time_s": theme.screen_time_s,
+        "peaks_on_downbeat": sum(s.peak_on_downbeat for s in spans),
+        "mean_score": round(sum(s.score for s in spans) / len(spans), 4),
+        "policy": config.policy,
+        "clips_analysed": clips_analysed,
+        "picks": table_value(explain.PICKS_COLUMNS, explain.picks_rows(spans, timeline)),
+        "left_out": table_value(explain.LEFT_OUT_COLUMNS, explain.left_out_rows(timeline)),
+        "not_picked": dg.MetadataValue.json(explain.left_out_json(timeline)),
+        "notes": "; ".join(timeline.notes) or "none",
+        "edl_json": store.uri(keys.edl_json_key(week)),
+        "edl_otio": store.uri(keys.edl_otio_key(week)),
+        **settings_metadata(settings),
+    }
 
 
 def _track_name(track: TrackBeats | None, settings: Settings) -> str:
