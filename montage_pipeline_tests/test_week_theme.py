@@ -6,6 +6,7 @@ import dataclasses
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import av
 import dagster as dg
@@ -23,15 +24,18 @@ from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.highlights.theme import (
     KNOWN_PALETTES,
+    cut_for_theme,
     derived_palette,
     most_featured_game,
     palette_for,
     resolve_theme,
     slugify,
 )
-from montage_pipeline.media.music_library import week_track_path
+from montage_pipeline.media.music import generate, plan_for_week
+from montage_pipeline.media.music_library import RATE, TrackBeats, week_track_path
 from montage_pipeline.media.overlay import DEFAULT_PALETTE, title_card
 from montage_pipeline.media.synth import plan_clip, write_clip
+from montage_pipeline.media.timeline import Timeline
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.themes import set_theme
 from montage_pipeline.settings import load_settings
@@ -178,3 +182,39 @@ def test_the_theme_reaches_the_title_card_from_the_cut_and_from_an_admin(db_url:
     assert _mse(frame, retro) * 2 < _mse(
         frame, title_card(w, h, title, palette=derived_palette("retro-arena"))
     )
+
+
+def _write_track(path: Path, bpm: int) -> None:
+    beat = 60 / bpm
+    music = generate(plan_for_week("lib", bpm, 20.0, 0.0, [8 * beat * k for k in range(1, 4)], [0.8] * 4))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=RATE, layout="stereo")
+        data = (np.clip(music, -1, 1) * 32767).astype(np.int16).T.reshape(1, -1).copy()
+        frame = av.AudioFrame.from_ndarray(data, format="s16", layout="stereo")
+        frame.sample_rate = RATE
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def test_a_most_featured_theme_with_its_own_music_is_cut_again_on_that_tracks_beat(tmp_path: Path) -> None:
+    library = tmp_path / "music"
+    _write_track(library / "house.wav", 110)
+    _write_track(library / "doom" / "riff.wav", 138)
+    cuts: list[float | None] = []
+
+    def cut(track: TrackBeats | None) -> tuple[Timeline, list[EditSpan]]:
+        """The week as the timeline would cut it: Doom leads whatever the tempo; the tempo is recorded."""
+        cuts.append(track.tempo_bpm if track else None)
+        return cast(Timeline, None), _spans(("Doom", 8.0), ("Quake", 4.0))
+
+    themed = cut_for_theme(cut, WEEK, None, library)
+    assert (themed.theme.name, themed.theme.source) == ("Doom", "most_featured")
+    assert themed.track is not None and themed.track.path == library / "doom" / "riff.wav"
+    assert [round(t or 0) for t in cuts] == [110, 138]  # first on the library's track, then on Doom's
+    cuts.clear()
+    admin = cut_for_theme(cut, WEEK, "Quake", library)  # known up front; no Quake folder: one cut
+    assert (admin.theme.source, [round(t or 0) for t in cuts]) == ("admin", [110])
+    cuts.clear()
+    fixed = cut_for_theme(cut, WEEK, None, library, follow_track=False)  # a fixed tempo in the config
+    assert (fixed.track, cuts, fixed.theme.name) == (None, [None], "Doom")
