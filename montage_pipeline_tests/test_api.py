@@ -198,6 +198,9 @@ def test_openapi_lists_the_routes(sqlite_url: str) -> None:
         "/v2/weekly-montages/{montage_id}/feature": {"patch"},
         "/v2/weekly-montages/{montage_id}/title": {"patch"},
         "/v2/weekly-montages/trigger": {"post"},
+        "/v2/weeks/{week}/theme": {"get", "put", "delete"},
+        "/v2/users/{user_id}/notifications": {"get"},
+        "/v2/users/{user_id}/notifications/{notification_id}/read": {"post"},
     }
     assert spec["paths"]["/v2/weekly-montages/trigger"]["post"]["security"] == [{"HTTPBearer": []}]
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -19,6 +19,8 @@ PLATFORM_TABLES = {
     "weekly_montages",
     "social_posts",
     "montage_notifications",
+    "weekly_themes",
+    "notifications",
 }
 
 
@@ -38,7 +40,7 @@ def test_upgrade_creates_the_platform_schema_and_downgrade_removes_it(backend: s
         for table in PLATFORM_TABLES:  # the migration and the models describe the same columns
             migrated = {c["name"] for c in inspector.get_columns(table)}
             assert migrated == {c.name for c in Base.metadata.tables[table].columns}, table
-        assert current_revision(engine) == "0006"
+        assert current_revision(engine) == "0007"
         upgrade(url)  # idempotent
         downgrade(url, "base")
         assert not PLATFORM_TABLES & set(inspect(engine).get_table_names())

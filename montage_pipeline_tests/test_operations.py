@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from montage_pipeline.defs.admin import feature_montage_job, retitle_montage_job
+from montage_pipeline.defs.admin import feature_montage_job, retitle_montage_job, theme_week_job
 from montage_pipeline.defs.assets.selection import eligible_jobs
 from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.defs.resources.media_store import LocalMediaStoreResource
@@ -42,6 +42,7 @@ from montage_pipeline.defs.sensors import (
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, JobStatus, MontageNotification, User, WeeklyMontage
 from montage_pipeline.platform.montage_record import MontageFacts, record_published
+from montage_pipeline.platform.themes import admin_theme
 from montage_pipeline.settings import load_settings
 from montage_pipeline.weeks import week_key, week_window
 from montage_pipeline_tests.selection_support import add_upload
@@ -86,6 +87,29 @@ def test_admins_feature_and_retitle_a_montage(db_url: str) -> None:
             raise_on_error=False,
         )
         assert not result.success
+
+
+def test_admins_set_and_clear_a_weeks_theme_before_its_run(db_url: str) -> None:
+    upgrade(db_url)
+    db = PlatformDatabase(url=db_url)
+
+    def run(**config: str) -> bool:
+        result = theme_week_job.execute_in_process(
+            run_config={"ops": {"set_week_theme": {"config": {"week": WEEK, **config}}}},
+            resources={"platform_db": db},
+            raise_on_error=False,
+        )
+        return result.success
+
+    def stored() -> str | None:
+        with Session(create_engine(db_url)) as s:
+            return admin_theme(s, WEEK)
+
+    assert run(theme=" Doom ") and stored() == "Doom"
+    assert run(theme="Retro Arena", set_by="ops") and stored() == "Retro Arena"
+    assert not run(theme="x" * 65) and stored() == "Retro Arena"  # refused, the setting kept
+    assert not run(week="2025-01-28", theme="Doom")
+    assert run(theme="") and stored() is None  # cleared: the run takes the most featured game
 
 
 class _Webhook:

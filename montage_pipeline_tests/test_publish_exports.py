@@ -82,7 +82,7 @@ def test_a_week_publishes_verified_files_and_its_row(week: BuiltWeek) -> None:
         fetched = requests.get(export_url(week.store(), key, 60), timeout=10)
         assert fetched.status_code == 200
         assert hashlib.sha256(fetched.content).hexdigest() == next(r.sha256 for r in rows if r.name == name)
-    assert row.title == "Weekly Highlights - January 27, 2025"
+    assert row.title == "Weekly Highlights — Apex week · January 27, 2025"  # every clip is Apex
     ids = week.user_ids()
     assert row.featured_user_ids and set(row.featured_user_ids) <= {
         ids[h] for h in ("ace", "blaze", "cobalt", "dusk")

@@ -53,7 +53,7 @@ def test_each_platform_gets_exactly_one_post_of_the_right_file(week: BuiltWeek, 
     assert fakes.tiktok.posts[0]["metadata"]["mode"] == "inbox"  # a draft, the default
     meta = fakes.youtube.posts[0]["metadata"]
     assert meta["status"]["privacyStatus"] == "unlisted"
-    assert meta["snippet"]["title"] == "Weekly Highlights - January 27, 2025"
+    assert meta["snippet"]["title"] == "Weekly Highlights — Apex week · January 27, 2025"
     assert "@ace" in meta["snippet"]["description"]
     assert fakes.youtube.posts[0]["thumbnail_bytes"] > 0
     posts = _posts(week)

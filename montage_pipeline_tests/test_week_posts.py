@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.platform.models import SocialPlatform
+from montage_pipeline.platform.models import SocialConnection, SocialPlatform, User
 from montage_pipeline.publishing.exports import ExportedFile
 from montage_pipeline.publishing.posting import PlatformClient
 from montage_pipeline.publishing.tokens import TokenCipher
@@ -110,7 +110,7 @@ def test_the_post_content_falls_back_to_the_branded_portrait_and_no_thumbnail(
     full = post_content(WEEK, exports, files, spans, store, 3600, tmp_path)
     assert full.portrait_unbranded == files["final_portrait_unbranded.mp4"]
     assert full.thumbnail is not None and full.thumbnail.stat().st_size > 0
-    assert full.title == "Weekly Highlights - January 27, 2025" and "@ace" in full.description
+    assert full.title == "Weekly Highlights — Apex week · January 27, 2025" and "@ace" in full.description
     bare = post_content(
         WEEK,
         [e for e in exports if e.name != "thumbnail_landscape.jpg"],
@@ -122,3 +122,60 @@ def test_the_post_content_falls_back_to_the_branded_portrait_and_no_thumbnail(
     )
     assert bare.portrait_unbranded == files["final_portrait.mp4"] and bare.thumbnail is None
     assert bare.duration_s == full.duration_s > 0
+
+
+def _set_handles(engine: Engine, handles: dict[tuple[str, SocialPlatform], str]) -> None:
+    with Session(engine) as s, s.begin():
+        for (user, platform), handle in handles.items():
+            connection = s.scalars(
+                select(SocialConnection)
+                .join(User, User.id == SocialConnection.user_id)
+                .where(User.handle == user, SocialConnection.platform == platform)
+            ).one()
+            connection.remote_handle = handle
+
+
+def test_the_theme_and_the_creators_handles_reach_the_platforms(
+    built_week: BuiltWeek, fakes: Fakes, tmp_path: Path
+) -> None:
+    engine = create_engine(built_week.db_url)
+    # ace has a known handle on YouTube and TikTok, none on Instagram; dusk's TikTok handle is not in
+    # TikTok's alphabet, so dusk is credited by platform handle only, never @mentioned with it.
+    _set_handles(
+        engine,
+        {
+            ("ace", SocialPlatform.YOUTUBE): "@AceOnYT",
+            ("ace", SocialPlatform.TIKTOK): "ace.tok",
+            ("dusk", SocialPlatform.TIKTOK): "dusk<script>",
+        },
+    )
+    clients = _clients(fakes)
+    # Direct posting: TikTok takes the title (an inbox upload leaves the text to the creator).
+    direct = social_resources(fakes)["tiktok"].model_copy(update={"mode": "direct"}).client()
+    assert direct is not None
+    clients[SocialPlatform.TIKTOK] = direct
+    try:
+        posts = post_week(
+            sessionmaker(engine, expire_on_commit=False),
+            built_week.store(),
+            WEEK,
+            clients,
+            lambda: TokenCipher(KEY),
+            built_week.stored_rows("s3_exports", ExportedFile),
+            built_week.finals(tmp_path),
+            built_week.stored_rows("scored_highlights", EditSpan),
+            worker="theme-test",
+            options=OPTIONS,
+        )
+    finally:
+        engine.dispose()
+    assert posts.open_rows == []
+    snippet = fakes.youtube.posts[0]["metadata"]["snippet"]
+    assert snippet["title"] == "Weekly Highlights — Apex week · January 27, 2025"
+    assert "This week's theme: Apex." in snippet["description"]
+    assert "On YouTube: @AceOnYT" in snippet["description"] and "ace.tok" not in snippet["description"]
+    tiktok_title = fakes.tiktok.posts[0]["metadata"]["post_info"]["title"]
+    assert "Apex week" in tiktok_title and tiktok_title.endswith(" @ace.tok")
+    assert "script" not in tiktok_title and "<" not in tiktok_title
+    caption = fakes.instagram.posts[0]["metadata"]["caption"]
+    assert "Apex week" in caption and "AceOnYT" not in caption and "ace.tok" not in caption

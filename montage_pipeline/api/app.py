@@ -1,5 +1,9 @@
 """FastAPI app over the `weekly_montages` table; admin routes need `Authorization: Bearer <token>`.
 
+A user's in-app notifications (`/v2/users/{id}/notifications`) are behind the same admin token: this
+API has no user sign-in, so the platform's backend, which knows who is signed in, reads and marks them
+on the user's behalf. Weeks' themes (`/v2/weeks/{week}/theme`) are admin routes too.
+
 Reads never touch Dagster. `POST /v2/weekly-montages/trigger` launches the week's run through the
 Dagster GraphQL API (the webserver's `/graphql`), the same way the UI does (`defs/launch.py`).
 
@@ -33,13 +37,18 @@ from montage_pipeline.api.schemas import (
     FeatureBody,
     Montage,
     MontageList,
+    NotificationList,
+    NotificationOut,
+    ThemeBody,
     TitleBody,
     TriggerBody,
     Triggered,
+    WeekThemeSetting,
 )
-from montage_pipeline.platform import montage_record
+from montage_pipeline.platform import montage_record, notifications, themes
 from montage_pipeline.platform.engine import make_engine
-from montage_pipeline.platform.models import WeeklyMontage
+from montage_pipeline.platform.models import Notification, User, WeeklyMontage, WeeklyTheme
+from montage_pipeline.weeks import parse_week
 
 MAX_ID = 2**31 - 1  # `weekly_montages.id` is a 32-bit INTEGER; a larger id cannot exist
 
@@ -138,6 +147,8 @@ def create_app(
     admin = _admin_check(admin_token)
     _add_read_routes(app, media_urls)
     _add_admin_routes(app, admin, media_urls)
+    _add_theme_routes(app, admin)
+    _add_notification_routes(app, admin)
     _add_trigger_route(app, admin, dagster_graphql_url, code_location)
     return app
 
@@ -211,6 +222,101 @@ def _add_admin_routes(
         montage_record.retitle(row, body.title)
         session.commit()
         return _montage(row, media_urls)
+
+
+def _week(week: str) -> str:
+    try:
+        parse_week(week)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return week
+
+
+def _setting(row: WeeklyTheme) -> WeekThemeSetting:
+    return WeekThemeSetting(
+        week_start=row.week_start.date(), theme=row.theme, set_by=row.set_by, set_at=row.set_at
+    )
+
+
+def _add_theme_routes(app: FastAPI, admin: Callable[..., None]) -> None:
+    """An admin's theme for a week, set before its run (admins only)."""
+
+    @app.get("/v2/weeks/{week}/theme", dependencies=[Depends(admin)])
+    def get_theme(week: str, session: Db) -> WeekThemeSetting:
+        row = themes.theme_setting(session, _week(week))
+        if row is None:
+            raise HTTPException(
+                404, f"no theme is set for the week of {week}: the run picks the most featured game"
+            )
+        return _setting(row)
+
+    @app.put("/v2/weeks/{week}/theme", dependencies=[Depends(admin)])
+    def put_theme(week: str, body: ThemeBody, session: Db) -> WeekThemeSetting:
+        try:
+            row = themes.set_theme(session, _week(week), body.theme, body.set_by)
+        except themes.ThemeError as exc:
+            raise HTTPException(422, str(exc)) from None
+        session.commit()
+        return _setting(row)
+
+    @app.delete("/v2/weeks/{week}/theme", status_code=204, dependencies=[Depends(admin)])
+    def delete_theme(week: str, session: Db) -> None:
+        if not themes.clear_theme(session, _week(week)):
+            raise HTTPException(404, f"no theme is set for the week of {week}")
+        session.commit()
+
+
+def _notification(row: Notification) -> NotificationOut:
+    return NotificationOut(
+        id=row.id,
+        kind=row.kind,
+        week_start=row.week_start.date(),
+        montage_id=row.montage_id,
+        text=row.text,
+        payload=row.payload,
+        created_at=row.created_at,
+        read_at=row.read_at,
+    )
+
+
+def _user(session: Session, user_id: int) -> User:
+    row = session.get(User, user_id) if 1 <= user_id <= MAX_ID else None
+    if row is None:
+        raise HTTPException(404, f"user {user_id} not found")
+    return row
+
+
+def _add_notification_routes(app: FastAPI, admin: Callable[..., None]) -> None:
+    """A user's in-app notifications, read and marked read by the platform's backend (admin token)."""
+
+    @app.get("/v2/users/{user_id}/notifications", dependencies=[Depends(admin)])
+    def list_notifications(
+        user_id: int,
+        session: Db,
+        unread_only: Annotated[bool, Query(description="Only notifications not read yet.")] = False,
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    ) -> NotificationList:
+        """The user's notifications, newest first."""
+        _user(session, user_id)
+        rows = notifications.user_notifications(session, user_id, unread_only, limit)
+        unread = session.scalar(
+            select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        )
+        return NotificationList(items=[_notification(r) for r in rows], unread=unread or 0)
+
+    @app.post("/v2/users/{user_id}/notifications/{notification_id}/read", dependencies=[Depends(admin)])
+    def read(user_id: int, notification_id: int, session: Db) -> NotificationOut:
+        """Mark one notification read; marking it again keeps the first time."""
+        _user(session, user_id)
+        found = (
+            notifications.mark_read(session, user_id, notification_id)
+            if 1 <= notification_id <= MAX_ID
+            else None
+        )
+        if found is None:
+            raise HTTPException(404, f"user {user_id} has no notification {notification_id}")
+        session.commit()
+        return _notification(found)
 
 
 def _add_trigger_route(

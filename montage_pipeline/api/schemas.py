@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pydantic import BaseModel, Field, field_validator
 
 from montage_pipeline.platform.montage_record import TITLE_MAX_CHARS, clean_title
+from montage_pipeline.platform.themes import THEME_MAX_CHARS, ThemeError, clean_theme
 from montage_pipeline.weeks import FIRST_WEEK
 
 
@@ -67,3 +68,41 @@ class TriggerBody(BaseModel):
 class Triggered(BaseModel):
     run_id: str
     week_start: date
+
+
+class ThemeBody(BaseModel):
+    theme: str = Field(min_length=1, max_length=THEME_MAX_CHARS, examples=["Doom"])
+    set_by: str = Field(default="api", max_length=128, description="Who set it, for the record.")
+
+    @field_validator("theme")
+    @classmethod
+    def a_theme(cls, value: str) -> str:
+        try:
+            return clean_theme(value)
+        except ThemeError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class WeekThemeSetting(BaseModel):
+    """An admin's theme for a week; the week's next run uses it instead of the most featured game."""
+
+    week_start: date
+    theme: str
+    set_by: str
+    set_at: datetime
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str = Field(description="\"featured\": the user's clip is in the week's montage.")
+    week_start: date
+    montage_id: int | None
+    text: str
+    payload: dict[str, object] | None
+    created_at: datetime
+    read_at: datetime | None
+
+
+class NotificationList(BaseModel):
+    items: list[NotificationOut]
+    unread: int = Field(description="How many of the user's notifications are unread, over all of them.")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from montage_pipeline.highlights.analysis_cache import load_key
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
+from montage_pipeline.media.overlay import DEFAULT_PALETTE, Palette
 from montage_pipeline.media.reframe import ActionTrack
 from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderSpan
 from montage_pipeline.storage.media_store import MediaStore
@@ -92,6 +93,7 @@ class RenderOptions:
     intro_image: str | None = None  # branded title card background
     outro_image: str | None = None  # branded end card, shown for outro_s seconds
     outro_s: float = 2.0
+    palette: Palette = DEFAULT_PALETTE  # the title card's colours (the week's theme)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ class RenderPlan:
     intro_s: float
     outro_s: float  # 0 without an end card
     total_s: float  # the edit's length, before the end card
+    palette: Palette = DEFAULT_PALETTE  # the title card's colours
 
 
 def branding_files(options: RenderOptions) -> dict[str, Path]:
@@ -193,4 +196,5 @@ def plan_renders(
         intro_s=spans[0].intro_s,
         outro_s=outro_s,
         total_s=max(s.montage_out_s for s in spans),
+        palette=options.palette,
     )

@@ -73,6 +73,7 @@ def run_plan(plan: RenderPlan, progress: Callable[[int, int], None] | None = Non
             title=plan.title,
             intro_s=plan.intro_s,
             progress=progress,
+            palette=plan.palette,
         )
         reports.update(zip(group.names, done, strict=True))
     return reports

@@ -61,8 +61,10 @@ def build_mix(
     music_library: Path | None,
     duck_db: float,
     music_gain_db: float,
+    theme_slug: str | None = None,
 ) -> Mix:
-    """Music (the library's track for the week, else generated on the beat grid) ducked under the game."""
+    """Music (the library's track for the week and its theme, else generated on the beat grid) ducked
+    under the game."""
     spans = sorted(spans, key=lambda s: s.order)
     plan = plan_for_week(
         week,
@@ -72,7 +74,7 @@ def build_mix(
         [s.montage_in_s for s in spans[1:]],
         rising_energy(spans),
     )
-    library_track = week_track(music_library, week)
+    library_track = week_track(music_library, week, theme_slug)
     # A library track starts at its first beat and shares the edit's tempo (scored_highlights used it).
     music = fit_track(library_track, duration_s) if library_track is not None else generate(plan)
     game = game_track(

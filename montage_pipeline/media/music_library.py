@@ -4,6 +4,10 @@ Tracks (WAV, FLAC, MP3, OGG, M4A) are decoded with PyAV. The tempo comes from th
 onset-strength envelope (spectral flux at 100 Hz), searched in 80–180 BPM and folded into the montage's
 usual range; the beat phase is the offset whose beat positions collect the most onset strength. The
 track then starts at its first beat, so its beats fall on the edit's beat grid.
+
+A week with a theme (its most featured game, or an admin's choice) takes its track from the library's
+subfolder named after the theme's slug (`<library>/doom/` for "Doom") when that folder holds tracks,
+else from the library's own files as before; the subfolders' tracks are never chosen for other weeks.
 """
 
 from __future__ import annotations
@@ -126,9 +130,19 @@ def fit_track(beats: TrackBeats, duration_s: float, fade_out_s: float = 2.0) -> 
     return out * np.float32(10 ** (-6 / 20) / peak)
 
 
-def week_track(folder: Path | None, week: str) -> TrackBeats | None:
-    """The week's track from the library with its beats, or None without a library (or an empty one)."""
+def week_track_path(folder: Path | None, week: str, theme_slug: str | None = None) -> Path | None:
+    """The week's track file: from the theme's subfolder when it holds tracks, else from the library's
+    own files; None without a library (or an empty one)."""
     if folder is None:
         return None
+    themed = folder / theme_slug if theme_slug else None
+    if themed is not None and themed.is_dir() and (tracks := list_tracks(themed)):
+        return choose_track(tracks, week)
     tracks = list_tracks(folder)
-    return estimate_beats(choose_track(tracks, week)) if tracks else None
+    return choose_track(tracks, week) if tracks else None
+
+
+def week_track(folder: Path | None, week: str, theme_slug: str | None = None) -> TrackBeats | None:
+    """The week's track (see `week_track_path`) with its beats, or None."""
+    path = week_track_path(folder, week, theme_slug)
+    return estimate_beats(path) if path is not None else None

@@ -6,6 +6,7 @@ our dependencies, so nothing is downloaded at run time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -18,9 +19,35 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def montage_title(week_start: date) -> str:
-    """The seed's title: "Weekly Highlights - January 27, 2025"."""
-    return f"Weekly Highlights - {week_start:%B} {week_start.day}, {week_start.year}"
+RGB = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Palette:
+    """A title card's colours: a diagonal gradient from `dark` to `light`, the title in `text` and the
+    subtitle in `accent`."""
+
+    dark: RGB
+    light: RGB
+    text: RGB
+    accent: RGB
+
+
+# The card's colours before themes (a night-blue gradient), kept for weeks without one.
+DEFAULT_PALETTE = Palette(
+    dark=(12, 14, 30), light=(54, 46, 115), text=(245, 245, 250), accent=(200, 205, 230)
+)
+# Where a portrait card breaks the title into two lines: the first of these separators.
+TITLE_BREAKS = (" — ", " - ")
+
+
+def montage_title(week_start: date, theme: str | None = None) -> str:
+    """The seed's title, "Weekly Highlights - January 27, 2025", or with a theme
+    "Weekly Highlights — Doom week · January 27, 2025"."""
+    day = f"{week_start:%B} {week_start.day}, {week_start.year}"
+    if theme:
+        return f"Weekly Highlights — {theme} week · {day}"
+    return f"Weekly Highlights - {day}"
 
 
 def cover(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -34,35 +61,46 @@ def cover(image: Image.Image, width: int, height: int) -> Image.Image:
 
 
 def title_card(
-    width: int, height: int, title: str, subtitle: str | None = None, background: Image.Image | None = None
+    width: int,
+    height: int,
+    title: str,
+    subtitle: str | None = None,
+    background: Image.Image | None = None,
+    palette: Palette = DEFAULT_PALETTE,
 ) -> Image.Image:
-    """A full-frame title card: the title centred over a dark gradient or a darkened branded image."""
+    """A full-frame title card: the title centred over the palette's gradient or a darkened branded
+    image (whose own colours win; the text keeps the palette's)."""
     if background is not None:
         base = Image.blend(cover(background, width, height), Image.new("RGB", (width, height)), 0.45)
-        return _title_text(base, title, subtitle)
+        return _title_text(base, title, subtitle, palette)
     card = Image.linear_gradient("L").resize((width, height)).rotate(35, expand=False, fillcolor=0)
-    base = Image.merge(
-        "RGB",
-        (
-            card.point(lambda v: 12 + v // 6),
-            card.point(lambda v: 14 + v // 8),
-            card.point(lambda v: 30 + v // 3),
-        ),
-    )
-    return _title_text(base, title, subtitle)
+    channels = [
+        card.point(lambda v, lo=lo, hi=hi: lo + (hi - lo) * v // 255)
+        for lo, hi in zip(palette.dark, palette.light, strict=True)
+    ]
+    return _title_text(Image.merge("RGB", channels), title, subtitle, palette)
 
 
-def _title_text(base: Image.Image, title: str, subtitle: str | None) -> Image.Image:
+def _title_lines(title: str, portrait: bool) -> list[str]:
+    """The title on one line, or in portrait on two at its first separator."""
+    if portrait:
+        for separator in TITLE_BREAKS:
+            head, found, tail = title.partition(separator)
+            if found:
+                return [head, tail]
+    return [title]
+
+
+def _title_text(base: Image.Image, title: str, subtitle: str | None, palette: Palette) -> Image.Image:
     width, height = base.size
     draw = ImageDraw.Draw(base)
     size = max(16, int(min(width, height * 16 / 9) / 24))
-    words = title.split(" - ", 1)
-    lines = [words[0], words[1]] if len(words) == 2 and height > width else [title]
+    lines = _title_lines(title, height > width)
     total = len(lines) * size * 1.3
     y = (height - total) / 2
     for line in lines:
         box = draw.textbbox((0, 0), line, font=font(size))
-        draw.text(((width - (box[2] - box[0])) / 2, y), line, font=font(size), fill=(245, 245, 250))
+        draw.text(((width - (box[2] - box[0])) / 2, y), line, font=font(size), fill=palette.text)
         y += size * 1.3
     if subtitle:
         small = max(12, size // 2)
@@ -71,7 +109,7 @@ def _title_text(base: Image.Image, title: str, subtitle: str | None) -> Image.Im
             ((width - (box[2] - box[0])) / 2, y + size * 0.4),
             subtitle,
             font=font(small),
-            fill=(200, 205, 230),
+            fill=palette.accent,
         )
     return base
 

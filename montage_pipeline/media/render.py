@@ -25,6 +25,8 @@ from av.filter.context import FilterContext
 from PIL import Image
 
 from montage_pipeline.media.overlay import (
+    DEFAULT_PALETTE,
+    Palette,
     cover,
     logo_image,
     logo_position,
@@ -299,6 +301,7 @@ def render(
     title: str,
     intro_s: float,
     progress: Callable[[int, int], None] | None = None,
+    palette: Palette = DEFAULT_PALETTE,
 ) -> list[RenderReport]:
     """Render the spans into every output in one pass over the sources."""
     started = time.perf_counter()
@@ -311,7 +314,7 @@ def render(
         for enc in encoders:
             spec = enc.spec
             background = Image.open(spec.intro_image) if spec.intro_image else None
-            card = title_card(spec.width, spec.height, title, background=background)
+            card = title_card(spec.width, spec.height, title, background=background, palette=palette)
             still = av.VideoFrame.from_image(card).reformat(format="yuv420p")
             for _ in range(intro_frames):
                 enc.encode(still)

@@ -186,6 +186,9 @@ class SocialConnection(Base):
     scopes: Mapped[list[str] | None] = mapped_column(JSON)
     auto_post_weekly: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The account's public handle on that platform, without the "@" (posts @mention it); None: unknown.
+    # Not to be confused with `social_posts.remote_handle`, an upload's resume handle.
+    remote_handle: Mapped[str | None] = mapped_column(String(255))
 
     user: Mapped[User] = relationship(back_populates="social_connections")
 
@@ -259,3 +262,32 @@ class MontageNotification(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WeeklyTheme(Base):
+    """An admin's theme for a week, set before its run (the run otherwise takes the most featured game)."""
+
+    __tablename__ = "weekly_themes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week_start: Mapped[datetime] = mapped_column(UTCDateTime(), unique=True)
+    theme: Mapped[str] = mapped_column(String(64))
+    set_by: Mapped[str] = mapped_column(String(128))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Notification(Base):
+    """An in-app notification (the frontend's bell), one per (user, week, kind): a rerun writes none."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("user_id", "week_start", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # "featured": your clip is in the week's montage
+    week_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    montage_id: Mapped[int | None] = mapped_column(ForeignKey("weekly_montages.id"))
+    text: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -10,14 +10,19 @@ breaks, bidi overrides and angle brackets out) where it enters a post. YouTube r
 titles and descriptions, a title over 100 characters and a description over 5000 bytes of UTF-8;
 `fit_title`, `fit_description` and `fit_tags` make any text meet those rules, and the YouTube client
 applies them to whatever content it is given.
+
+Featured creators are @mentioned per platform where their connection of that platform records their
+handle (`social_connections.remote_handle`): at most `MAX_MENTIONS`, handles of the platforms' own
+alphabet only (letters, digits, `.`, `_`, `-`), and only as many as fit the platform's limit, so a
+mention is never cut in half. The week's theme is said in the title and in a line of the description.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from montage_pipeline.highlights.rows import EditSpan
@@ -29,6 +34,8 @@ MAX_DESCRIPTION_BYTES = 5000  # UTF-8 bytes, not characters
 MAX_TAG_CHARS = 30
 MAX_TAGS_TOTAL_CHARS = 500  # YouTube counts a tag with a space as quoted, plus a comma between tags
 MAX_CAPTION_CHARS = 2200  # Instagram's caption and TikTok's title
+MAX_MENTIONS = 10  # more reads as spam, and platforms limit mentions per post (Instagram: 20)
+_MENTIONABLE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 # Look-alikes keep "<3" or "<Team>" readable where YouTube refuses the real brackets.
 _BRACKETS = str.maketrans({"<": "\u2039", ">": "\u203a"})
 # Bidi embeddings, overrides and isolates: they can make a handle display as someone else's text.
@@ -57,6 +64,11 @@ class PostContent:
     portrait_url: str  # fetchable by Instagram's servers (presigned or public)
     duration_s: float
     portrait_duration_s: float
+    # The caption per platform ("tiktok", "instagram") when it differs from `caption` (its @mentions).
+    captions: Mapping[str, str] = field(default_factory=dict)
+
+    def caption_for(self, platform: str) -> str:
+        return self.captions.get(platform, self.caption)
 
 
 def clean_text(text: str) -> str:
@@ -149,13 +161,40 @@ def credits(spans: Sequence[EditSpan]) -> list[str]:
     return list(dict.fromkeys(_handle(s) for s in sorted(spans, key=lambda s: s.order)))
 
 
-def description(title: str, spans: Sequence[EditSpan], duration_s: float) -> str:
+def mentions(handles: Iterable[str]) -> list[str]:
+    """ "@handle" for each distinct handle a platform can resolve (a leading "@" is dropped; anything
+    else outside its alphabet is left out), at most MAX_MENTIONS."""
+    cleaned = (h.strip().removeprefix("@") for h in handles)
+    return [f"@{h}" for h in dict.fromkeys(h for h in cleaned if _MENTIONABLE.match(h))][:MAX_MENTIONS]
+
+
+def _fitting(prefix: str, tags: Sequence[str], room: int) -> str:
+    """`prefix` and as many of `tags` as fit `room` characters (none at all: "")."""
+    kept: list[str] = []
+    for tag in tags:
+        if len(prefix) + len(" ".join([*kept, tag])) > room:
+            break
+        kept.append(tag)
+    return prefix + " ".join(kept) if kept else ""
+
+
+def description(
+    title: str,
+    spans: Sequence[EditSpan],
+    duration_s: float,
+    theme: str | None = None,
+    handles: Sequence[str] = (),
+) -> str:
+    """The YouTube description: the title, the theme, the creators' @mentions on YouTube (at the top,
+    so a long credit or chapter list is what gets cut), the credits, the chapters and the games."""
     games = _games(spans)
-    lines = [
-        f"{clean_text(title)}: the week's best plays from our community.",
-        "",
-        "Featuring " + ", ".join(credits(spans)),
-    ]
+    lines = [f"{clean_text(title)}: the week's best plays from our community."]
+    if theme and clean_text(theme):
+        lines.append(f"This week's theme: {clean_text(theme)}.")
+    tagged = mentions(handles)
+    if tagged:
+        lines.append("On YouTube: " + " ".join(tagged))
+    lines += ["", "Featuring " + ", ".join(credits(spans))]
     marks = chapters(spans, duration_s)
     if marks:
         lines += ["", "Chapters:"] + [f"{timestamp(c.start_s)} {c.label}" for c in marks]
@@ -168,7 +207,10 @@ def tags(spans: Sequence[EditSpan]) -> tuple[str, ...]:
     return fit_tags(["gaming", "highlights", "weekly highlights", "montage", *_games(spans)])
 
 
-def caption(title: str, spans: Sequence[EditSpan]) -> str:
+def caption(title: str, spans: Sequence[EditSpan], handles: Sequence[str] = ()) -> str:
+    """TikTok's title / Instagram's caption; the creators' @mentions on that platform go last, as many
+    whole ones as fit its 2200 characters."""
     hashtags = " ".join(f"#{tag}" for tag in (re.sub(r"\W", "", g) for g in _games(spans)) if tag)
     text = f"{clean_text(title)} 🎮 Featuring {', '.join(credits(spans))} #gaming #highlights {hashtags}"
-    return text.strip()[:MAX_CAPTION_CHARS]
+    text = text.strip()[:MAX_CAPTION_CHARS]
+    return text + _fitting(" ", mentions(handles), MAX_CAPTION_CHARS - len(text))

@@ -113,7 +113,7 @@ class InstagramClient:
                 {
                     "media_type": "REELS",
                     "video_url": content.portrait_url,
-                    "caption": content.caption,
+                    "caption": content.caption_for("instagram"),
                     "share_to_feed": "true",
                 },
             )
@@ -166,7 +166,9 @@ class InstagramClient:
 
     def _reconcile(self, token: str, account: str, content: PostContent, progress: PostProgress) -> None:
         recent = self._call("GET", token, f"{account}/media", {"fields": "id,caption,timestamp"})
-        match = next((m for m in recent.get("data", []) if m.get("caption") == content.caption), None)
+        match = next(
+            (m for m in recent.get("data", []) if m.get("caption") == content.caption_for("instagram")), None
+        )
         if match is None:
             raise TransientPostError("instagram says published but the media is not listed yet")
         self._finish(token, str(match["id"]), progress)

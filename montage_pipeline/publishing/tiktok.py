@@ -154,7 +154,7 @@ class TikTokClient:
                     raise PermanentPostError("privacy_level", f"{self.privacy_level} is not one of {options}")
                 payload: dict[str, Any] = {
                     "post_info": {
-                        "title": content.caption,
+                        "title": content.caption_for("tiktok"),
                         "privacy_level": self.privacy_level,
                         "disable_comment": bool(creator.get("comment_disabled")),
                         "disable_duet": bool(creator.get("duet_disabled")),

@@ -26,16 +26,17 @@ from montage_pipeline.highlights.editor_package import PACKAGE_NAME, build_packa
 from montage_pipeline.highlights.editor_timeline import EXPORT_TYPES
 from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.highlights.theme import load_theme
 from montage_pipeline.media.mux import video_duration
 from montage_pipeline.platform.montage_record import (
     MontageEvent,
     MontageFacts,
-    default_title,
     montage_row,
     record_published,
     record_status,
     week_lock,
 )
+from montage_pipeline.platform.notifications import notify_featured
 from montage_pipeline.publishing.exports import (
     ExportedFile,
     ExportFile,
@@ -71,7 +72,7 @@ class ExportOptions:
     public_base_url: str = ""
     presign_expires_s: int = 7 * 24 * 3600  # S3's maximum for a SigV4 presigned URL
     cache_control: str = "public, max-age=86400"
-    title: str = ""  # default: "Weekly Highlights - January 27, 2025"
+    title: str = ""  # default: the theme's, "Weekly Highlights — Doom week · January 27, 2025"
     week_lock_timeout_s: float = 1800.0  # how long to wait for another run writing the same week
 
 
@@ -87,6 +88,8 @@ class WeekExport:
     duration_s: float  # the landscape montage's length
     clip_count: int
     featured_user_ids: list[int]
+    title: str
+    notified_user_ids: list[int]  # in-app notifications written by this export (none on a rerun)
 
 
 class ExportGatedError(RuntimeError):
@@ -137,7 +140,7 @@ def export_week(
         rows = exported_rows(store, week, published, options)
         duration = video_duration(files["final_landscape.mp4"])
         facts = MontageFacts(
-            title=options.title or default_title(week),
+            title=options.title or load_theme(store, week, ordered).title(week),
             clip_count=len({s.clip_id for s in ordered}),
             total_duration=duration,
             featured_user_ids=list(dict.fromkeys(s.user_id for s in ordered)),
@@ -146,7 +149,7 @@ def export_week(
             export_generation=published.generation,
             export_files=published.manifest(),
         )
-        montage_id, replaced = _switch_row(sessions, week, facts)
+        montage_id, replaced, notified = _switch_row(sessions, week, facts)
         # Keep the generation just replaced: URLs minted a moment ago still work.
         keep = {published.generation} | ({replaced} if replaced else set())
         collected = collect_garbage(store, job_id, keep)
@@ -159,6 +162,8 @@ def export_week(
         duration_s=duration,
         clip_count=facts.clip_count,
         featured_user_ids=facts.featured_user_ids,
+        title=facts.title,
+        notified_user_ids=notified,
     )
 
 
@@ -247,13 +252,17 @@ def exported_rows(
     ]
 
 
-def _switch_row(sessions: sessionmaker[Session], week: str, facts: MontageFacts) -> tuple[int, str | None]:
-    """Every file verified: switch the row to the new generation, all of it in one transaction.
+def _switch_row(
+    sessions: sessionmaker[Session], week: str, facts: MontageFacts
+) -> tuple[int, str | None, list[int]]:
+    """Every file verified: switch the row to the new generation and notify the featured users in the
+    app, all of it in one transaction.
 
-    Returns the row's id and the generation it pointed at before.
+    Returns the row's id, the generation it pointed at before and the users notified now.
     """
     with sessions.begin() as session:
         previous = montage_row(session, week)
         replaced = previous.export_generation if previous else None
         montage = record_published(session, week, facts)
-        return montage.id, replaced
+        notified = notify_featured(session, montage, facts.featured_user_ids)
+        return montage.id, replaced, notified

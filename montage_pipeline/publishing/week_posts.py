@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.highlights.theme import load_theme
 from montage_pipeline.media.mux import video_duration
-from montage_pipeline.platform.models import SocialPlatform
-from montage_pipeline.platform.montage_record import default_title
+from montage_pipeline.platform.models import SocialConnection, SocialPlatform
 from montage_pipeline.publishing.content import PostContent, caption, description, tags
 from montage_pipeline.publishing.exports import ExportedFile
 from montage_pipeline.publishing.outbox import ensure_rows
@@ -78,14 +79,15 @@ def post_week(
     with sessions() as session, session.begin():
         targets = post_targets(session, featured, list(clients))
         added = ensure_rows(session, week_start, targets)
+        handles = creator_handles(session, featured)
     if clients:
-        handles = ", ".join(dict.fromkeys(f"@{s.user_handle}" for s in ordered))
+        featuring = ", ".join(dict.fromkeys(f"@{s.user_handle}" for s in ordered))
         platforms = ", ".join(p.value for p in clients)
-        log.info("featured: %s; %d posts (%d new) on %s", handles, len(targets), added, platforms)
+        log.info("featured: %s; %d posts (%d new) on %s", featuring, len(targets), added, platforms)
         # The thumbnail's download folder lives as long as the posting, and not one run longer.
         with tempfile.TemporaryDirectory(prefix="montage-post-") as workdir:
             content = post_content(
-                week, exports, files, ordered, store, options.portrait_url_expires_s, Path(workdir)
+                week, exports, files, ordered, store, options.portrait_url_expires_s, Path(workdir), handles
             )
             run_outbox(
                 sessions,
@@ -104,6 +106,21 @@ def post_week(
     return WeekPosts(rows, len(targets), added)
 
 
+def creator_handles(session: Session, user_ids: Sequence[int]) -> dict[SocialPlatform, list[str]]:
+    """The featured users' public handles per platform (from their connections), in `user_ids` order."""
+    rank = {u: i for i, u in enumerate(user_ids)}
+    found = session.execute(
+        select(SocialConnection.platform, SocialConnection.user_id, SocialConnection.remote_handle).where(
+            SocialConnection.user_id.in_(list(rank)), SocialConnection.remote_handle.is_not(None)
+        )
+    ).all()
+    handles: dict[SocialPlatform, list[str]] = {}
+    for platform, _, handle in sorted(found, key=lambda r: (rank[r[1]], r[2] or "")):
+        if handle:
+            handles.setdefault(platform, []).append(handle)
+    return handles
+
+
 def post_content(
     week: str,
     exports: Sequence[ExportedFile],
@@ -112,11 +129,15 @@ def post_content(
     store: MediaStore,
     portrait_url_expires_s: int,
     workdir: Path,
+    handles: Mapping[SocialPlatform, Sequence[str]] | None = None,
 ) -> PostContent:
-    """What every platform posts: the text from the edit, the local files, the exported thumbnail
-    (fetched into `workdir`) and a URL Instagram's servers can fetch the portrait from."""
+    """What every platform posts: the text from the edit and the week's theme (with the creators'
+    `handles` on each platform @mentioned), the local files, the exported thumbnail (fetched into
+    `workdir`) and a URL Instagram's servers can fetch the portrait from."""
     by_name = {e.name: e for e in exports}
-    title = default_title(week)
+    handles = handles or {}
+    theme = load_theme(store, week, spans)
+    title = theme.title(week)
     portrait = files["final_portrait.mp4"]
     thumbnail: Path | None = None
     if "thumbnail_landscape.jpg" in by_name:
@@ -126,8 +147,13 @@ def post_content(
     return PostContent(
         week=week,
         title=title,
-        description=description(title, spans, duration),
+        description=description(title, spans, duration, theme.name, handles.get(SocialPlatform.YOUTUBE, ())),
         caption=caption(title, spans),
+        captions={
+            p.value: caption(title, spans, handles[p])
+            for p in (SocialPlatform.TIKTOK, SocialPlatform.INSTAGRAM)
+            if handles.get(p)
+        },
         tags=tags(spans),
         landscape=files["final_landscape.mp4"],
         portrait=portrait,

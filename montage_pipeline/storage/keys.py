@@ -3,6 +3,7 @@
     weeks/{week}/{asset}/{name}              a media asset's files and its manifest (media IO manager)
     weeks/{week}/edl.json, montage.otio      the week's edit decision list, for the pipeline and editors
     weeks/{week}/montage.{xml,fcpxml,edl}    the same timeline in the editors' other formats
+    weeks/{week}/theme.json                  the week's theme, as scored_highlights decided it
     exports/{job_id}/{generation}/{name}     a published generation (s3_exports)
     analysis/v{version}/{options}/{aa}/{sha256}.npz   a clip's cached analysis, by content
 
@@ -42,6 +43,10 @@ def edl_otio_key(week: str) -> str:
 def edl_export_key(week: str, name: str) -> str:
     """The week's timeline in one editor format, e.g. `weeks/2025-01-27/montage.xml`."""
     return f"{week_prefix(week)}/{name}"
+
+
+def theme_key(week: str) -> str:
+    return f"{week_prefix(week)}/theme.json"
 
 
 def exports_prefix(job_id: int) -> str:

@@ -5,7 +5,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -13,6 +13,7 @@ from montage_pipeline.defs.catalog import OWNERS, stage_tags, table_metadata, ta
 from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
+from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.highlights import explain
 from montage_pipeline.highlights.analysis_cache import (
     AnalysisJob,
@@ -28,10 +29,12 @@ from montage_pipeline.highlights.edl import (
 )
 from montage_pipeline.highlights.edl_export import store_edl
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
+from montage_pipeline.highlights.theme import ThemedCut, cut_for_theme, store_theme
 from montage_pipeline.media.analysis import ANALYSIS_VERSION, ClipAnalysis
-from montage_pipeline.media.music_library import week_track
-from montage_pipeline.media.timeline import TimelineRules
+from montage_pipeline.media.music_library import TrackBeats
+from montage_pipeline.media.timeline import Timeline, TimelineRules
 from montage_pipeline.media.windows import WindowRules
+from montage_pipeline.platform.themes import admin_theme
 from montage_pipeline.rules import RULES
 from montage_pipeline.selection.rows import SelectedClip
 from montage_pipeline.settings import Settings
@@ -208,25 +211,36 @@ def scored_highlights(
     selected_clips: list[SelectedClip],
     scene_segments: list[SceneSegment],
     media_store: MediaStoreResource,
+    platform_db: PlatformDatabase,
     settings: dg.ResourceParam[Settings],
 ) -> Iterator[dg.Output[list[EditSpan]]]:
     week = context.partition_key
     store = media_store.store()
     analysed_ids = {s.clip_id for s in scene_segments}
     clips = [c for c in selected_clips if c.clip_id in analysed_ids]
-    track = None if config.tempo_bpm else week_track(settings.music_library, week)
+    with platform_db.session() as session:
+        admin = admin_theme(session, week)
+    scored = _candidates(
+        context, config, clips, scene_segments, store, _timeline_rules(config, settings, None)
+    )
+
+    def cut(track: TrackBeats | None) -> tuple[Timeline, list[EditSpan]]:
+        rules = _timeline_rules(config, settings, track.tempo_bpm if track else None)
+        keep_order = config.policy == "newest"
+        return build_edl(
+            week,
+            scored,
+            rules,
+            keep_order=keep_order,
+            transition=config.transition,
+            transition_s=config.dissolve_s,
+        )
+
+    themed = cut_for_theme(cut, week, admin, settings.music_library, follow_track=not config.tempo_bpm)
+    timeline, spans, track, theme = themed.timeline, themed.spans, themed.track, themed.theme
     if track is not None:
         context.log.info(f"music: {track.path.name} at {track.tempo_bpm:g} BPM; the cuts follow its beats")
     rules = _timeline_rules(config, settings, track.tempo_bpm if track else None)
-    scored = _candidates(context, config, clips, scene_segments, store, rules)
-    timeline, spans = build_edl(
-        week,
-        scored,
-        rules,
-        keep_order=config.policy == "newest",
-        transition=config.transition,
-        transition_s=config.dissolve_s,
-    )
     if not spans:
         context.log.warning(f"No usable highlight in week {week}; the montage stops here")
         context.log_event(
@@ -240,27 +254,53 @@ def scored_highlights(
     for note in timeline.notes:
         context.log.warning(note)
     store_edl(store, week, spans)
+    store_theme(store, week, theme)
+    context.log.info(f"theme: {theme.name or 'none'} ({theme.source})")
     yield dg.Output(
-        spans,
-        metadata={
-            "montage_duration_s": round(timeline.total_s, 2),
-            "target_duration_s": rules.target_s,
-            "clips_in_montage": len(spans),
-            "tempo_bpm": timeline.tempo_bpm,
-            "music_track": track.path.name if track else "generated",
-            "peaks_on_downbeat": sum(s.peak_on_downbeat for s in spans),
-            "mean_score": round(sum(s.score for s in spans) / len(spans), 4),
-            "policy": config.policy,
-            "clips_analysed": len(scored),
-            "picks": table_value(explain.PICKS_COLUMNS, explain.picks_rows(spans, timeline)),
-            "left_out": table_value(explain.LEFT_OUT_COLUMNS, explain.left_out_rows(timeline)),
-            "not_picked": dg.MetadataValue.json(explain.left_out_json(timeline)),
-            "notes": "; ".join(timeline.notes) or "none",
-            "edl_json": store.uri(keys.edl_json_key(week)),
-            "edl_otio": store.uri(keys.edl_otio_key(week)),
-            **settings_metadata(settings),
-        },
+        spans, metadata=_cut_metadata(themed, rules.target_s, config, len(scored), store, week, settings)
     )
+
+
+def _cut_metadata(
+    themed: ThemedCut,
+    target_s: float,
+    config: ScoredHighlightsConfig,
+    clips_analysed: int,
+    store: MediaStore,
+    week: str,
+    settings: Settings,
+) -> dict[str, Any]:
+    """What `scored_highlights` shows: the cut's figures, its music and theme, the picks and the rest."""
+    timeline, spans, theme = themed.timeline, themed.spans, themed.theme
+    return {
+        "montage_duration_s": round(timeline.total_s, 2),
+        "target_duration_s": target_s,
+        "clips_in_montage": len(spans),
+        "tempo_bpm": timeline.tempo_bpm,
+        "music_track": _track_name(themed.track, settings),
+        "theme": theme.name or "none",
+        "theme_source": theme.source,
+        "theme_screen_time_s": theme.screen_time_s,
+        "peaks_on_downbeat": sum(s.peak_on_downbeat for s in spans),
+        "mean_score": round(sum(s.score for s in spans) / len(spans), 4),
+        "policy": config.policy,
+        "clips_analysed": clips_analysed,
+        "picks": table_value(explain.PICKS_COLUMNS, explain.picks_rows(spans, timeline)),
+        "left_out": table_value(explain.LEFT_OUT_COLUMNS, explain.left_out_rows(timeline)),
+        "not_picked": dg.MetadataValue.json(explain.left_out_json(timeline)),
+        "notes": "; ".join(timeline.notes) or "none",
+        "edl_json": store.uri(keys.edl_json_key(week)),
+        "edl_otio": store.uri(keys.edl_otio_key(week)),
+        **settings_metadata(settings),
+    }
+
+
+def _track_name(track: TrackBeats | None, settings: Settings) -> str:
+    """The track's path inside the library (a theme's folder shows), or "generated"."""
+    if track is None:
+        return "generated"
+    library = settings.music_library
+    return track.path.relative_to(library).as_posix() if library else track.path.name
 
 
 def _candidates(

@@ -13,8 +13,10 @@ from montage_pipeline.defs.catalog import OWNERS, stage_tags
 from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.resources.media_store import MediaStoreResource
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.highlights.soundtrack import FinishedCuts, Mix, build_mix, finish_cuts
+from montage_pipeline.highlights.theme import load_theme
 from montage_pipeline.media.loudness import loudness_plot
 from montage_pipeline.media.mix import TARGET_LUFS
 from montage_pipeline.media.mux import video_duration
@@ -64,10 +66,12 @@ def mixed_audio(
     scored_highlights: list[EditSpan],
     landscape_render: MediaBundle,
     portrait_render: MediaBundle,
+    media_store: MediaStoreResource,
     settings: dg.ResourceParam[Settings],
 ) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
     landscape = landscape_render["video.mp4"].path
     duration = video_duration(landscape)
+    theme = load_theme(media_store.store(), context.partition_key, scored_highlights)
     mix = build_mix(
         scored_highlights,
         duration,
@@ -75,6 +79,7 @@ def mixed_audio(
         settings.music_library,
         config.duck_db,
         config.music_gain_db,
+        theme.slug,
     )
     renders = {"final_landscape.mp4": landscape, "final_portrait.mp4": portrait_render["video.mp4"].path}
     if "video_unbranded.mp4" in portrait_render.files:

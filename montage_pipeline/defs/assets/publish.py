@@ -43,7 +43,7 @@ class ExportConfig(dg.Config):
     public_base_url: str = ""
     presign_expires_s: int = 7 * 24 * 3600  # S3's maximum for a SigV4 presigned URL
     video_cache_control: str = "public, max-age=86400"
-    title: str = ""  # default: "Weekly Highlights - January 27, 2025"
+    title: str = ""  # default: the week's theme's, "Weekly Highlights — Doom week · January 27, 2025"
     # How long to wait for another run writing the same week (the CLI bypasses the run queue).
     week_lock_timeout_s: float = 1800.0
 
@@ -111,6 +111,8 @@ def s3_exports(
             "montage_duration_s": round(export.duration_s, 3),
             "clip_count": export.clip_count,
             "featured_users": len(export.featured_user_ids),
+            "title": export.title,
+            "notifications_written": len(export.notified_user_ids),
             "weekly_montage_id": export.montage_id,
             "job_id": export.job_id,
             "landscape": dg.MetadataValue.url(by_name["final_landscape.mp4"].uri),

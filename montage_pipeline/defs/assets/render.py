@@ -3,7 +3,6 @@
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +16,7 @@ from montage_pipeline.defs.resources.media_store import MediaStoreResource
 from montage_pipeline.highlights.render_plan import OUTPUTS, BrandingFileError, RenderOptions
 from montage_pipeline.highlights.renders import RenderedOutput, render_week
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
-from montage_pipeline.media.overlay import montage_title
+from montage_pipeline.highlights.theme import load_theme
 
 CHECK = "meets_platform_spec"
 # The renders' code version: bump it when the same cut gives other pictures.
@@ -29,7 +28,9 @@ class RenderConfig(dg.Config):
     crf: int = 21
     preset: str = "veryfast"
     portrait_layout: Literal["follow", "blur_fill", "center"] = "follow"
-    title: str | None = None  # default: "Weekly Highlights - <Month> <day>, <year>"
+    title: str | None = (
+        None  # default: the theme's, "Weekly Highlights — <Theme> week · <Month> <day>, <year>"
+    )
     width_scale: float = 1.0  # render smaller (e.g. 0.5) for previews and tests; 1.0 is the platform size
     # A PNG logo (with alpha) shown on the branded renders; the portrait bundle then also carries
     # `video_unbranded.mp4`, which is what TikTok receives (it forbids added branding).
@@ -66,7 +67,10 @@ def montage_renders(
     media_store: MediaStoreResource,
 ) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
     selected = [n for n in OUTPUTS if n in context.op_execution_context.selected_output_names]
-    title = config.title or montage_title(date.fromisoformat(context.partition_key))
+    store = media_store.store()
+    theme = load_theme(store, context.partition_key, scored_highlights)
+    title = config.title or theme.title(context.partition_key)
+    context.log.info(f"title card: {title!r} (theme: {theme.name or 'none'}, {theme.source})")
     options = RenderOptions(
         fps=config.fps,
         crf=config.crf,
@@ -77,6 +81,7 @@ def montage_renders(
         intro_image=config.intro_image,
         outro_image=config.outro_image,
         outro_s=config.outro_s,
+        palette=theme.palette,
     )
 
     def progress(done: int, total: int) -> None:
@@ -88,7 +93,7 @@ def montage_renders(
             rendered = render_week(
                 scored_highlights,
                 scene_segments,
-                media_store.store(),
+                store,
                 selected,
                 title,
                 options,
@@ -98,13 +103,13 @@ def montage_renders(
         except BrandingFileError as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         for output in rendered:
-            yield from _report(context, output)
+            yield from _report(context, output, title)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _report(
-    context: dg.AssetExecutionContext, output: RenderedOutput
+    context: dg.AssetExecutionContext, output: RenderedOutput, title: str
 ) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
     name, report, spec, failures = output.name, output.report, output.spec, output.failures
     bundle = MediaBundle({n: MediaFile(path, kind) for n, (path, kind) in output.files.items()})
@@ -126,6 +131,7 @@ def _report(
             "bitrate_kbps": round(report.bitrate_kbps),
             "contact_sheet": dg.MetadataValue.md(image_markdown(output.contact_sheet, "contact sheet")),
             "spec_failures": "; ".join(failures) or "none",
+            "title": title,
         },
     )
     yield dg.AssetCheckResult(
