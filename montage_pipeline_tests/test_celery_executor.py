@@ -94,7 +94,7 @@ class CeleryWeek:
         return {s for s in STEPS if f'Started execution of step "{s}"' in text}
 
     def checks(self) -> list[str]:
-        """Each asset check's result as the workers logged it: 'meets_platform_spec on landscape_render passed'."""
+        """Each check's result as the workers logged it: 'meets_platform_spec landscape_render passed'."""
         text = "".join(self.log(name).read_text(errors="replace") for name in self.workers)
         found = re.findall(r"Asset check '(\w+)' on '(\w+)' (\w+)", text)
         return [" ".join(m) for m in found]
