@@ -4,7 +4,7 @@ Dagster's Celery executor, which sends each step to whichever worker takes it fr
 With Celery, nothing passes between steps but the media store and the databases (the IO managers), so
 the production profile is the one to use (PostgreSQL for Dagster's instance and the tables, S3 for
 media): every worker reaches both, and each keeps its own temp and cache folders. The workers start
-with `deploy/celery_worker.yaml`, which must say what `CELERY_CONFIG` says here (a test compares them).
+with `deploy/celery_worker.yaml`, which must say what `celery_config` says here (a test compares them).
 """
 
 from __future__ import annotations
