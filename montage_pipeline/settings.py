@@ -175,6 +175,9 @@ class ExecutorSettings:
     celery_queue: str = (
         "dagster"  # the queue the workers listen on (`-q`): one per deployment on a shared broker
     )
+    # `in_step`: a week's clips analysed inside one step (local worker processes); `per_clip`: one step
+    # per clip, so the executor's workers share the week (see docs/architecture.md, "Analysis fan-out").
+    analysis_fanout: str = "in_step"
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +233,7 @@ class Settings:
             "MONTAGE_EXECUTOR": self.executor.kind,
             "MONTAGE_CELERY_BACKEND": self.executor.celery_backend,
             "MONTAGE_CELERY_QUEUE": self.executor.celery_queue,
+            "MONTAGE_ANALYSIS_FANOUT": self.executor.analysis_fanout,
             **{var: getattr(self.clip_limits, name) for name, var in LIMIT_ENV_VARS.items()},
         }
         for secret in (self.token_keys, self.mail.password, self.alert_webhook, self.executor.celery_broker):
@@ -290,6 +294,7 @@ ENV_VARS = (
     "MONTAGE_CELERY_BROKER",
     "MONTAGE_CELERY_BACKEND",
     "MONTAGE_CELERY_QUEUE",
+    "MONTAGE_ANALYSIS_FANOUT",
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -439,6 +444,7 @@ def _executor(env: _Env) -> ExecutorSettings:
         celery_broker=env.secret("MONTAGE_CELERY_BROKER"),
         celery_backend=env.text("MONTAGE_CELERY_BACKEND", "rpc://"),
         celery_queue=env.text("MONTAGE_CELERY_QUEUE", "dagster"),
+        analysis_fanout=env.choice("MONTAGE_ANALYSIS_FANOUT", "in_step", ("in_step", "per_clip")),
     )
 
 

@@ -6,6 +6,7 @@
     weeks/{week}/theme.json                  the week's theme, as scored_highlights decided it
     exports/{job_id}/{generation}/{name}     a published generation (s3_exports)
     analysis/v{version}/{options}/{aa}/{sha256}.npz   a clip's cached analysis, by content
+    runs/{run_id}/{step_key}/{output}[/{mapping_key}].json   a step's small output (rows) for the next
 
 Keys are POSIX paths relative to the store's root (a folder, or the bucket's prefix).
 """
@@ -62,3 +63,9 @@ def analysis_key(sha256: str, version: int, options: Mapping[str, object] | None
     """Where a clip's analysis lives: its bytes, the code's version and the options decide the result."""
     tag = "-".join(f"{k}={options[k]}" for k in sorted(options)) if options else "default"
     return f"analysis/v{version}/{tag}/{sha256[:2]}/{sha256}.npz"
+
+
+def step_output_key(run_id: str, step_key: str, output: str, mapping_key: str | None = None) -> str:
+    """Where a step leaves a small output (rows, never media) for the steps after it, on any worker."""
+    tail = f"/{mapping_key}" if mapping_key else ""
+    return f"runs/{run_id}/{step_key}/{output}{tail}.json"

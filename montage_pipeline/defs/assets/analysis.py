@@ -9,7 +9,16 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from montage_pipeline.defs.assets.analysis_common import (
+    SceneSegmentsConfig,
+    analysis_options,
+    asset_attributes,
+    log_outcome,
+    table_output,
+)
+from montage_pipeline.defs.assets.analysis_fanout import per_clip_scene_segments
 from montage_pipeline.defs.catalog import OWNERS, stage_tags, table_metadata, table_value
+from montage_pipeline.defs.location_settings import settings as location_settings
 from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
@@ -29,8 +38,9 @@ from montage_pipeline.highlights.edl import (
 )
 from montage_pipeline.highlights.edl_export import store_edl
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
+from montage_pipeline.highlights.scene_table import summarise
 from montage_pipeline.highlights.theme import ThemedCut, cut_for_theme, store_theme
-from montage_pipeline.media.analysis import ANALYSIS_VERSION, ClipAnalysis
+from montage_pipeline.media.analysis import ClipAnalysis
 from montage_pipeline.media.music_library import TrackBeats
 from montage_pipeline.media.timeline import Timeline, TimelineRules
 from montage_pipeline.media.windows import WindowRules
@@ -44,22 +54,6 @@ from montage_pipeline.storage.media_store import MediaStore
 # scored_highlights' code version: bump it when the same inputs give another cut. scene_segments'
 # is the analysis code's own version (media/analysis.py), which also keys the analysis cache.
 EDL_VERSION = "1"
-
-
-class SceneSegmentsConfig(dg.Config):
-    detector: Literal["adaptive", "content"] = "adaptive"
-    analysis_width: int = 320
-    # Decode reference frames only: ~1.45x faster on B-frame streams, cut accuracy unchanged on our tests.
-    skip_nonref: bool = True
-    workers: int = 0  # 0: one per core
-
-
-def analysis_options(config: SceneSegmentsConfig) -> dict[str, object]:
-    return {
-        "analysis_width": config.analysis_width,
-        "detector": config.detector,
-        "skip_nonref": config.skip_nonref,
-    }
 
 
 class ScoredHighlightsConfig(dg.Config):
@@ -95,77 +89,42 @@ def _analyse(
     workers: int,
     **options: object,
 ) -> list[AnalysisOutcome]:
-    def progress(outcome: AnalysisOutcome) -> None:
-        if outcome.error:
-            context.log.warning(f"{outcome.clip_id}: analysis failed: {outcome.error}")
-        elif outcome.analysis is not None:
-            a = outcome.analysis
-            how = "cached" if outcome.cached else f"analysed in {a.seconds:.1f}s ({a.frames_decoded} frames)"
-            context.log.info(f"{outcome.clip_id}: {len(a.scenes)} scenes, {how}")
-
     jobs = [AnalysisJob(c.clip_id, c.sha256, Path(c.path)) for c in clips]
     return analyze_with_cache(
-        jobs, media_store, workers=workers or os.cpu_count() or 1, on_outcome=progress, **options
+        jobs,
+        media_store,
+        workers=workers or os.cpu_count() or 1,
+        on_outcome=lambda outcome: log_outcome(context.log, outcome),
+        **options,
     )
 
 
-@dg.asset(
-    partitions_def=weekly_partitions,
-    group_name="montage",
-    kinds={"postgres", "pyav", "scenedetect"},
-    code_version=str(ANALYSIS_VERSION),
-    owners=OWNERS,
-    tags=stage_tags("analysis", "table"),
-    metadata=table_metadata(SceneSegment),
-    io_manager_key="table_io_manager",
-    pool="analysis",
-    description="Scene cuts of every candidate clip, from one low-resolution decode pass (cached by hash).",
+def in_step_scene_segments() -> dg.AssetsDefinition:
+    """`scene_segments` as one step: the week's clips analysed by local worker processes."""
+
+    @dg.asset(io_manager_key="table_io_manager", pool="analysis", **asset_attributes())
+    def scene_segments(
+        context: dg.AssetExecutionContext,
+        config: SceneSegmentsConfig,
+        selected_clips: list[SelectedClip],
+        media_store: MediaStoreResource,
+    ) -> dg.Output[list[SceneSegment]]:
+        outcomes = _analyse(
+            context, selected_clips, media_store.store(), config.workers, **analysis_options(config)
+        )
+        sha = {c.clip_id: c.sha256 for c in selected_clips}
+        return table_output([summarise(o, sha[o.clip_id]) for o in outcomes])
+
+    return scene_segments
+
+
+# The form MONTAGE_ANALYSIS_FANOUT picks (read once, as the code location loads): `in_step` (default)
+# or `per_clip` (analysis_fanout.py). Same key, config, table and metadata either way.
+scene_segments = (
+    per_clip_scene_segments()
+    if location_settings.executor.analysis_fanout == "per_clip"
+    else in_step_scene_segments()
 )
-def scene_segments(
-    context: dg.AssetExecutionContext,
-    config: SceneSegmentsConfig,
-    selected_clips: list[SelectedClip],
-    media_store: MediaStoreResource,
-) -> dg.Output[list[SceneSegment]]:
-    outcomes = _analyse(
-        context,
-        selected_clips,
-        media_store.store(),
-        config.workers,
-        **analysis_options(config),
-    )
-    rows: list[SceneSegment] = []
-    by_id = {c.clip_id: c for c in selected_clips}
-    for outcome in outcomes:
-        if outcome.analysis is None:
-            continue
-        clip = by_id[outcome.clip_id]
-        rows += [
-            SceneSegment(
-                clip.clip_id,
-                clip.sha256,
-                i,
-                round(s.start_s, 4),
-                round(s.end_s, 4),
-                round(s.cut_score, 4),
-                outcome.key,
-            )
-            for i, s in enumerate(outcome.analysis.scenes)
-        ]
-    fresh = [o.analysis for o in outcomes if o.analysis is not None and not o.cached]
-    failed = [o for o in outcomes if o.analysis is None]
-    return dg.Output(
-        rows,
-        metadata={
-            "clips_analysed": len(fresh),
-            "clips_cached": sum(1 for o in outcomes if o.cached),
-            "clips_failed": len(failed),
-            "analysis_failures": dg.MetadataValue.json({o.clip_id: o.error for o in failed}),
-            "analysis_seconds": round(sum(a.seconds for a in fresh), 2),
-            "frames_decoded": sum(a.frames_decoded for a in fresh),
-            "scenes": len(rows),
-        },
-    )
 
 
 def _load_analyses(

@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from montage_pipeline.defs.io_managers.media_io_manager import MediaIOManager
+from montage_pipeline.defs.io_managers.step_rows_io_manager import StepRowsIOManager
 from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.defs.resources.media_store import (
     LocalMediaStoreResource,
@@ -119,5 +120,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         ),
         "platform_db": PlatformDatabase(url=_url(profile, "database_url")),
         "table_io_manager": TableIOManager(url=_url(profile, "tables_database_url")),
+        # Small rows between the ops of a graph asset (per-clip analysis), through the media store.
+        "step_rows_io_manager": StepRowsIOManager(media_store=media_store),
         "upload_storage": UploadStorage(root=str(profile.storage_root)),
     }
