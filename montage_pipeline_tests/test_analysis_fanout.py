@@ -108,6 +108,7 @@ def test_each_clip_is_a_step_and_the_table_is_the_in_step_one(tmp_path: Path, s3
         assert ours[key].value == theirs[key].value, key
     assert ours["clips_analysed"].value == 3 and ours["clips_failed"].value == 1
     failures = ours["analysis_failures"].value
+    assert isinstance(failures, dict)
     assert list(failures) == [damaged.clip_id] and failures[damaged.clip_id]
     assert failures == theirs["analysis_failures"].value
     assert {r.clip_id for r in per_clip.output_for_node("scene_segments")} == {
@@ -160,3 +161,18 @@ def test_mapping_keys_are_valid_and_unique(ids: list[str]) -> None:
     keys = mapping_keys(ids)
     assert len(set(keys)) == len(ids)
     assert all(k and all(ch.isalnum() or ch == "_" for ch in k) for k in keys)
+
+
+def test_both_forms_are_the_same_asset_in_the_catalogue() -> None:
+    """Key, partitions, code version, owners, tags, kinds, column schema, group and the IO manager of
+    the table: what the UI, the automation and the downstream assets see does not change."""
+    specs = [next(iter(a.specs)) for a in (in_step_scene_segments(), per_clip_scene_segments())]
+    fields = ("key", "partitions_def", "code_version", "owners", "tags", "kinds", "group_name")
+    for field in fields:
+        assert getattr(specs[0], field) == getattr(specs[1], field), field
+    assert specs[0].metadata == specs[1].metadata and specs[0].deps == specs[1].deps
+    io_managers = {
+        a.get_io_manager_key_for_asset_key(a.key)
+        for a in (in_step_scene_segments(), per_clip_scene_segments())
+    }
+    assert io_managers == {"table_io_manager"}

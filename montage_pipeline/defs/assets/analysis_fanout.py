@@ -9,7 +9,6 @@ between the steps go through the media store (`step_rows_io_manager`), never mem
 A clip that cannot be decoded is a summary with its reason, not a failed step: the run goes on.
 """
 
-
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,7 +70,9 @@ def analyse_clip(
     media_store: MediaStoreResource,
 ) -> ClipSummary:
     """One clip, from the cache or decoded here (with the decoder's own threads); its summary."""
-    outcome = analyze_with_cache([clip], media_store.store(), workers=1, **analysis_options(config))[0]
+    outcome = analyze_with_cache(
+        [clip], media_store.store(), workers=1, on_outcome=None, **analysis_options(config)
+    )[0]
     log_outcome(context.log, outcome)
     return summarise(outcome, clip.sha256)
 
@@ -91,7 +92,9 @@ def _config(config: dict[str, object]) -> dict[str, object]:
 def per_clip_scene_segments() -> dg.AssetsDefinition:
     """`scene_segments` as a graph of one analysis step per clip (see the module docstring)."""
 
-    @dg.graph_asset(config=dg.ConfigMapping(config_fn=_config, config_schema=SceneSegmentsConfig.to_config_schema()), **asset_attributes())
+    mapping = dg.ConfigMapping(config_fn=_config, config_schema=SceneSegmentsConfig.to_config_schema())
+
+    @dg.graph_asset(config=mapping, **asset_attributes())
     def scene_segments(selected_clips: list[SelectedClip]) -> list[SceneSegment]:
         clips, order = list_clips(selected_clips)
         return assemble_segments(order, clips.map(analyse_clip).collect())

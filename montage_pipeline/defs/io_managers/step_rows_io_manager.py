@@ -75,7 +75,9 @@ class StepRowsIOManager(dg.ConfigurableIOManager):
             self.media_store.store().put_file(local, _key(context), content_type="application/json")
 
     def load_input(self, context: dg.InputContext) -> Any:
+        upstream = context.upstream_output
+        assert upstream is not None, "rows come from another step's output"
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "value.json"
-            self.media_store.store().get_file(_key(context.upstream_output), local)
+            self.media_store.store().get_file(_key(upstream), local)
             return decode(json.loads(local.read_bytes()))
