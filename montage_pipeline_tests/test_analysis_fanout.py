@@ -44,7 +44,7 @@ def _resources(db_url: str, root: Path, media: MediaStoreResource) -> dict[str, 
         "upload_storage": UploadStorage(root=str(root)),
         "settings": load_settings(),
         "media_store": media,
-        "step_rows_io_manager": StepRowsIOManager(media_store=media),
+        "io_manager": StepRowsIOManager(media_store=media),
     }
 
 

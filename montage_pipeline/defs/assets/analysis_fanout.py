@@ -5,7 +5,8 @@ share a week's analysis: Celery workers on several machines, or the multiprocess
 
 Each `analyse_clip` step reads the analysis cache first, analyses the clip otherwise and stores the full
 analysis there; what it hands on is a `ClipSummary` (the clip's scene rows and cost). The small values
-between the steps go through the media store (`step_rows_io_manager`), never memory or a local folder.
+between the steps go through the media store (`StepRowsIOManager`, the code location's "io_manager"),
+never memory or a local folder.
 A clip that cannot be decoded is a summary with its reason, not a failed step: the run goes on.
 """
 
@@ -28,7 +29,9 @@ from montage_pipeline.highlights.rows import SceneSegment
 from montage_pipeline.highlights.scene_table import ClipSummary, summarise
 from montage_pipeline.selection.rows import SelectedClip
 
-ROWS_IO = "step_rows_io_manager"
+# The code location's default IO manager is the rows one (resources/wiring.py); named here, not left
+# implicit, as Dagster also asks for it by this key for the graph's own output.
+ROWS_IO = "io_manager"
 
 
 def mapping_keys(clip_ids: list[str]) -> list[str]:
@@ -85,13 +88,12 @@ def assemble_segments(order: list[str], summaries: list[ClipSummary]) -> dg.Outp
 
 
 def _config(config: dict[str, object]) -> dict[str, object]:
-    """The asset's config (unchanged from the in-step form) handed to every `analyse_clip` step."""
+    """The asset's config (as the in-step form takes it) handed to every `analyse_clip` step."""
     return {"analyse_clip": {"config": config}}
 
 
 def per_clip_scene_segments() -> dg.AssetsDefinition:
     """`scene_segments` as a graph of one analysis step per clip (see the module docstring)."""
-
     mapping = dg.ConfigMapping(config_fn=_config, config_schema=SceneSegmentsConfig.to_config_schema())
 
     @dg.graph_asset(config=mapping, **asset_attributes())

@@ -120,7 +120,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         ),
         "platform_db": PlatformDatabase(url=_url(profile, "database_url")),
         "table_io_manager": TableIOManager(url=_url(profile, "tables_database_url")),
-        # Small rows between the ops of a graph asset (per-clip analysis), through the media store.
-        "step_rows_io_manager": StepRowsIOManager(media_store=media_store),
+        # The default IO manager: small rows between ops (per-clip analysis) through the media store,
+        # never a worker's local folder. Every asset names its own (table or media) IO manager.
+        "io_manager": StepRowsIOManager(media_store=media_store),
         "upload_storage": UploadStorage(root=str(profile.storage_root)),
     }
