@@ -35,11 +35,13 @@ from montage_pipeline.media.overlay import (
     title_card,
 )
 from montage_pipeline.media.reframe import ActionTrack, CropPlan, plan_crop
+from montage_pipeline.media.specs import SpecReport, StillDetector, _small_luma, inspect_video
 
 log = logging.getLogger(__name__)
 
 CREDIT_SECONDS = 3.0
 THUMB_SIZE = (320, 180)
+STILL_SAMPLE_HZ = 15  # still-test samples per second of output: 1 s stills are found to ±0.07 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,8 @@ class RenderReport:
     span_thumbnails: list[Image.Image] = field(default_factory=list)
     best_frame: Image.Image | None = None
     crop_plans: list[CropPlan] = field(default_factory=list)
+    # Black or frozen stretches (start, end seconds), measured on the frames as they were encoded.
+    still_spans: tuple[tuple[float, float], ...] = ()
 
     @property
     def bitrate_kbps(self) -> float:
@@ -102,6 +106,12 @@ class RenderReport:
     @property
     def speed_x_realtime(self) -> float:
         return self.duration_s / self.seconds if self.seconds else 0.0
+
+
+def encoded_spec(report: RenderReport) -> SpecReport:
+    """The rendered file's spec from its bytes and packets, with the black/frozen stretches measured on
+    the frames as they were encoded: the platform check without decoding the file a second time."""
+    return replace(inspect_video(report.path, stills=False), black_or_frozen_spans=report.still_spans)
 
 
 def _is_landscape_16_9(w: int, h: int) -> bool:
@@ -138,8 +148,14 @@ class _Encoder:
         }
         self.stream = stream
         self.frames = 0
+        # The spec check's still test runs here, on every STILL_SAMPLE_HZ-th of a second of the frames
+        # being encoded, instead of decoding the finished file again (~10 s per 90 s output at 1080p).
+        self.stills = StillDetector()
+        self._sample_every = max(1, round(fps / STILL_SAMPLE_HZ))
 
     def encode(self, frame: av.VideoFrame) -> None:
+        if self.frames % self._sample_every == 0:
+            self.stills.feed(self.frames / self.settings.fps, _small_luma(frame))
         frame.pts = self.frames
         frame.time_base = Fraction(1, self.settings.fps)
         frame.pict_type = av.video.frame.PictureType.NONE  # never force the source's frame types
@@ -337,6 +353,7 @@ def render(
     for report, enc in zip(reports, encoders, strict=True):
         report.frames = enc.frames
         report.duration_s = enc.frames / fps
+        report.still_spans = enc.stills.finish(report.duration_s)
         report.seconds = elapsed
         report.size_bytes = report.path.stat().st_size
     return reports
