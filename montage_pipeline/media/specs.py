@@ -147,7 +147,8 @@ class StillDetector:
     the file check below decodes with the same rule.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_s: float = MAX_STILL_S) -> None:
+        self.min_s = min_s  # 0 keeps every still run (a render chunk's, for the join to measure across seams)
         self.spans: list[tuple[float, float]] = []
         self._start: float | None = None
         self._anchor: np.ndarray | None = None  # the picture a frozen stretch would be holding
@@ -173,7 +174,7 @@ class StillDetector:
 
     def _close(self, t: float) -> None:
         assert self._start is not None
-        if t - self._start > MAX_STILL_S:
+        if t - self._start > self.min_s:
             self.spans.append((round(self._start, 3), round(t, 3)))
         self._start = None
 
