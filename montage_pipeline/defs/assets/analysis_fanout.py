@@ -65,7 +65,16 @@ def list_clips(selected_clips: list[SelectedClip]) -> Iterator[dg.DynamicOutput[
         )
 
 
-@dg.op(out=dg.Out(ClipSummary, io_manager_key=ROWS_IO), pool="analysis", tags={"stage": "analysis"})
+# A clip that cannot be decoded is not retried (its summary says why); a media store that failed to
+# answer is: the step reads and writes the cache and its summary over the network.
+@dg.op(
+    out=dg.Out(ClipSummary, io_manager_key=ROWS_IO),
+    pool="analysis",
+    tags={"stage": "analysis"},
+    retry_policy=dg.RetryPolicy(
+        max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL
+    ),
+)
 def analyse_clip(
     context: dg.OpExecutionContext,
     config: SceneSegmentsConfig,
