@@ -2,9 +2,10 @@
 # montage_pipeline's image: one image, five roles (deploy/docker-entrypoint.sh): webserver, daemon,
 # code-server, celery-worker, migrate. No ffmpeg binary: PyAV's wheels carry FFmpeg's libraries.
 # Build: docker build -t montage_pipeline:0.1.0 .   (see docs/deploy.md)
+# python:3.11-slim on Debian 12 (bookworm), named: the apt package names below are bookworm's.
 
 # --- build: the wheel (as test_packaging.py builds it), then every dependency at its pin -------------
-FROM python:3.11-slim AS build
+FROM python:3.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml setup.cfg README.md constraints.txt ./
@@ -15,7 +16,7 @@ RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install -c constraints.txt "$(ls /wheels/montage_pipeline-*.whl)[k8s]"
 
 # --- runtime: the venv, the instance config, a non-root user -------------------------------------------
-FROM python:3.11-slim AS runtime
+FROM python:3.11-slim-bookworm AS runtime
 # opencv-python (PySceneDetect's detectors) loads libGL and GLib at import; nothing else is needed.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \

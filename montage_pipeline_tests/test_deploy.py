@@ -242,7 +242,7 @@ def _entrypoint_roles() -> dict[str, str]:
 def test_the_image_installs_the_wheel_test_packaging_proves_at_the_pins_without_ffmpeg() -> None:
     steps = _dockerfile()
     stages = [args for op, args in steps if op == "FROM"]
-    assert [s.split()[0] for s in stages] == ["python:3.11-slim", "python:3.11-slim"]
+    assert [s.split()[0] for s in stages] == ["python:3.11-slim-bookworm"] * 2
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
     runs = " ".join(args for op, args in steps if op == "RUN")
     assert "pip wheel --no-deps" in runs  # what test_the_code_location_loads_from_an_installed_wheel builds
