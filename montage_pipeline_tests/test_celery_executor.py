@@ -3,8 +3,9 @@
 The production profile (PostgreSQL for Dagster's instance and the tables, the S3 server for media), the
 broker these machines run (127.0.0.1:5672, guest/guest), two `dagster-celery worker` processes with one
 task slot each and their own temp and cache folders, and `dagster asset materialize` as the run's
-orchestrator. Each test listens on a queue of its own, so parallel runs on one broker never take each
-other's steps.
+orchestrator. The module builds its week once (a few minutes), with one worker killed as the render
+starts on it, and its tests check that one build. It listens on a queue of its own, so parallel runs
+on one broker never take each other's steps.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ BIN = Path(sys.executable).parent
 WEEK = "2025-01-27"
 BROKER = os.environ.get("MONTAGE_TEST_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
 SMALL_RENDER = '{"ops": {"montage_renders": {"config": {"width_scale": 0.25, "fps": 30}}}}'
+# Under `pytest -n 2 --dist loadgroup` (make test) the module's tests run on one xdist worker, so the
+# module-scoped week is built once, not once per worker.
+pytestmark = pytest.mark.xdist_group("celery_week")
 STEPS = (
     "selected_clips",
     "scene_segments",

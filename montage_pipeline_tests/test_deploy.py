@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from importlib import metadata
@@ -183,7 +189,13 @@ def test_the_helm_schema_check_catches_a_mistake() -> None:
 def test_the_helm_values_run_our_image_and_module_with_the_k8s_executor() -> None:
     values = _values()
     (deployment,) = values["dagster-user-deployments"]["deployments"]
-    assert deployment["dagsterApiGrpcArgs"] == ["--module-name", PYPROJECT["tool"]["dagster"]["module_name"]]
+    dagster_cfg = PYPROJECT["tool"]["dagster"]
+    assert deployment["dagsterApiGrpcArgs"] == [
+        "--module-name",
+        dagster_cfg["module_name"],
+        "--location-name",
+        dagster_cfg["code_location_name"],
+    ]
     assert deployment["image"]["tag"] == PYPROJECT["project"]["version"]
     env = {item["name"]: item["value"] for item in deployment["env"]}
     assert set(env) <= KNOWN_ENV, set(env) - KNOWN_ENV
@@ -276,7 +288,53 @@ def test_each_role_of_the_image_starts_a_console_script_that_is_installed() -> N
     for role, command in roles.items():
         assert shlex.split(command)[0] in scripts, (role, command)
     assert "montage" in PYPROJECT["project"]["scripts"]
-    assert f"-m {PYPROJECT['tool']['dagster']['module_name']}" in roles["code-server"]
+    code_server = shlex.split(roles["code-server"])
+    assert code_server[code_server.index("-m") + 1] == PYPROJECT["tool"]["dagster"]["module_name"]
+    location = code_server[code_server.index("--location-name") + 1]
+    assert location == PYPROJECT["tool"]["dagster"]["code_location_name"]
     assert "celery_worker.yaml" in roles["celery-worker"]
     entrypoint = next(args for op, args in _dockerfile() if op == "ENTRYPOINT")
     assert json.loads(entrypoint) == ["/opt/dagster/app/docker-entrypoint.sh"]
+
+
+@pytest.mark.slow
+def test_the_code_server_role_serves_the_code_location(tmp_path: Path) -> None:
+    """The image's default role, run by its entrypoint script with this venv's scripts on PATH (no
+    Docker here): a gRPC code server answering under the project's code location name."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    bin_dir = Path(sys.executable).parent
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MONTAGE_HOME": str(tmp_path / "montage"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    (tmp_path / "dagster_home").mkdir()
+    log = tmp_path / "code-server.log"
+    entrypoint = str(REPO / "deploy" / "docker-entrypoint.sh")
+    with log.open("wb") as out:
+        # Later options win: a free port on loopback instead of the image's 0.0.0.0:4000.
+        server = subprocess.Popen(
+            ["sh", entrypoint, "code-server", "-h", "127.0.0.1", "-p", port],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        check = [str(bin_dir / "dagster"), "api", "grpc-health-check", "-p", port]
+        for _ in range(120):
+            if subprocess.run(check, env=env, capture_output=True, check=False).returncode == 0:
+                break
+            assert server.poll() is None, log.read_text()[-3000:]
+            time.sleep(1)
+        else:
+            raise AssertionError(log.read_text()[-3000:])
+        text = log.read_text()
+        assert "Started Dagster code server for module montage_pipeline.definitions" in text, text[-3000:]
+        assert "does not match the name" not in text, text[-3000:]  # served as `montage_pipeline`
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
