@@ -78,15 +78,23 @@ class CeleryWeek:
             str(REPO / "deploy" / "celery_worker.yaml"),
             "-q",
             env["MONTAGE_CELERY_QUEUE"],
+            # A node name unique on the broker: another run's worker "w1" on this host holds the
+            # exclusive `w1@host.celery.pidbox` queue, and a second one would die on RESOURCE_LOCKED.
             "-n",
-            name,
+            f"{name}-{env['MONTAGE_CELERY_QUEUE']}",
         ]
         args += ["--", "--concurrency=1", "--without-gossip", "--without-mingle"]
         with self.log(name).open("wb") as out:
             self.workers[name] = subprocess.Popen(
                 args, env=env, cwd=self.tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
-        _wait_for(lambda: "ready." in self.log(name).read_text(errors="replace"), 120, f"worker {name} ready")
+        proc = self.workers[name]
+        _wait_for(
+            lambda: "ready." in self.log(name).read_text(errors="replace") or proc.poll() is not None,
+            120,
+            f"worker {name} ready",
+        )
+        assert proc.poll() is None, self.log(name).read_text(errors="replace")[-3000:]
 
     def log(self, name: str) -> Path:
         return self.tmp / f"{name}.log"
