@@ -335,6 +335,10 @@ def test_the_code_server_role_serves_the_code_location(tmp_path: Path) -> None:
         text = log.read_text()
         assert "Started Dagster code server for module montage_pipeline.definitions" in text, text[-3000:]
         assert "does not match the name" not in text, text[-3000:]  # served as `montage_pipeline`
-    finally:
+    finally:  # the whole group: the code server and the gRPC server it starts
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(30)
