@@ -64,12 +64,16 @@ def k8s_config(render_ops: Collection[str]) -> dict[str, Any]:
 
 
 def render_pool_ops(defs: dg.Definitions) -> set[str]:
-    """The names of the ops whose steps take a slot of the render pool."""
-    return {
-        asset.op.name
-        for asset in defs.assets or ()
-        if isinstance(asset, dg.AssetsDefinition) and asset.is_executable and asset.op.pool == RENDER_POOL
-    }
+    """The names of the ops whose steps take a slot of the render pool (inside a graph-backed asset,
+    such as the per-clip `scene_segments`, as `<graph>.<op>`, its steps' key)."""
+    names = set()
+    for asset in defs.assets or ():
+        if not (isinstance(asset, dg.AssetsDefinition) and asset.is_executable):
+            continue
+        node = asset.node_def
+        prefix = f"{node.name}." if isinstance(node, dg.GraphDefinition) else ""
+        names |= {prefix + op.name for op in node.iterate_op_defs() if op.pool == RENDER_POOL}
+    return names
 
 
 def build_executor(
