@@ -19,6 +19,7 @@ from dagster_aws.s3 import S3Resource
 from montage_pipeline.defs.assets.analysis import in_step_scene_segments
 from montage_pipeline.defs.assets.analysis_fanout import mapping_keys, per_clip_scene_segments
 from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.defs.executors import render_pool_ops
 from montage_pipeline.defs.io_managers.step_rows_io_manager import StepRowsIOManager
 from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.defs.resources.media_store import (
@@ -176,3 +177,7 @@ def test_both_forms_are_the_same_asset_in_the_catalogue() -> None:
         for a in (in_step_scene_segments(), per_clip_scene_segments())
     }
     assert io_managers == {"table_io_manager"}
+    # The k8s executor's per-step config reads the pools of every asset's ops, graphs' too.
+    pools = {op.pool for op in per_clip_scene_segments().node_def.iterate_op_defs()}
+    assert pools == {"analysis", None}
+    assert render_pool_ops(dg.Definitions(assets=[per_clip_scene_segments()])) == set()
