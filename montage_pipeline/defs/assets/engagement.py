@@ -91,7 +91,7 @@ def post_engagement(
 ) -> dg.MaterializeResult:
     week = context.partition_key
     day = date.fromisoformat(config.day) if config.day else datetime.now(UTC).date()
-    with platform_db.session() as session, session.begin():
+    with platform_db.session() as session:
         record_exposure(session, week, scored_highlights)
     rows = measure_week(
         platform_db.sessionmaker,

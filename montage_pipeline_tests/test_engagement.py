@@ -1,0 +1,243 @@
+"""The engagement loop end to end: a posted week read from the fakes over a simulated month by the daily
+schedule, one failing post isolated, and the next week's prior moved by what drew viewers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import pytest
+from sqlalchemy import select
+
+from montage_pipeline.defs.assets.engagement import post_engagement
+from montage_pipeline.defs.assets.publish import s3_exports, social_posts
+from montage_pipeline.defs.engagement_automation import engagement_schedule, weeks_to_measure
+from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.resources.social import TikTokResource
+from montage_pipeline.highlights.engagement_prior import CEIL, Exposure, load_prior
+from montage_pipeline.platform.models import (
+    EngagementExposure,
+    PostEngagement,
+    PostState,
+    SocialConnection,
+    SocialPlatform,
+    SocialPost,
+)
+from montage_pipeline.publishing.engagement import PostMeasurement, store
+from montage_pipeline.weeks import week_row_key
+from montage_pipeline_tests.publish_support import BUILT, WEEK, BuiltWeek
+from montage_pipeline_tests.social_support import Fakes, social_resources, start_fakes
+
+POSTED = date(2025, 2, 3)  # the Monday WEEK ended: its posts go out that day
+EARLIER_WEEK = "2025-01-20"
+
+
+@pytest.fixture
+def fakes(built_week: BuiltWeek, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fakes speak plain HTTP on 127.0.0.1
+    yield from start_fakes(built_week)
+
+
+def _resources(week: BuiltWeek, fakes: Fakes) -> dict[str, Any]:
+    social = social_resources(fakes)
+    # Posted publicly (not as an inbox draft): only a public TikTok has a video id to read.
+    social["tiktok"] = TikTokResource(
+        enabled=True,
+        client_key="test-client-id",
+        client_secret="test-client-secret",
+        api_url=fakes.tiktok.url,
+        mode="direct",
+        privacy_level="PUBLIC_TO_EVERYONE",
+        chunk_bytes=128 * 1024,
+        min_chunk_bytes=64 * 1024,
+        poll_interval_s=0.05,
+    )
+    return week.resources(**social)
+
+
+def _measure(week: BuiltWeek, fakes: Fakes, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    config = request.run_config["ops"]["post_engagement"]["config"]
+    return dg.materialize(
+        [*BUILT, s3_exports, social_posts, post_engagement],
+        selection=[post_engagement],
+        partition_key=request.partition_key,
+        resources=_resources(week, fakes),
+        run_config={"ops": {"post_engagement": {"config": {**config, "backoff_base_s": 0.01}}}},
+    )
+
+
+def _tick(tick: datetime) -> list[dg.RunRequest]:
+    """The run requests the engagement schedule makes at `tick` (its own rule and run config)."""
+    keys = weekly_partitions.get_partition_keys(current_time=tick)[-6:]
+    day = tick.date().isoformat()
+    return [
+        dg.RunRequest(partition_key=k, run_config={"ops": {"post_engagement": {"config": {"day": day}}}})
+        for k in weeks_to_measure(tick.date(), keys)
+    ]
+
+
+def test_the_schedule_asks_for_a_week_on_each_of_the_thirty_days_after_it_was_posted() -> None:
+    assert engagement_schedule.cron_schedule == "0 6 * * *"
+    days = [POSTED + timedelta(days=d) for d in range(-3, 40)]
+    asked = [
+        day
+        for day in days
+        if WEEK
+        in [
+            r.partition_key
+            for r in _tick(datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=6))
+        ]
+    ]
+    assert asked == [POSTED + timedelta(days=d) for d in range(30)]
+    # On 2025-02-10 the weeks that ended 0..29 days earlier: from the one ended 2025-01-13 on.
+    tick = _tick(datetime(2025, 2, 10, 6, tzinfo=UTC))
+    assert [r.partition_key for r in tick] == [
+        "2025-01-06",
+        "2025-01-13",
+        "2025-01-20",
+        "2025-01-27",
+        "2025-02-03",
+    ]
+
+
+def _rows(week: BuiltWeek) -> list[PostEngagement]:
+    with week.session() as s:
+        return list(
+            s.scalars(select(PostEngagement).order_by(PostEngagement.social_post_id, PostEngagement.day))
+        )
+
+
+def test_a_posted_week_is_read_daily_for_thirty_days_and_steers_the_next_week(
+    built_week: BuiltWeek, fakes: Fakes
+) -> None:
+    week = built_week
+    posted = dg.materialize(
+        [*BUILT, s3_exports, social_posts],
+        selection=[social_posts],
+        partition_key=WEEK,
+        resources=_resources(week, fakes),
+        run_config={"ops": {"social_posts": {"config": {"attempts_per_post": 4, "backoff_base_s": 0.02}}}},
+    )
+    assert posted.success
+    with week.session() as s:
+        posts = {
+            p.platform: p
+            for p in s.scalars(select(SocialPost).where(SocialPost.state == PostState.PUBLISHED))
+        }
+    assert set(posts) == set(SocialPlatform)
+    ig_media = posts[SocialPlatform.INSTAGRAM].remote_id
+    assert ig_media is not None
+    for fake in (fakes.youtube, fakes.tiktok, fakes.instagram):
+        fake.audience.default_audience = 50_000
+        fake.audience.clock = time.time()
+
+    requested: list[date] = []
+    last: dg.ExecuteInProcessResult | None = None
+    for day in range(35):
+        tick = datetime.combine(POSTED + timedelta(days=day), datetime.min.time(), UTC) + timedelta(hours=6)
+        for fake in (fakes.youtube, fakes.tiktok, fakes.instagram):
+            fake.audience.clock = time.time() + day * 86400  # the platforms' clock: `day` days after posting
+        if day == 5:
+            fakes.youtube.inject("429", method="GET", path_contains="/youtube/v3/videos", retry_after=0)
+        if day == 10:
+            fakes.instagram.delete_media(ig_media)  # the creator deleted the reel
+        for request in _tick(tick):
+            if request.partition_key != WEEK:
+                continue
+            requested.append(tick.date())
+            last = _measure(week, fakes, request)
+            assert last.success
+
+    # Requested every day for 30 days from the day the week was posted, never after.
+    assert requested == [POSTED + timedelta(days=d) for d in range(30)]
+    rows = _rows(week)
+    by_platform: dict[str, list[PostEngagement]] = {}
+    for r in rows:
+        by_platform.setdefault(r.platform, []).append(r)
+    assert {p: len(v) for p, v in by_platform.items()} == {"youtube": 30, "tiktok": 30, "instagram": 30}
+    for platform in ("youtube", "tiktok"):
+        views = [r.views for r in by_platform[platform]]
+        assert all(v is not None for v in views)
+        assert views == sorted(views) and views[-1] > views[0]  # growing, day after day
+        assert [r.day for r in by_platform[platform]] == requested
+    instagram = by_platform["instagram"]
+    assert all(r.views is not None and r.error is None for r in instagram[:10])
+    assert all(r.views is None and "not_found" in (r.error or "") for r in instagram[10:])
+
+    assert last is not None
+    metadata = last.asset_materializations_for_node("post_engagement")[0].metadata
+    assert metadata["posts_measured"].value == 2
+    assert metadata["posts_failed"].value == 1
+    assert metadata["views"].value == by_platform["youtube"][-1].views + by_platform["tiktok"][-1].views
+    assert metadata["post_success_rate"].value == 1.0
+    assert metadata["clips_per_montage"].value >= 3
+
+    # A rerun of the last day replaces its rows: nothing is counted twice.
+    again = _measure(
+        week,
+        fakes,
+        dg.RunRequest(
+            partition_key=WEEK,
+            run_config={"ops": {"post_engagement": {"config": {"day": requested[-1].isoformat()}}}},
+        ),
+    )
+    assert again.success
+    assert len(_rows(week)) == len(rows)
+
+    # An earlier week featured another game and drew a tenth of the viewers.
+    _an_earlier_quieter_week(week)
+    with week.session() as s:
+        exposure = {
+            (e.kind, e.value)
+            for e in s.scalars(
+                select(EngagementExposure).where(EngagementExposure.week_start == week_row_key(WEEK))
+            )
+        }
+        assert ("game", "Apex") in exposure
+        prior = load_prior(s, "2025-02-03")
+    apex, doom = prior.factors[("game", "Apex")], prior.factors[("game", "Doom")]
+    assert 1.0 < apex <= CEIL
+    assert doom < 1.0
+    assert prior.factor("Apex", 0, "calm") == apex
+
+
+def _an_earlier_quieter_week(week: BuiltWeek) -> None:
+    """Week 2025-01-20: a Doom montage posted on the same accounts, with 5,000 views per post."""
+    week_start = week_row_key(EARLIER_WEEK)
+    with week.session() as s, s.begin():
+        measured = []
+        for platform in SocialPlatform:
+            conn = s.scalars(
+                select(SocialConnection).where(
+                    SocialConnection.platform == platform, SocialConnection.account_id.like("ace-%")
+                )
+            ).one()
+            post = SocialPost(
+                week_start=week_start, platform=platform, connection_id=conn.id, state=PostState.PUBLISHED
+            )
+            s.add(post)
+            s.flush()
+            measured += [
+                PostMeasurement(
+                    post.id,
+                    platform.value,
+                    conn.id,
+                    "x",
+                    date(2025, 1, 27) + timedelta(days=d),
+                    5_000,
+                    300,
+                    50,
+                    None,
+                )
+                for d in range(30)
+            ]
+        store(s, week_start, measured)
+        for e in (Exposure("game", "Doom", 1.0, 5),):
+            s.add(
+                EngagementExposure(
+                    week_start=week_start, kind=e.kind, value=e.value, share=e.share, clips=e.clips
+                )
+            )
