@@ -26,16 +26,39 @@ WEEK_B = datetime(2025, 1, 20, tzinfo=UTC)
 def _scored(clip_id: str, user_id: int, game: str, score: float, feature: str = "onset") -> ScoredCandidate:
     window = Window(1.0, 6.0, 3.0, score, score, score, {feature: 0.5, "motion": 0.1}, "cut", "cut")
     clip = SelectedClip(
-        clip_id, 1, user_id, f"user{user_id}", game, datetime(2025, 1, 28, tzinfo=UTC), "x.mp4", "/x.mp4",
-        10.0, 30.0, False, 320, 180, 0, True, 1, "0" * 64, "0" * 16, None, None, None, 1, 0.5, "ranked",
+        clip_id,
+        1,
+        user_id,
+        f"user{user_id}",
+        game,
+        datetime(2025, 1, 28, tzinfo=UTC),
+        "x.mp4",
+        "/x.mp4",
+        10.0,
+        30.0,
+        False,
+        320,
+        180,
+        0,
+        True,
+        1,
+        "0" * 64,
+        "0" * 16,
+        None,
+        None,
+        None,
+        1,
+        0.5,
+        "ranked",
     )
     return ScoredCandidate(clip, Candidate(clip_id, user_id, game, 10.0, window, 0.5))
 
 
 def _posts(week: datetime, views: int, post_id: int, platform: str = "youtube") -> list[PostCounts]:
     """A post measured for 10 days, its views rising to `views` by day 7."""
+    first = date(2025, 2, 1)
     return [
-        PostCounts(week, post_id, platform, date(2025, 2, 1) + timedelta(days=d), views * min(d + 1, 7) // 7, 0, 0)
+        PostCounts(week, post_id, platform, first + timedelta(days=d), views * min(d + 1, 7) // 7, 0, 0)
         for d in range(10)
     ]
 
@@ -99,7 +122,13 @@ def test_the_prior_never_lifts_a_dull_clip_over_min_score_nor_breaks_the_user_ca
     moved = {e.clip_id for e in effects if e.rank_before != e.rank_after}
     assert "ace0" in moved  # 0.60 x 1.1 now ranks above the Apex clips
     rules = TimelineRules(
-        target_s=60.0, min_clips=3, max_clips=12, per_user_cap=2, min_score=0.2, tempo_bpm=120, dull_fill_share=0.0
+        target_s=60.0,
+        min_clips=3,
+        max_clips=12,
+        per_user_cap=2,
+        min_score=0.2,
+        tempo_bpm=120,
+        dull_fill_share=0.0,
     )
     timeline = build_timeline([s.candidate for s in applied], "2025-02-03", rules)
     chosen = [p.candidate.clip_id for p in timeline.spans]

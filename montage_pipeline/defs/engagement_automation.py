@@ -8,7 +8,7 @@ day on the week is no longer requested: its counts have settled and the platform
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 
 import dagster as dg
@@ -25,7 +25,7 @@ engagement_job = dg.define_asset_job(
 )
 
 
-def weeks_to_measure(today: date, keys: list[str]) -> list[str]:
+def weeks_to_measure(today: date, keys: Sequence[str]) -> list[str]:
     """The weeks whose posts are 0..29 days old on `today` (posted on the day the week ended)."""
     return [k for k in keys if 0 <= (today - window(k)[1].date()).days < ENGAGEMENT_DAYS]
 

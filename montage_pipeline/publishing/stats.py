@@ -85,7 +85,7 @@ class YouTubeStats:
     def read(self, token: str, account: str, video_ids: Sequence[str]) -> Reading:
         resp = requests.get(
             f"{self._client.api_url}youtube/v3/videos",
-            params={"part": "statistics", "id": ",".join(video_ids), "maxResults": len(video_ids)},
+            params={"part": "statistics", "id": ",".join(video_ids), "maxResults": str(len(video_ids))},
             headers={"Authorization": f"Bearer {token}"},
             timeout=TIMEOUT_S,
         )
