@@ -14,8 +14,7 @@ from sqlalchemy import select
 
 from montage_pipeline.defs.assets.engagement import post_engagement
 from montage_pipeline.defs.assets.publish import s3_exports, social_posts
-from montage_pipeline.defs.engagement_automation import engagement_schedule, weeks_to_measure
-from montage_pipeline.defs.partitions import weekly_partitions
+from montage_pipeline.defs.engagement_automation import engagement_schedule
 from montage_pipeline.defs.resources.social import TikTokResource
 from montage_pipeline.highlights.engagement_prior import CEIL, Exposure, load_prior
 from montage_pipeline.highlights.rows import EditSpan
@@ -70,38 +69,34 @@ def _measure(week: BuiltWeek, fakes: Fakes, request: dg.RunRequest) -> dg.Execut
     )
 
 
-def _tick(tick: datetime) -> list[dg.RunRequest]:
-    """The run requests the engagement schedule makes at `tick` (its own rule and run config)."""
-    keys = weekly_partitions.get_partition_keys(current_time=tick)[-6:]
-    day = tick.date().isoformat()
-    return [
-        dg.RunRequest(partition_key=k, run_config={"ops": {"post_engagement": {"config": {"day": day}}}})
-        for k in weeks_to_measure(tick.date(), keys)
-    ]
+def _ticks(days: list[date]) -> dict[date, list[dg.RunRequest]]:
+    """The run requests of the engagement schedule's 06:00 tick on each day, evaluated as the daemon does."""
+    from montage_pipeline.definitions import defs
+
+    schedule, repository = defs.get_schedule_def("engagement_schedule"), defs.get_repository_def()
+    found: dict[date, list[dg.RunRequest]] = {}
+    for day in days:
+        tick = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=6)
+        context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository)
+        found[day] = list(schedule.evaluate_tick(context).run_requests or [])
+    return found
 
 
 def test_the_schedule_asks_for_a_week_on_each_of_the_thirty_days_after_it_was_posted() -> None:
     assert engagement_schedule.cron_schedule == "0 6 * * *"
-    days = [POSTED + timedelta(days=d) for d in range(-3, 40)]
-    asked = [
-        day
-        for day in days
-        if WEEK
-        in [
-            r.partition_key
-            for r in _tick(datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=6))
-        ]
-    ]
+    ticks = _ticks([POSTED + timedelta(days=d) for d in range(-3, 40)])
+    asked = [day for day, requests in ticks.items() if WEEK in [r.partition_key for r in requests]]
     assert asked == [POSTED + timedelta(days=d) for d in range(30)]
     # On 2025-02-10 the weeks that ended 0..29 days earlier: from the one ended 2025-01-13 on.
-    tick = _tick(datetime(2025, 2, 10, 6, tzinfo=UTC))
-    assert [r.partition_key for r in tick] == [
+    weeks = _ticks([date(2025, 2, 10)])[date(2025, 2, 10)]
+    assert [r.partition_key for r in weeks] == [
         "2025-01-06",
         "2025-01-13",
         "2025-01-20",
         "2025-01-27",
         "2025-02-03",
     ]
+    assert {r.run_config["ops"]["post_engagement"]["config"]["day"] for r in weeks} == {"2025-02-10"}
 
 
 def _rows(week: BuiltWeek) -> list[PostEngagement]:
@@ -137,18 +132,18 @@ def test_a_posted_week_is_read_daily_for_thirty_days_and_steers_the_next_week(
 
     requested: list[date] = []
     last: dg.ExecuteInProcessResult | None = None
-    for day in range(35):
-        tick = datetime.combine(POSTED + timedelta(days=day), datetime.min.time(), UTC) + timedelta(hours=6)
+    ticks = _ticks([POSTED + timedelta(days=d) for d in range(35)])
+    for day, (today, requests) in enumerate(ticks.items()):
         for fake in (fakes.youtube, fakes.tiktok, fakes.instagram):
             fake.audience.clock = time.time() + day * 86400  # the platforms' clock: `day` days after posting
         if day == 5:
             fakes.youtube.inject("429", method="GET", path_contains="/youtube/v3/videos", retry_after=0)
         if day == 10:
             fakes.instagram.delete_media(ig_media)  # the creator deleted the reel
-        for request in _tick(tick):
+        for request in requests:
             if request.partition_key != WEEK:
                 continue
-            requested.append(tick.date())
+            requested.append(today)
             last = _measure(week, fakes, request)
             assert last.success
 
