@@ -174,6 +174,12 @@ def test_a_posted_week_is_read_daily_for_thirty_days_and_steers_the_next_week(
         len(built_week.stored_rows("scored_highlights", EditSpan))
     )
 
+    # No token reaches the stored errors or the run's events.
+    events = "".join(str(e) for e in last.all_events)
+    for secret in fakes.all_secrets():
+        assert all(secret not in (r.error or "") for r in rows)
+        assert secret not in events
+
     # A rerun of the last day replaces its rows: nothing is counted twice.
     again = _measure(
         week,
