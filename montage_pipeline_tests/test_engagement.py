@@ -27,7 +27,13 @@ from montage_pipeline.platform.models import (
     SocialPost,
 )
 from montage_pipeline.publishing.engagement import PostMeasurement, store
+from montage_pipeline.publishing.errors import PermanentPostError, TokenExpiredError, TransientPostError
+from montage_pipeline.publishing.instagram import InstagramClient
+from montage_pipeline.publishing.stats import Counts, InstagramStats, NotFoundError, TikTokStats, YouTubeStats
+from montage_pipeline.publishing.tiktok import TikTokClient
+from montage_pipeline.publishing.youtube import YouTubeClient
 from montage_pipeline.weeks import week_row_key
+from montage_pipeline_tests.fake_social import InstagramFake, TikTokFake, YouTubeFake
 from montage_pipeline_tests.publish_support import BUILT, WEEK, BuiltWeek
 from montage_pipeline_tests.social_support import Fakes, social_resources, start_fakes
 
@@ -99,6 +105,45 @@ def test_the_schedule_asks_for_a_week_on_each_of_the_thirty_days_after_it_was_po
     assert {r.run_config["ops"]["post_engagement"]["config"]["day"] for r in weeks} == {"2025-02-10"}
 
 
+def test_the_readers_speak_each_platforms_statistics_protocol() -> None:
+    youtube, tiktok, instagram = (YouTubeFake().start(), TikTokFake().start(), InstagramFake().start())
+    try:
+        yt_token = youtube.issue_tokens("ace-youtube")["access_token"]
+        youtube.videos["vid1"] = {"kind": "youtube#video", "id": "vid1"}
+        youtube.audience.audience["vid1"] = 9_000
+        youtube.audience.clock = time.time()
+        youtube.audience.publish("vid1")
+        reader = YouTubeStats(YouTubeClient(youtube.url, f"{youtube.url}/token", "test-client-id", "s"))
+        youtube.audience.advance(3)
+        first = reader.read(yt_token, "ace-youtube", ["vid1", "gone"])
+        youtube.audience.advance(3)
+        later = reader.read(yt_token, "ace-youtube", ["vid1"])
+        assert isinstance(first["vid1"], Counts) and isinstance(later["vid1"], Counts)
+        assert 0 < first["vid1"].views < later["vid1"].views <= 9_000  # grows toward the audience
+        assert later["vid1"].likes > 0 and later["vid1"].comments > 0
+        assert isinstance(first["gone"], NotFoundError)  # missing from items: that video alone
+        youtube.inject("429", retry_after=7)
+        with pytest.raises(TransientPostError) as limited:
+            reader.read(yt_token, "ace-youtube", ["vid1"])
+        assert limited.value.retry_after_s == 7
+        youtube.expire_access_tokens()
+        with pytest.raises(TokenExpiredError):
+            reader.read(yt_token, "ace-youtube", ["vid1"])
+
+        tt_token = tiktok.issue_tokens("ace-tiktok")["access_token"]
+        tt_reader = TikTokStats(TikTokClient(tiktok.url, "test-client-id", "s"))
+        with pytest.raises(PermanentPostError):  # TikTok's own limit: 20 ids a query
+            tt_reader.read(tt_token, "ace-tiktok", [str(i) for i in range(21)])
+        assert isinstance(tt_reader.read(tt_token, "ace-tiktok", ["123"])["123"], NotFoundError)
+
+        ig_token = instagram.issue_tokens("ace-instagram")["access_token"]
+        ig_reader = InstagramStats(InstagramClient(instagram.url, instagram.url))
+        assert isinstance(ig_reader.read(ig_token, "ace-instagram", ["1789"])["1789"], NotFoundError)
+    finally:
+        for fake in (youtube, tiktok, instagram):
+            fake.stop()
+
+
 def _rows(week: BuiltWeek) -> list[PostEngagement]:
     with week.session() as s:
         return list(
@@ -140,6 +185,9 @@ def test_a_posted_week_is_read_daily_for_thirty_days_and_steers_the_next_week(
             fakes.youtube.inject("429", method="GET", path_contains="/youtube/v3/videos", retry_after=0)
         if day == 10:
             fakes.instagram.delete_media(ig_media)  # the creator deleted the reel
+        if day == 15:  # the platforms refuse every token issued so far: refreshed, then read
+            fakes.youtube.expire_access_tokens()
+            fakes.tiktok.expire_access_tokens()
         for request in requests:
             if request.partition_key != WEEK:
                 continue
