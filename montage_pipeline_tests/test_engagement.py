@@ -64,7 +64,9 @@ def _resources(week: BuiltWeek, fakes: Fakes) -> dict[str, Any]:
     return week.resources(**social)
 
 
-def _measure(week: BuiltWeek, fakes: Fakes, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+def _measure(
+    week: BuiltWeek, fakes: Fakes, request: dg.RunRequest, instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
     config = request.run_config["ops"]["post_engagement"]["config"]
     return dg.materialize(
         [*BUILT, s3_exports, social_posts, post_engagement],
@@ -72,6 +74,7 @@ def _measure(week: BuiltWeek, fakes: Fakes, request: dg.RunRequest) -> dg.Execut
         partition_key=request.partition_key,
         resources=_resources(week, fakes),
         run_config={"ops": {"post_engagement": {"config": {**config, "backoff_base_s": 0.01}}}},
+        instance=instance,
     )
 
 
@@ -228,17 +231,27 @@ def test_a_posted_week_is_read_daily_for_thirty_days_and_steers_the_next_week(
         assert all(secret not in (r.error or "") for r in rows)
         assert secret not in events
 
-    # A rerun of the last day replaces its rows: nothing is counted twice.
-    again = _measure(
-        week,
-        fakes,
-        dg.RunRequest(
-            partition_key=WEEK,
-            run_config={"ops": {"post_engagement": {"config": {"day": requested[-1].isoformat()}}}},
-        ),
-    )
+    # A rerun of the last day replaces its rows: nothing is counted twice. On an instance that holds
+    # the week's render, its render time is plotted beside the engagement.
+    with dg.instance_for_test() as instance:
+        render = dg.AssetMaterialization(
+            "landscape_render", partition=WEEK, metadata={"render_seconds": 12.5}
+        )
+        instance.report_runless_asset_event(render)
+        again = _measure(
+            week,
+            fakes,
+            dg.RunRequest(
+                partition_key=WEEK,
+                run_config={"ops": {"post_engagement": {"config": {"day": requested[-1].isoformat()}}}},
+            ),
+            instance,
+        )
     assert again.success
     assert len(_rows(week)) == len(rows)
+    assert (
+        again.asset_materializations_for_node("post_engagement")[0].metadata["render_seconds"].value == 12.5
+    )
 
     # An earlier week featured another game and drew a tenth of the viewers.
     _an_earlier_quieter_week(week)
