@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import requests
 
@@ -70,17 +70,24 @@ def _retry_after(resp: requests.Response) -> float | None:
     return float(value) if value and value.isdigit() else None
 
 
-class YouTubeStats:
-    batch_size = 50
+C = TypeVar("C", YouTubeClient, TikTokClient, InstagramClient)
 
-    def __init__(self, client: YouTubeClient) -> None:
-        self._client = client
+
+class _ClientStats(Generic[C]):
+    """What every reader borrows from its platform's posting client: the secrets to scrub, token refresh."""
+
+    def __init__(self, client: C) -> None:
+        self._client: C = client
 
     def secrets(self) -> list[str]:
         return self._client.secrets()
 
     def refresh(self, refresh_token: str | None, current: str) -> NewTokens:
         return self._client.refresh(refresh_token, current)
+
+
+class YouTubeStats(_ClientStats[YouTubeClient]):
+    batch_size = 50
 
     def read(self, token: str, account: str, video_ids: Sequence[str]) -> Reading:
         resp = requests.get(
@@ -100,18 +107,9 @@ class YouTubeStats:
         }
 
 
-class TikTokStats:
+class TikTokStats(_ClientStats[TikTokClient]):
     batch_size = 20
     FIELDS = "id,view_count,like_count,comment_count"
-
-    def __init__(self, client: TikTokClient) -> None:
-        self._client = client
-
-    def secrets(self) -> list[str]:
-        return self._client.secrets()
-
-    def refresh(self, refresh_token: str | None, current: str) -> NewTokens:
-        return self._client.refresh(refresh_token, current)
 
     def read(self, token: str, account: str, video_ids: Sequence[str]) -> Reading:
         resp = requests.post(
@@ -144,18 +142,9 @@ class TikTokStats:
         }
 
 
-class InstagramStats:
+class InstagramStats(_ClientStats[InstagramClient]):
     batch_size = 1  # insights are read one media at a time
     METRICS = "views,likes,comments"
-
-    def __init__(self, client: InstagramClient) -> None:
-        self._client = client
-
-    def secrets(self) -> list[str]:
-        return self._client.secrets()
-
-    def refresh(self, refresh_token: str | None, current: str) -> NewTokens:
-        return self._client.refresh(refresh_token, current)
 
     def read(self, token: str, account: str, video_ids: Sequence[str]) -> Reading:
         return {vid: self._one(token, vid) for vid in video_ids}
