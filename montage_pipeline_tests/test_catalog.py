@@ -23,6 +23,7 @@ STAGES = {
     "mixed_audio": ("audio", "media"),
     "s3_exports": ("publish", "table"),
     "social_posts": ("publish", "table"),
+    "post_engagement": ("engagement", "table"),
 }
 
 

@@ -21,6 +21,8 @@ PLATFORM_TABLES = {
     "montage_notifications",
     "weekly_themes",
     "notifications",
+    "post_engagement",
+    "engagement_exposure",
 }
 
 
@@ -40,7 +42,7 @@ def test_upgrade_creates_the_platform_schema_and_downgrade_removes_it(backend: s
         for table in PLATFORM_TABLES:  # the migration and the models describe the same columns
             migrated = {c["name"] for c in inspector.get_columns(table)}
             assert migrated == {c.name for c in Base.metadata.tables[table].columns}, table
-        assert current_revision(engine) == "0007"
+        assert current_revision(engine) == "0008"
         upgrade(url)  # idempotent
         downgrade(url, "base")
         assert not PLATFORM_TABLES & set(inspect(engine).get_table_names())

@@ -14,7 +14,8 @@ OWNERS = ["team:montage"]
 
 
 def stage_tags(
-    stage: Literal["selection", "analysis", "render", "audio", "publish"], kind: Literal["table", "media"]
+    stage: Literal["selection", "analysis", "render", "audio", "publish", "engagement"],
+    kind: Literal["table", "media"],
 ) -> dict[str, str]:
     """Tags to filter the catalogue by: the pipeline stage, and what the asset stores."""
     return {"stage": stage, "kind": kind}

@@ -102,6 +102,8 @@ def edit_spans(
             "peak": round(window.peak_value, 4),
             "prior": round(placed.candidate.prior, 4),
         }
+        if placed.candidate.engagement != 1.0:  # only a week the engagement prior moved says so
+            breakdown["engagement"] = round(placed.candidate.engagement, 4)
         spans.append(
             EditSpan(
                 order=placed.order,

@@ -21,7 +21,7 @@ REASONS = {
 
 def _top_features(breakdown: dict[str, float], n: int = 3) -> str:
     """The features that added most to the window's excitement, e.g. `level +0.21, busy +0.08`."""
-    features = {k: v for k, v in breakdown.items() if k not in ("peak", "prior", "content")}
+    features = {k: v for k, v in breakdown.items() if k not in ("peak", "prior", "content", "engagement")}
     top = sorted(features.items(), key=lambda kv: -kv[1])[:n]
     return ", ".join(f"{k} {v:+.2f}" for k, v in top if v > 0) or "—"
 

@@ -42,11 +42,14 @@ class Candidate:
     window: Window
     prior: float  # 0..1, from the selection rank (job score, engagement, recency)
     prior_weight: float = RULES.prior_weight
+    # The engagement prior's factor (0.9..1.1, see highlights/engagement_prior.py); 1.0: no history.
+    engagement: float = 1.0
 
     @property
     def effective_score(self) -> float:
-        """The content score, moved by at most ±prior_weight/2 of itself by the prior: a tie-break."""
-        return self.window.score * (1.0 + self.prior_weight * (self.prior - 0.5))
+        """The content score, moved by at most ±prior_weight/2 of itself by the prior: a tie-break;
+        then by the engagement factor."""
+        return self.window.score * (1.0 + self.prior_weight * (self.prior - 0.5)) * self.engagement
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,14 @@ one database. Alembic migrations in `migrations/` create exactly these tables; c
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -291,3 +292,41 @@ class Notification(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PostEngagement(Base):
+    """A post's counts as the platform reported them on one UTC day (one row per post and day: a rerun
+    of the day replaces its row). A day whose read failed keeps the error and no counts."""
+
+    __tablename__ = "post_engagement"
+    __table_args__ = (
+        UniqueConstraint("social_post_id", "day"),
+        Index("ix_post_engagement_week_start", "week_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    social_post_id: Mapped[int] = mapped_column(ForeignKey("social_posts.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    remote_id: Mapped[str | None] = mapped_column(String(255))
+    week_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    day: Mapped[date] = mapped_column(Date)
+    views: Mapped[int | None] = mapped_column(BigInteger)
+    likes: Mapped[int | None] = mapped_column(BigInteger)
+    comments: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EngagementExposure(Base):
+    """What a week's montage featured, by game, creator and moment type, with its share of the
+    montage's screen time: how the engagement prior attributes a week's views to what was in it."""
+
+    __tablename__ = "engagement_exposure"
+    __table_args__ = (UniqueConstraint("week_start", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))  # "game" | "creator" | "moment"
+    value: Mapped[str] = mapped_column(String(128))
+    share: Mapped[float] = mapped_column(Float)  # of the montage's clip seconds, 0..1
+    clips: Mapped[int] = mapped_column(Integer)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import re
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Literal, Self, TypedDict
@@ -144,6 +146,7 @@ class FakeServer:
         self.refresh_tokens: dict[str, str] = {}
         self.expired: set[str] = set()
         self.faults: list[Fault] = []
+        self.audience = Audience()  # each posted video's growing counts (statistics endpoints)
         self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -430,3 +433,32 @@ def _param(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value if isinstance(value, str) else json.dumps(value)
+
+
+class Audience:
+    """Views, likes and comments that grow with a settable clock, as a posted video's do.
+
+    A video's views approach its audience (`audience[id]`, else `default_audience`) as
+    audience x (1 - e^(-age / 3 days)); likes are 6 % and comments 1 % of the views. `clock` (epoch
+    seconds) is None for the real time; a test sets or `advance`s it to live through a month.
+    """
+
+    def __init__(self, default_audience: int = 1000) -> None:
+        self.default_audience = default_audience
+        self.audience: dict[str, int] = {}
+        self.born: dict[str, float] = {}
+        self.clock: float | None = None
+
+    def now(self) -> float:
+        return time.time() if self.clock is None else self.clock
+
+    def advance(self, days: float) -> None:
+        self.clock = self.now() + days * 86400
+
+    def publish(self, video_id: str) -> None:
+        self.born.setdefault(video_id, self.now())
+
+    def counts(self, video_id: str) -> tuple[int, int, int]:
+        age_days = max(0.0, self.now() - self.born.get(video_id, self.now())) / 86400
+        views = int(self.audience.get(video_id, self.default_audience) * (1 - math.exp(-age_days / 3)))
+        return views, int(views * 0.06), int(views * 0.01)

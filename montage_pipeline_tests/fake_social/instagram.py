@@ -36,6 +36,7 @@ from montage_pipeline_tests.fake_social.base import (
 DAY_S = 86400
 LONG_LIVED_S = 60 * DAY_S
 MAX_CAPTION = 2200
+INSIGHT_METRICS = {"views", "likes", "comments"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 STATUS_TEXT = {
     "IN_PROGRESS": "In Progress",
@@ -154,6 +155,8 @@ class InstagramFake(FakeServer):
             return self.api_error("not_found", f"Unknown path {request.path}")
         node, _, edge = request.path.removeprefix(prefix).strip("/").partition("/")
         route = (request.method, edge)
+        if route == ("GET", "insights"):
+            return self._insights(node, account, params)
         if edge and node != account:
             return self.api_error("not_found", f"Object with ID '{node}' does not exist or cannot be loaded.")
         if route == ("GET", "content_publishing_limit"):
@@ -239,6 +242,35 @@ class InstagramFake(FakeServer):
             return Response.json(200, {"id": node, "permalink": media.permalink})
         return self.api_error("not_found", f"Object with ID '{node}' does not exist or cannot be loaded.")
 
+    def _insights(self, media_id: str, account: str, params: dict[str, str]) -> Response:
+        """Media insights: one entry per requested metric, lifetime values."""
+        media = self.media.get(media_id)
+        if media is None or media.account != account:
+            return self.api_error(
+                "not_found", f"Object with ID '{media_id}' does not exist or cannot be loaded."
+            )
+        metrics = [m for m in params.get("metric", "").split(",") if m]
+        if not metrics or any(m not in INSIGHT_METRICS for m in metrics):
+            raise BadRequest(f"metric must be a list of {sorted(INSIGHT_METRICS)}")
+        counts = dict(zip(("views", "likes", "comments"), self.audience.counts(media_id), strict=True))
+        data = [
+            {
+                "name": m,
+                "period": "lifetime",
+                "values": [{"value": counts[m]}],
+                "title": m.title(),
+                "description": f"The number of {m} on the media.",
+                "id": f"{media_id}/insights/{m}/lifetime",
+            }
+            for m in metrics
+        ]
+        return Response.json(200, {"data": data})
+
+    def delete_media(self, media_id: str) -> None:
+        """The creator deleted the reel: its insights answer "does not exist" from now on."""
+        with self.lock:
+            self.media.pop(media_id, None)
+
     def _publish(self, creation_id: str, account: str) -> Response:
         if not creation_id:
             raise BadRequest("creation_id is required")
@@ -255,6 +287,7 @@ class InstagramFake(FakeServer):
             return self.api_error("publish_limit")
         media_id = _graph_id()
         self.media[media_id] = _Media(account, container.metadata["caption"])
+        self.audience.publish(media_id)
         container.status_code, container.status = "PUBLISHED", STATUS_TEXT["PUBLISHED"]
         container.media_id = media_id
         self.posts.append(

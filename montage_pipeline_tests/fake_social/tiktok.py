@@ -17,6 +17,7 @@ from montage_pipeline_tests.fake_social.base import BadRequest, FakeServer, Requ
 
 MIB = 1024 * 1024
 MAX_CHUNKS = 1000
+MAX_QUERY_IDS = 20
 OAUTH_PATH = "/v2/oauth/token/"
 UPLOAD = "/upload/"
 SCOPE = "user.info.basic,video.upload,video.publish"
@@ -102,6 +103,8 @@ class TikTokFake(FakeServer):
             return self._init(request.json(), account, "direct")
         if route == ("POST", "/v2/post/publish/status/fetch/"):
             return self._status(request.json(), account)
+        if route == ("POST", "/v2/video/query/"):
+            return self._query(request, account)
         return self.api_error("not_found", f"No route for {request.method} {request.path}")
 
     def _token(self, form: dict[str, str]) -> Response:
@@ -223,6 +226,7 @@ class TikTokFake(FakeServer):
             return
         pub.outcome = "SEND_TO_USER_INBOX" if pub.mode == "inbox" else "PUBLISH_COMPLETE"
         pub.post_id = 7 * 10**18 + secrets.randbelow(10**18)
+        self.audience.publish(str(pub.post_id))
         self.posts.append(
             {
                 "account_id": pub.account,
@@ -232,6 +236,23 @@ class TikTokFake(FakeServer):
                 "metadata": {"mode": pub.mode, "post_info": pub.post_info},
             }
         )
+
+    def _query(self, request: Request, account: str) -> Response:
+        """Display API video query: the caller's own public videos among `filters.video_ids` (max 20)."""
+        fields = [f for f in request.query.get("fields", "").split(",") if f]
+        if not fields:
+            raise BadRequest("fields is required")
+        ids = (request.json().get("filters") or {}).get("video_ids")
+        if not isinstance(ids, list) or not ids or len(ids) > MAX_QUERY_IDS:
+            raise BadRequest(f"filters.video_ids must list 1..{MAX_QUERY_IDS} ids")
+        mine = {str(p.post_id) for p in self.publishes.values() if p.account == account and p.post_id}
+        videos = []
+        for vid in (str(i) for i in ids):
+            if vid in mine:
+                views, likes, comments = self.audience.counts(vid)
+                full = {"id": vid, "view_count": views, "like_count": likes, "comment_count": comments}
+                videos.append({k: v for k, v in full.items() if k in fields})
+        return self._ok({"videos": videos, "cursor": 0, "has_more": False})
 
     def _status(self, payload: dict[str, Any], account: str) -> Response:
         pub = self.publishes.get(str(payload.get("publish_id")))

@@ -28,6 +28,7 @@ THUMBNAILS = "/upload/youtube/v3/thumbnails/set"
 SCOPE = "https://www.googleapis.com/auth/youtube.upload"
 PRIVACY = ("public", "unlisted", "private")
 MAX_TITLE = 100
+MAX_LIST_IDS = 50
 MAX_DESCRIPTION_BYTES = 5000
 VIDEO_ID_CHARS = string.ascii_letters + string.digits + "-_"
 CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)")
@@ -106,6 +107,11 @@ class YouTubeFake(FakeServer):
             return self._thumbnail(request, account)
         if route == ("GET", "/youtube/v3/videos"):
             ids = [i for i in request.query.get("id", "").split(",") if i]
+            if len(ids) > MAX_LIST_IDS:
+                raise BadRequest(f"at most {MAX_LIST_IDS} ids per videos.list call")
+            if "statistics" in request.query.get("part", "").split(","):
+                items = [self._statistics(i) for i in ids if i in self.videos]  # unknown ids: left out
+                return Response.json(200, {"kind": "youtube#videoListResponse", "items": items})
             items = [self._video_for_status_query(i) for i in ids if i in self.videos]
             return Response.json(200, {"kind": "youtube#videoListResponse", "items": items})
         if route == ("GET", "/youtube/v3/channels"):
@@ -207,6 +213,7 @@ class YouTubeFake(FakeServer):
             return Response(308, headers={"Range": f"bytes=0-{received - 1}"} if received else {})
         video_id = "".join(secrets.choice(VIDEO_ID_CHARS) for _ in range(11))
         session.video_id = video_id
+        self.audience.publish(video_id)
         self.videos[video_id] = {
             "kind": "youtube#video",
             "id": video_id,
@@ -232,6 +239,22 @@ class YouTubeFake(FakeServer):
         if polls >= self.processing_polls:
             video["status"]["uploadStatus"] = "processed"
         return video
+
+    def _statistics(self, video_id: str) -> dict[str, Any]:
+        """The video's counts now (strings, as the real API sends them)."""
+        views, likes, comments = self.audience.counts(video_id)
+        stats = {
+            "viewCount": str(views),
+            "likeCount": str(likes),
+            "favoriteCount": "0",
+            "commentCount": str(comments),
+        }
+        return {"kind": "youtube#video", "id": video_id, "statistics": stats}
+
+    def delete_video(self, video_id: str) -> None:
+        """The creator deleted the video: it no longer appears in videos.list."""
+        with self.lock:
+            self.videos.pop(video_id, None)
 
     def _thumbnail(self, request: Request, account: str) -> Response:
         video_id = request.query.get("videoId", "")

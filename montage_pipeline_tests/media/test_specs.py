@@ -93,12 +93,16 @@ def _held_then_black(texture: np.ndarray) -> Callable[[int], np.ndarray]:
     return picture
 
 
-def test_a_held_picture_and_a_black_stretch_are_found_where_they_are(
-    texture: np.ndarray, tmp_path: Path
-) -> None:
-    path = tmp_path / "held.mp4"
+@pytest.fixture(scope="module")
+def held(texture: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file with a held picture (1.0–2.5 s) and a black stretch (3.5–5.0 s)."""
+    path = tmp_path_factory.mktemp("held") / "held.mp4"
     _write(path, 6.0, _held_then_black(texture))
-    spans = _still_spans(path)
+    return path
+
+
+def test_a_held_picture_and_a_black_stretch_are_found_where_they_are(held: Path) -> None:
+    spans = _still_spans(held)
     assert len(spans) == 2, spans
     (held_a, held_b), (black_a, black_b) = spans
     assert held_a == pytest.approx(1.0, abs=0.1) and held_b == pytest.approx(2.5, abs=0.1)
@@ -115,10 +119,8 @@ def _render(source: Path, out: Path, fps: int, intro_s: float = 0.5) -> RenderRe
 
 
 def test_the_renderer_flags_while_encoding_the_stills_a_decode_of_its_file_finds(
-    texture: np.ndarray, tmp_path: Path
+    texture: np.ndarray, held: Path, tmp_path: Path
 ) -> None:
-    held = tmp_path / "held.mp4"
-    _write(held, 6.0, _held_then_black(texture))
     report = _render(held, tmp_path / "held_out.mp4", fps=30)
     measured_while_encoding, decoded_after = report.still_spans, _still_spans(report.path)
     assert len(measured_while_encoding) == len(decoded_after) == 2, (measured_while_encoding, decoded_after)

@@ -37,6 +37,12 @@ from montage_pipeline.highlights.edl import (
     score_candidates,
 )
 from montage_pipeline.highlights.edl_export import store_edl
+from montage_pipeline.highlights.engagement_prior import (
+    EngagementPrior,
+    PriorEffect,
+    apply_prior,
+    load_prior,
+)
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.highlights.scene_table import summarise
 from montage_pipeline.highlights.theme import ThemedCut, cut_for_theme, store_theme
@@ -80,6 +86,8 @@ class ScoredHighlightsConfig(dg.Config):
     # True: spans stretch (up to max_window_s) and dull clips pad in until the cut is the target length;
     # False (default): a week short of worthy clips gets a shorter cut of action, with a note.
     fill_target: bool = False
+    # The engagement prior (highlights/engagement_prior.py): a bounded nudge from past weeks' views.
+    engagement_prior: bool = True
 
 
 def _analyse(
@@ -179,9 +187,13 @@ def scored_highlights(
     clips = [c for c in selected_clips if c.clip_id in analysed_ids]
     with platform_db.session() as session:
         admin = admin_theme(session, week)
+        prior = load_prior(session, week) if config.engagement_prior and config.policy == "ranked" else None
     scored = _candidates(
         context, config, clips, scene_segments, store, _timeline_rules(config, settings, None)
     )
+    effects: list[PriorEffect] = []
+    if prior is not None:
+        scored, effects = apply_prior(scored, prior, config.min_score)
 
     def cut(track: TrackBeats | None) -> tuple[Timeline, list[EditSpan]]:
         rules = _timeline_rules(config, settings, track.tempo_bpm if track else None)
@@ -215,9 +227,8 @@ def scored_highlights(
     store_edl(store, week, spans)
     store_theme(store, week, theme)
     context.log.info(f"theme: {theme.name or 'none'} ({theme.source})")
-    yield dg.Output(
-        spans, metadata=_cut_metadata(themed, rules.target_s, config, len(scored), store, week, settings)
-    )
+    metadata = _cut_metadata(themed, rules.target_s, config, len(scored), store, week, settings)
+    yield dg.Output(spans, metadata={**metadata, **prior_metadata(prior, effects)})
 
 
 def _cut_metadata(
@@ -305,3 +316,39 @@ def _timeline_rules(
     if config.fill_target or config.policy == "newest":  # the seed's rule always filled the target
         rules = dataclasses.replace(rules, max_stretch=None, dull_fill_share=1.0)
     return rules
+
+
+def prior_metadata(prior: EngagementPrior | None, effects: list[PriorEffect]) -> dict[str, Any]:
+    """What the engagement prior did this week: its factors, and each clip it touched."""
+    if prior is None:
+        return {"engagement_prior": "off"}
+    return {
+        "engagement_weeks": len(prior.week_scores),
+        "engagement_factors": dg.MetadataValue.json(
+            {f"{kind}:{value}": f for (kind, value), f in sorted(prior.factors.items())}
+        ),
+        "prior_clips_moved": sum(e.rank_before != e.rank_after for e in effects),
+        "engagement_prior": table_value(
+            (
+                ("clip", "string"),
+                ("game", "string"),
+                ("creator", "integer"),
+                ("moment", "string"),
+                ("factor", "float"),
+                ("rank before", "integer"),
+                ("rank after", "integer"),
+            ),
+            [
+                {
+                    "clip": e.clip_id,
+                    "game": e.game,
+                    "creator": e.user_id,
+                    "moment": e.moment,
+                    "factor": e.factor,
+                    "rank before": e.rank_before,
+                    "rank after": e.rank_after,
+                }
+                for e in effects
+            ],
+        ),
+    }
