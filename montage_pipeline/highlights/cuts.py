@@ -181,25 +181,41 @@ def spans_inside(short: Sequence[EditSpan], main: Sequence[EditSpan], tolerance_
     return True
 
 
-def cut_note_key(week: str, cut: str) -> str:
+def cut_key(week: str, cut: str) -> str:
+    """Where a cut's EDL step leaves its spans (or why it has none) for the steps after it."""
     return f"{keys.week_prefix(week)}/cuts/{cut}.json"
 
 
-def store_cut_note(store: MediaStore, week: str, cut: str, note: dict[str, object]) -> None:
-    """What the cut's EDL step decided (its length, or why it was skipped), for the steps after it."""
+@dataclass(frozen=True, slots=True)
+class StoredCut:
+    spans: list[EditSpan]
+    skip_reason: str | None  # why there are no spans (THIN_WEEK, NO_GAIN, or the step never ran)
+    detail: str = ""
+
+
+def store_cut(store: MediaStore, week: str, cut: str, stored: StoredCut) -> None:
+    """The cut's spans and verdict as `weeks/{week}/cuts/{cut}.json`, replaced on every run."""
+    document = {
+        "week": week,
+        "cut": cut,
+        "skip_reason": stored.skip_reason,
+        "detail": stored.detail,
+        "spans": [dataclasses.asdict(s) for s in stored.spans],
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "note.json"
-        path.write_text(json.dumps(note, sort_keys=True))
-        store.put_file(path, cut_note_key(week, cut), content_type="application/json")
+        path = Path(tmp) / "cut.json"
+        path.write_text(json.dumps(document, sort_keys=True))
+        store.put_file(path, cut_key(week, cut), content_type="application/json")
 
 
-def cut_skip_reason(store: MediaStore, week: str, cut: str) -> str:
-    """Why the week has no spans for `cut`: the reason its EDL step stored, else that it has not run."""
-    key = cut_note_key(week, cut)
-    if store.exists(key):
-        with tempfile.TemporaryDirectory() as tmp:
-            store.get_file(key, Path(tmp) / "note.json")
-            reason = json.loads((Path(tmp) / "note.json").read_text()).get("skip_reason")
-            if reason:
-                return str(reason)
-    return f"no {cut} EDL (materialize {cut}_highlights)"
+def load_cut(store: MediaStore, week: str, cut: str) -> StoredCut:
+    """The cut its EDL step stored; no spans, with the reason, when there is none or the step never ran."""
+    key = cut_key(week, cut)
+    if not store.exists(key):
+        return StoredCut([], f"no {cut} EDL for {week} (materialize {cut}_highlights)")
+    with tempfile.TemporaryDirectory() as tmp:
+        store.get_file(key, Path(tmp) / "cut.json")
+        document = json.loads((Path(tmp) / "cut.json").read_text())
+    spans = [EditSpan(**raw) for raw in document["spans"]]
+    reason = document.get("skip_reason") or (None if spans else f"the {cut} cut has no span")
+    return StoredCut(spans, reason, document.get("detail", ""))

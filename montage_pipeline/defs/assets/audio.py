@@ -15,6 +15,7 @@ from montage_pipeline.defs.io_managers.media_io_manager import OPTIONAL_INPUT, M
 from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
+from montage_pipeline.highlights.cuts import load_cut
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.highlights.soundtrack import (
     CUT_FINALS,
@@ -66,10 +67,9 @@ def _mix_metadata(mix: Mix, done: FinishedCuts, duration: float, failures: str) 
     io_manager_key="media_io_manager",
     pool="render",
     check_specs=[dg.AssetCheckSpec(CHECK, asset="mixed_audio", blocking=True)],
+    deps=["short_highlights", "long_highlights"],  # their spans: read from the media store
     ins={
-        # The other cuts: no EDL rows or no render yet reads as a cut not made (the main cut still mixes).
-        "short_highlights": dg.AssetIn(input_manager_key="table_io_manager"),
-        "long_highlights": dg.AssetIn(input_manager_key="table_io_manager"),
+        # The other cuts: a render never made reads as a cut not made (the main cut still mixes).
         "short_portrait_render": dg.AssetIn(metadata={OPTIONAL_INPUT: True}),
         "long_landscape_render": dg.AssetIn(metadata={OPTIONAL_INPUT: True}),
     },
@@ -82,8 +82,6 @@ def mixed_audio(
     scored_highlights: list[EditSpan],
     landscape_render: MediaBundle,
     portrait_render: MediaBundle,
-    short_highlights: list[EditSpan],
-    long_highlights: list[EditSpan],
     short_portrait_render: MediaBundle,
     long_landscape_render: MediaBundle,
     media_store: MediaStoreResource,
@@ -121,10 +119,9 @@ def mixed_audio(
         )
         cut_metadata: dict[str, Any] = {}
         all_failures = list(done.failures)
-        for cut, spans, render in (
-            ("short", short_highlights, short_portrait_render),
-            ("long", long_highlights, long_landscape_render),
-        ):
+        store = media_store.store()
+        for cut, render in (("short", short_portrait_render), ("long", long_landscape_render)):
+            spans = load_cut(store, context.partition_key, cut).spans
             if not spans or render.skip_reason or "video.mp4" not in render.files:
                 reason = render.skip_reason or f"no {cut} cut EDL"
                 cut_metadata[f"{cut}_cut"] = f"skipped: {reason}"

@@ -3,7 +3,9 @@
 Thin: each reads the main cut (and, for the long one, the week's analysed candidates), calls one
 function of `highlights/cuts.py` and reports. A skipped long cut is an empty EDL with its reason in
 metadata (and in the media store for the steps after it), never a missing output: the renders, the mix,
-the export and the posts still run for the other cuts.
+the export and the posts still run for the other cuts. Each also leaves its spans in the media store
+(`highlights/cuts.py`, `weeks/{week}/cuts/{cut}.json`), which the steps after it read: they depend on
+these assets without loading them, so a run or test of the main cut alone needs neither.
 """
 
 from collections.abc import Iterator
@@ -23,9 +25,10 @@ from montage_pipeline.highlights.cuts import (
     LONG_RANGE_S,
     LongRules,
     ShortRules,
+    StoredCut,
     long_cut,
     short_cut,
-    store_cut_note,
+    store_cut,
 )
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.rules import RULES
@@ -89,7 +92,7 @@ def short_highlights(
         timeline, spans = short_cut(scored_highlights, week, rules)
     except ValueError as exc:
         raise dg.Failure(f"no short cut for {week}: {exc}", allow_retries=False) from None
-    store_cut_note(media_store.store(), week, "short", {"duration_s": timeline.total_s, "spans": len(spans)})
+    store_cut(media_store.store(), week, "short", StoredCut(spans, None, f"{timeline.total_s:.1f}s"))
     for note in timeline.notes:
         context.log.warning(f"short: {note}")
     return dg.Output(
@@ -142,9 +145,7 @@ def long_highlights(
         per_user_cap=config.per_user_cap,
     )
     cut = long_cut(scored, scored_highlights, week, base, rules)
-    store_cut_note(
-        store, week, "long", {"skip_reason": cut.skip_reason, "detail": cut.detail, "spans": len(cut.spans)}
-    )
+    store_cut(store, week, "long", StoredCut(cut.spans, cut.skip_reason, cut.detail))
     if cut.skip_reason:
         context.log.info(f"no long cut for {week}: {cut.skip_reason} ({cut.detail})")
     yield dg.Output(

@@ -17,6 +17,7 @@ from montage_pipeline.defs.resources.social import (
     TokenVault,
     YouTubeResource,
 )
+from montage_pipeline.highlights.cuts import load_cut
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.platform.models import PostState, SocialPlatform
 from montage_pipeline.platform.montage_record import WeekLockedError
@@ -141,11 +142,8 @@ class SocialPostsConfig(dg.Config):
     tags=stage_tags("publish", "table"),
     metadata=table_metadata(SocialPostRow),
     io_manager_key="table_io_manager",
+    deps=["short_highlights", "long_highlights"],  # their spans: read from the media store
     retry_policy=NETWORK_RETRY,
-    ins={
-        "short_highlights": dg.AssetIn(input_manager_key="table_io_manager"),
-        "long_highlights": dg.AssetIn(input_manager_key="table_io_manager"),
-    },
     description="The week posted for opted-in Creator+ users: YouTube (16:9), TikTok and Instagram Reels "
     "(9:16), exactly once each, through the social_posts outbox; the cut per platform from "
     "MONTAGE_POST_CUTS (default: the short to TikTok and Reels, the main cut to YouTube).",
@@ -156,8 +154,6 @@ def social_posts(
     s3_exports: list[ExportedFile],
     mixed_audio: MediaBundle,
     scored_highlights: list[EditSpan],
-    short_highlights: list[EditSpan],
-    long_highlights: list[EditSpan],
     settings: dg.ResourceParam[Settings],
     media_store: MediaStoreResource,
     platform_db: PlatformDatabase,
@@ -180,9 +176,10 @@ def social_posts(
         backoff_base_s=config.backoff_base_s,
         portrait_url_expires_s=config.portrait_url_expires_s,
     )
+    store = media_store.store()
     posts = post_week(
         platform_db.sessionmaker,
-        media_store.store(),
+        store,
         context.partition_key,
         clients,
         token_vault.cipher,
@@ -192,7 +189,7 @@ def social_posts(
         worker=context.run.run_id,
         options=options,
         cuts=dict(settings.post_cuts),
-        cut_spans={"short": short_highlights, "long": long_highlights},
+        cut_spans={cut: load_cut(store, context.partition_key, cut).spans for cut in ("short", "long")},
     )
     rows, open_rows = posts.rows, posts.open_rows
     metadata: dict[str, Any] = {

@@ -17,7 +17,7 @@ from montage_pipeline.defs.catalog import OWNERS, stage_tags
 from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
-from montage_pipeline.highlights.cuts import cut_skip_reason
+from montage_pipeline.highlights.cuts import load_cut
 from montage_pipeline.highlights.render_plan import (
     CUT_OUTPUTS,
     LONG,
@@ -91,25 +91,23 @@ class RenderConfig(dg.Config):
             "bundle with the reason the week has none.",
         ),
     },
-    ins={
-        # Read through the table IO manager: no rows (a cut not made yet) is an empty EDL, not an error.
-        "short_highlights": dg.AssetIn(input_manager_key="table_io_manager"),
-        "long_highlights": dg.AssetIn(input_manager_key="table_io_manager"),
-    },
+    # The other cuts' spans are read from the media store (`load_cut`): a cut not made yet renders as
+    # an empty bundle with the reason, and a run of the main cut alone does not need those assets.
+    deps=["short_highlights", "long_highlights"],
     check_specs=[dg.AssetCheckSpec(CHECK, asset=name, blocking=True) for name in (*OUTPUTS, *CUT_OUTPUTS)],
 )
 def montage_renders(
     context: dg.AssetExecutionContext,
     config: RenderConfig,
     scored_highlights: list[EditSpan],
-    short_highlights: list[EditSpan],
-    long_highlights: list[EditSpan],
     scene_segments: list[SceneSegment],
     media_store: MediaStoreResource,
 ) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
     chosen = context.op_execution_context.selected_output_names
     selected = [n for n in (*OUTPUTS, *CUT_OUTPUTS) if n in chosen]
     store = media_store.store()
+    week = context.partition_key
+    short, long = load_cut(store, week, "short"), load_cut(store, week, "long")
     theme = load_theme(store, context.partition_key, scored_highlights)
     title = config.title or theme.title(context.partition_key)
     context.log.info(f"title card: {title!r} (theme: {theme.name or 'none'}, {theme.source})")
@@ -141,17 +139,17 @@ def montage_renders(
                 options,
                 workdir,
                 progress,
-                short=short_highlights,
-                long=long_highlights,
+                short=short.spans if SHORT in selected else (),
+                long=long.spans if LONG in selected else (),
             )
         except BrandingFileError as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         for output in rendered:
             yield from _report(context, output, title)
         done = {o.name for o in rendered}
-        for name, cut in ((SHORT, "short"), (LONG, "long")):
+        for name, cut in ((SHORT, short), (LONG, long)):
             if name in selected and name not in done:
-                yield from _skipped(context, name, cut_skip_reason(store, context.partition_key, cut))
+                yield from _skipped(context, name, cut.skip_reason or "not rendered")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
