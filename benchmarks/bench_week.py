@@ -13,7 +13,8 @@ alone; with the short riding on that pass; the short alone, i.e. without the sha
 cut's own pass) and its own mix and master.
 
     python benchmarks/bench_week.py --clips 10
-    python benchmarks/bench_week.py --clips 8 --size 640x360 --duration 40 --short 15 --long-min 60
+    python benchmarks/bench_week.py --clips 8 --size 640x360 --duration 30 --short 15 \
+        --long-min 45 --long-gain 20 --render-scale 0.333
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=90.0, help="target montage seconds")
     parser.add_argument("--short", type=float, default=30.0, help="the short cut's seconds (15–60)")
     parser.add_argument("--long-min", type=float, default=180.0, help="the long cut's least seconds")
+    parser.add_argument("--long-gain", type=float, default=60.0, help="the long cut's least gain over main")
+    parser.add_argument("--render-scale", type=float, default=1.0, help="render size / platform size")
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="bench-week-"))
@@ -77,7 +80,13 @@ def main() -> None:
         "WEEKLY_MONTAGE_DURATION": str(args.duration),
         "MONTAGE_SHORT_DURATION": str(round(args.short)),
     }
-    cut_config = {"ops": {"long_highlights": {"config": {"min_duration_s": args.long_min}}}}
+    long_config = {"min_duration_s": args.long_min, "min_gain_s": args.long_gain}
+    cut_config = {
+        "ops": {
+            "long_highlights": {"config": long_config},
+            "montage_renders": {"config": {"width_scale": args.render_scale}},
+        }
+    }
     (workdir / "montage").mkdir()
     url = f"sqlite:///{workdir / 'montage' / 'platform.sqlite'}"
     upgrade(url)
@@ -157,7 +166,8 @@ def main() -> None:
     speedup = cold_analysis / max(warm_analysis, 1e-3)
     print(f"analysis cold {cold_analysis:.1f} s, warm {warm_analysis:.2f} s: {speedup:.0f}× faster")
     print(f"peak memory: this process {peak_self:.0f} MB, largest child {peak_children:.0f} MB")
-    cut_rows(cold, steps, LocalMediaStore(workdir / "montage" / "media"), workdir / "cuts")
+    store = LocalMediaStore(workdir / "montage" / "media")
+    cut_rows(cold, steps, store, workdir / "cuts", RenderOptions(width_scale=args.render_scale))
 
 
 def cut_rows(
