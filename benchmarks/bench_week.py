@@ -14,7 +14,7 @@ cut's own pass) and its own mix and master.
 
     python benchmarks/bench_week.py --clips 10
     python benchmarks/bench_week.py --clips 8 --size 640x360 --duration 30 --short 15 \
-        --long-min 45 --long-gain 20 --render-scale 0.333
+        --long-min 45 --long-gain 20 --render-scale 0.333 --no-floor
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--long-min", type=float, default=180.0, help="the long cut's least seconds")
     parser.add_argument("--long-gain", type=float, default=60.0, help="the long cut's least gain over main")
     parser.add_argument("--render-scale", type=float, default=1.0, help="render size / platform size")
+    parser.add_argument("--no-floor", action="store_true", help="skip the ffmpeg CLI floor")
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="bench-week-"))
@@ -118,7 +119,7 @@ def main() -> None:
     spans = cold.output_for_node("scored_highlights")
     fps = output_fps(spans, 0)  # what our render chose
     floor_rows: list[tuple[str, float]] = []
-    binary = ffmpeg()
+    binary = None if args.no_floor else ffmpeg()
     if binary:
         decode = [[binary, "-v", "error", "-threads", "1", "-i", c.path, "-f", "null", "-"] for c in clips]
         floor_rows.append(
@@ -171,7 +172,11 @@ def main() -> None:
 
 
 def cut_rows(
-    cold: dg.ExecuteInProcessResult, steps: dict[str, float], store: LocalMediaStore, out: Path
+    cold: dg.ExecuteInProcessResult,
+    steps: dict[str, float],
+    store: LocalMediaStore,
+    out: Path,
+    options: RenderOptions,
 ) -> None:
     """A row per cut: what it adds to the week (EDL step, render, mix), the renders run again here."""
     spans = cold.output_for_node("scored_highlights")
@@ -189,7 +194,7 @@ def cut_rows(
             store,
             selected,
             "bench",
-            RenderOptions(),
+            options,
             workdir,
             short=short.spans,
             long=long.spans,

@@ -172,7 +172,8 @@ DEFAULT_CELERY_BROKER = "pyamqp://guest:guest@127.0.0.1:5672//"
 @dataclass(frozen=True, slots=True)
 class ExecutorSettings:
     """Where a run's steps execute: `multiprocess` (Dagster's default: one process per step on the run's
-    machine) or `celery` (each step a task on Dagster's Celery workers, through the broker)."""
+    machine), `celery` (each step a task on Dagster's Celery workers, through the broker) or `k8s` (each
+    step a Kubernetes Job of its own, `dagster-k8s`'s executor: the `[k8s]` extra, deploy/helm/)."""
 
     kind: str = "multiprocess"
     celery_broker: Secret = Secret("MONTAGE_CELERY_BROKER")  # may carry a password
@@ -463,7 +464,7 @@ def _mail(env: _Env) -> MailSettings:
 
 def _executor(env: _Env) -> ExecutorSettings:
     return ExecutorSettings(
-        kind=env.choice("MONTAGE_EXECUTOR", "multiprocess", ("multiprocess", "celery")),
+        kind=env.choice("MONTAGE_EXECUTOR", "multiprocess", ("multiprocess", "celery", "k8s")),
         celery_broker=env.secret("MONTAGE_CELERY_BROKER"),
         celery_backend=env.text("MONTAGE_CELERY_BACKEND", "rpc://"),
         celery_queue=env.text("MONTAGE_CELERY_QUEUE", "dagster"),

@@ -7,11 +7,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("MONTAGE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
@@ -32,3 +34,18 @@ def fresh_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def dagster_instance_env(home: Path, url: str) -> dict[str, str]:
+    """The environment of a production Dagster instance on the database at `url`: `home` (made here)
+    holds the repository's dagster.yaml, which reads its PostgreSQL connection from these variables."""
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    instance = make_url(url)
+    return {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_USERNAME": instance.username or "postgres",
+        "DAGSTER_PG_PASSWORD": instance.password or "",
+        "DAGSTER_PG_HOST": instance.host or "127.0.0.1",
+        "DAGSTER_PG_DB": instance.database or "",
+    }

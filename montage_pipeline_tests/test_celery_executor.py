@@ -3,8 +3,9 @@
 The production profile (PostgreSQL for Dagster's instance and the tables, the S3 server for media), the
 broker these machines run (127.0.0.1:5672, guest/guest), two `dagster-celery worker` processes with one
 task slot each and their own temp and cache folders, and `dagster asset materialize` as the run's
-orchestrator. Each test listens on a queue of its own, so parallel runs on one broker never take each
-other's steps.
+orchestrator. The module builds its week once (a few minutes), with one worker killed as the render
+starts on it, and its tests check that one build. It listens on a queue of its own, so parallel runs
+on one broker never take each other's steps.
 """
 
 from __future__ import annotations
@@ -24,19 +25,21 @@ import boto3
 import pytest
 import yaml
 from sqlalchemy import create_engine, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from montage_pipeline.defs.executors import CELERY_CONFIG_SOURCE, celery_config
 from montage_pipeline.platform.models import WeeklyMontage
 from montage_pipeline.settings import ExecutorSettings, Secret
-from montage_pipeline_tests.databases import fresh_database
+from montage_pipeline_tests.databases import dagster_instance_env, fresh_database
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WEEK = "2025-01-27"
 BROKER = os.environ.get("MONTAGE_TEST_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
 SMALL_RENDER = '{"ops": {"montage_renders": {"config": {"width_scale": 0.25, "fps": 30}}}}'
+# Under `pytest -n 2 --dist loadgroup` (make test) the module's tests run on one xdist worker, so the
+# module-scoped week is built once, not once per worker.
+pytestmark = pytest.mark.xdist_group("celery_week")
 STEPS = (
     "selected_clips",
     "scene_segments",
@@ -75,15 +78,23 @@ class CeleryWeek:
             str(REPO / "deploy" / "celery_worker.yaml"),
             "-q",
             env["MONTAGE_CELERY_QUEUE"],
+            # A node name unique on the broker: another run's worker "w1" on this host holds the
+            # exclusive `w1@host.celery.pidbox` queue, and a second one would die on RESOURCE_LOCKED.
             "-n",
-            name,
+            f"{name}-{env['MONTAGE_CELERY_QUEUE']}",
         ]
         args += ["--", "--concurrency=1", "--without-gossip", "--without-mingle"]
         with self.log(name).open("wb") as out:
             self.workers[name] = subprocess.Popen(
                 args, env=env, cwd=self.tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
-        _wait_for(lambda: "ready." in self.log(name).read_text(errors="replace"), 120, f"worker {name} ready")
+        proc = self.workers[name]
+        _wait_for(
+            lambda: "ready." in self.log(name).read_text(errors="replace") or proc.poll() is not None,
+            120,
+            f"worker {name} ready",
+        )
+        assert proc.poll() is None, self.log(name).read_text(errors="replace")[-3000:]
 
     def log(self, name: str) -> Path:
         return self.tmp / f"{name}.log"
@@ -137,69 +148,61 @@ def _run(args: list[str], env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-@pytest.fixture
-def celery_week(tmp_path: Path, pg_url: str, s3_endpoint: str) -> Iterator[CeleryWeek]:
+@pytest.fixture(scope="module")
+def celery_db_urls() -> Iterator[tuple[str, str]]:
+    """The platform's database and the Dagster instance's, fresh for this module's one week."""
+    with fresh_database() as platform_url, fresh_database() as instance_url:
+        yield platform_url, instance_url
+
+
+@pytest.fixture(scope="module")
+def celery_week(
+    tmp_path_factory: pytest.TempPathFactory, celery_db_urls: tuple[str, str], s3_endpoint: str
+) -> Iterator[CeleryWeek]:
     """A seeded week (4 small clips) on the production profile and a Dagster instance on PostgreSQL."""
+    tmp_path = tmp_path_factory.mktemp("celery_week")
+    pg_url, instance_url = celery_db_urls
     bucket = f"media-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
-    with fresh_database() as instance_url:
-        home = tmp_path / "dagster_home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-        instance = make_url(instance_url)
-        env = {
-            **os.environ,
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # the workers run `celery`
-            "DAGSTER_HOME": str(home),
-            "DAGSTER_PG_USERNAME": instance.username or "postgres",
-            "DAGSTER_PG_PASSWORD": instance.password or "",
-            "DAGSTER_PG_HOST": instance.host or "127.0.0.1",
-            "DAGSTER_PG_DB": instance.database or "",
-            "MONTAGE_PROFILE": "production",
-            "MONTAGE_HOME": str(tmp_path / "orchestrator"),
-            "MONTAGE_DATABASE_URL": pg_url,
-            "MONTAGE_STORAGE_ROOT": str(tmp_path / "uploads"),
-            "MONTAGE_S3_BUCKET": bucket,
-            "MONTAGE_S3_ENDPOINT_URL": s3_endpoint,
-            "MONTAGE_S3_REGION": "us-east-1",
-            "WEEKLY_MONTAGE_DURATION": "20",
-            "MONTAGE_EXECUTOR": "celery",
-            "MONTAGE_CELERY_BROKER": BROKER,
-            "MONTAGE_CELERY_QUEUE": f"montage-test-{uuid.uuid4().hex[:8]}",
-        }
-        _run([str(BIN / "montage"), "db", "upgrade"], env)
-        _run([str(BIN / "montage"), "seed", "demo", "--week", WEEK, "--clips", "4", "--size", "320x180"], env)
-        week = CeleryWeek(env, tmp_path, pg_url)
-        try:
-            yield week
-        finally:
-            week.stop()
+    env = {
+        **os.environ,
+        **dagster_instance_env(tmp_path / "dagster_home", instance_url),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # the workers run `celery`
+        "MONTAGE_PROFILE": "production",
+        "MONTAGE_HOME": str(tmp_path / "orchestrator"),
+        "MONTAGE_DATABASE_URL": pg_url,
+        "MONTAGE_STORAGE_ROOT": str(tmp_path / "uploads"),
+        "MONTAGE_S3_BUCKET": bucket,
+        "MONTAGE_S3_ENDPOINT_URL": s3_endpoint,
+        "MONTAGE_S3_REGION": "us-east-1",
+        "WEEKLY_MONTAGE_DURATION": "20",
+        "MONTAGE_EXECUTOR": "celery",
+        "MONTAGE_CELERY_BROKER": BROKER,
+        "MONTAGE_CELERY_QUEUE": f"montage-test-{uuid.uuid4().hex[:8]}",
+    }
+    _run([str(BIN / "montage"), "db", "upgrade"], env)
+    _run([str(BIN / "montage"), "seed", "demo", "--week", WEEK, "--clips", "4", "--size", "320x180"], env)
+    week = CeleryWeek(env, tmp_path, pg_url)
+    try:
+        yield week
+    finally:
+        week.stop()
 
 
-def _assert_week_built(week: CeleryWeek, run: subprocess.Popen[bytes]) -> None:
-    run.wait(900)
-    output = week.log("run").read_text(errors="replace")
-    assert run.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
-    # The blocking checks ran on the workers and passed (a failed one would have stopped the run).
-    checks = week.checks()
-    for output_name in ("landscape_render", "portrait_render", "mixed_audio"):
-        assert any(c.split()[1:] == [output_name, "passed"] for c in checks), checks
-    montage = week.montage()
-    assert montage is not None and montage.render_path_landscape and montage.render_path_portrait
-    assert montage.export_files and "final_landscape.mp4" in montage.export_files
+@dataclass
+class KilledWeek:
+    """The week as two workers built it, one of them SIGKILLed as the render step started on it."""
+
+    week: CeleryWeek
+    run: subprocess.Popen[bytes]
+    victim: str
+    survivor: str
 
 
-def test_a_week_is_built_by_two_celery_workers(celery_week: CeleryWeek) -> None:
-    celery_week.start_worker("w1")
-    celery_week.start_worker("w2")
-    _assert_week_built(celery_week, celery_week.materialize())
-    by_worker = {name: celery_week.steps_run_by(name) for name in ("w1", "w2")}
-    assert by_worker["w1"] | by_worker["w2"] == set(STEPS), by_worker
-    assert not by_worker["w1"] & by_worker["w2"], by_worker  # each step ran once
-    assert by_worker["w1"] and by_worker["w2"], f"one worker did everything: {by_worker}"
-
-
-def test_a_step_on_a_worker_that_dies_is_run_again_by_the_other(celery_week: CeleryWeek) -> None:
+@pytest.fixture(scope="module")
+def killed_week(celery_week: CeleryWeek) -> KilledWeek:
+    """One build shared by this module's tests (a 4-clip week through Celery costs minutes): both
+    workers take steps, and the one that starts the render is killed there, mid-week."""
     celery_week.start_worker("w1")
     celery_week.start_worker("w2")
     run = celery_week.materialize()
@@ -218,6 +221,35 @@ def test_a_step_on_a_worker_that_dies_is_run_again_by_the_other(celery_week: Cel
     victim = renders_started()
     assert victim is not None, celery_week.log("run").read_text(errors="replace")[-3000:]
     celery_week.kill(victim)
-    _assert_week_built(celery_week, run)
-    survivor = "w2" if victim == "w1" else "w1"
-    assert "montage_renders" in celery_week.steps_run_by(survivor)
+    run.wait(900)
+    return KilledWeek(celery_week, run, victim, "w2" if victim == "w1" else "w1")
+
+
+def test_a_week_is_built_by_two_celery_workers(killed_week: KilledWeek) -> None:
+    """The run succeeds, its blocking checks pass on the workers and the export row is written."""
+    week, run = killed_week.week, killed_week.run
+    output = week.log("run").read_text(errors="replace")
+    assert run.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
+    # The blocking checks ran on the workers and passed (a failed one would have stopped the run).
+    checks = week.checks()
+    for output_name in ("landscape_render", "portrait_render", "mixed_audio"):
+        assert any(c.split()[1:] == [output_name, "passed"] for c in checks), checks
+    montage = week.montage()
+    assert montage is not None and montage.render_path_landscape and montage.render_path_portrait
+    assert montage.export_files and "final_landscape.mp4" in montage.export_files
+    by_worker = {name: week.steps_run_by(name) for name in ("w1", "w2")}
+    assert by_worker["w1"] | by_worker["w2"] == set(STEPS), by_worker
+    # Each step ran once, but the render, which the killed worker had started.
+    assert by_worker["w1"] & by_worker["w2"] == {"montage_renders"}, by_worker
+    # Both workers took steps of their own besides that render (the broker shares the week's steps).
+    assert by_worker["w1"] - {"montage_renders"} and by_worker["w2"] - {"montage_renders"}, by_worker
+
+
+def test_a_step_on_a_worker_that_dies_is_run_again_by_the_other(killed_week: KilledWeek) -> None:
+    week = killed_week.week
+    assert week.workers[killed_week.victim].returncode == -signal.SIGKILL
+    assert "montage_renders" in week.steps_run_by(killed_week.survivor)
+    # The rerun finished on the survivor, and everything after the render ran there too.
+    survivor_log = week.log(killed_week.survivor).read_text(errors="replace")
+    assert 'Finished execution of step "montage_renders"' in survivor_log, survivor_log[-3000:]
+    assert {"mixed_audio", "s3_exports"} <= week.steps_run_by(killed_week.survivor)

@@ -48,7 +48,8 @@ def _pins(python: str) -> dict[str, str]:
 @pytest.mark.parametrize("python", TESTED_PYTHONS)
 def test_every_declared_dependency_is_pinned(python: str) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = [Requirement(r) for r in [*project["dependencies"], *project["optional-dependencies"]["dev"]]]
+    extras = [r for extra in project["optional-dependencies"].values() for r in extra]  # dev, k8s
+    declared = [Requirement(r) for r in [*project["dependencies"], *extras]]
     needed = [r for r in declared if r.marker is None or r.marker.evaluate(_environment(python))]
     pins = _pins(python)
     assert [str(r) for r in needed if _name(r.name) not in pins] == []

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.engine import make_url
 
 from montage_pipeline.platform.models import PostState, SocialPlatform, SocialPost
+from montage_pipeline_tests.databases import dagster_instance_env
 from montage_pipeline_tests.publish_support import WEEK, BuiltWeek
 from montage_pipeline_tests.social_support import KEY, Fakes, start_fakes
 from montage_pipeline_tests.test_exports_generations import (
@@ -47,18 +47,10 @@ def fakes(built_week: BuiltWeek) -> Iterator[Fakes]:
 @pytest.fixture
 def cli_env(built_week: BuiltWeek, fakes: Fakes, pg_url: str, tmp_path: Path) -> dict[str, str]:
     """The production profile pointed at the built week, its own Dagster instance on Postgres."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    instance = make_url(pg_url)
     week = built_week
     return {
         **os.environ,
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_USERNAME": instance.username or "postgres",
-        "DAGSTER_PG_PASSWORD": instance.password or "",
-        "DAGSTER_PG_HOST": instance.host or "127.0.0.1",
-        "DAGSTER_PG_DB": instance.database or "",
+        **dagster_instance_env(tmp_path / "dagster_home", pg_url),
         "MONTAGE_PROFILE": "production",
         "MONTAGE_HOME": str(tmp_path / "montage"),
         "MONTAGE_DATABASE_URL": week.db_url,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from montage_pipeline.defs.executors import build_executor
+from montage_pipeline.defs.executors import build_executor, render_pool_ops
 from montage_pipeline.defs.location_settings import settings as location_settings
 from montage_pipeline.defs.resources.wiring import build_resources
 from montage_pipeline.settings import load_settings
@@ -25,7 +25,7 @@ def build_definitions(env: Mapping[str, str] | None = None) -> dg.Definitions:
     once, `location_settings`)."""
     settings = location_settings if env is None else load_settings(env)
     defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    executor = build_executor(settings.executor)
+    executor = build_executor(settings.executor, render_pool_ops(defs))
     if executor is not None:
         defs = dg.Definitions.merge(defs, dg.Definitions(executor=executor))
     return defs.with_resources(build_resources(settings))

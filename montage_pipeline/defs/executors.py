@@ -5,10 +5,15 @@ With Celery, nothing passes between steps but the media store and the databases 
 the production profile is the one to use (PostgreSQL for Dagster's instance and the tables, S3 for
 media): every worker reaches both, and each keeps its own temp and cache folders. The workers start
 with `deploy/celery_worker.yaml`, which must say what `celery_config` says here (a test compares them).
+
+On Kubernetes (`deploy/helm/values.yaml`, Dagster's chart with the K8sRunLauncher), `k8s` runs each step
+as a Job of its own (`dagster-k8s`, the `[k8s]` extra). The render pool's steps (decode, encode, mix)
+ask for more CPU than the rest: `k8s_config` gives each op of that pool its own resource requests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import dagster as dg
@@ -36,8 +41,49 @@ def celery_config(settings: ExecutorSettings) -> dict[str, Any]:
     }
 
 
-def build_executor(settings: ExecutorSettings) -> dg.ExecutorDefinition | None:
-    """None: Dagster's default executor."""
+# The pool whose steps encode video (see the assets' `pool=`): on Kubernetes, pods with more CPU.
+RENDER_POOL = "render"
+# Each step's pod: enough for selection, analysis of a few clips, the exports and posts.
+STEP_RESOURCES: dict[str, Any] = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+# A render-pool step decodes every clip and encodes two renders (libx264 uses every core it is given).
+RENDER_STEP_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "2", "memory": "2Gi"},
+    "limits": {"memory": "4Gi"},
+}
+
+
+def k8s_config(render_ops: Collection[str]) -> dict[str, Any]:
+    """The k8s executor's config: every step pod's resources, and the render pool's ops with more CPU
+    (by op name; the rest of each pod, image and environment, comes from the chart's run launcher)."""
+    return {
+        "step_k8s_config": {"container_config": {"resources": STEP_RESOURCES}},
+        "per_step_k8s_config": {
+            op: {"container_config": {"resources": RENDER_STEP_RESOURCES}} for op in sorted(render_ops)
+        },
+    }
+
+
+def render_pool_ops(defs: dg.Definitions) -> set[str]:
+    """The names of the ops whose steps take a slot of the render pool."""
+    return {
+        asset.op.name
+        for asset in defs.assets or ()
+        if isinstance(asset, dg.AssetsDefinition) and asset.is_executable and asset.op.pool == RENDER_POOL
+    }
+
+
+def build_executor(
+    settings: ExecutorSettings, render_ops: Collection[str] = ()
+) -> dg.ExecutorDefinition | None:
+    """None: Dagster's default executor. `render_ops`: the render pool's ops (for `k8s`)."""
     if settings.kind == "celery":
         return celery_executor.configured(celery_config(settings), name="celery")
+    if settings.kind == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError as exc:  # an optional extra: say which, not a bare ModuleNotFoundError
+            raise ImportError(
+                "MONTAGE_EXECUTOR=k8s needs dagster-k8s: pip install 'montage_pipeline[k8s]'"
+            ) from exc
+        return k8s_job_executor.configured(k8s_config(render_ops), name="k8s")
     return None

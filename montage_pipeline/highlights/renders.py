@@ -22,8 +22,8 @@ from montage_pipeline.highlights.render_plan import (
     plan_renders,
 )
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
-from montage_pipeline.media.render import RenderReport, contact_sheet, render
-from montage_pipeline.media.specs import SpecReport, inspect_video, spec_failures
+from montage_pipeline.media.render import RenderReport, contact_sheet, encoded_spec, render
+from montage_pipeline.media.specs import SpecReport, spec_failures
 from montage_pipeline.storage.media_store import MediaStore
 
 THUMBNAIL_SIZES = {"landscape": (1280, 720), "portrait": (1080, 1920)}
@@ -107,7 +107,7 @@ def review_render(
     sheet = contact_sheet(report.span_thumbnails)
     sheet_path = workdir / f"{name}_contact_sheet.jpg"
     sheet.convert("RGB").save(sheet_path, format="JPEG", quality=80)
-    spec = inspect_video(report.path)
+    spec = encoded_spec(report)
     total_s, intro_s = plan.times(name)
     target = total_s + plan.outro_s
     if portrait:
@@ -141,7 +141,7 @@ def _unbranded_failures(
 ) -> list[str]:
     """The unbranded portrait against the branded one's size and length; it has no end card."""
     return spec_failures(
-        inspect_video(unbranded.path),
+        encoded_spec(unbranded),
         width=branded.width,
         height=branded.height,
         target_duration_s=target_s,

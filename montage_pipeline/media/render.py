@@ -35,11 +35,13 @@ from montage_pipeline.media.overlay import (
     title_card,
 )
 from montage_pipeline.media.reframe import ActionTrack, CropPlan, plan_crop
+from montage_pipeline.media.specs import MAX_STILL_S, SpecReport, StillDetector, _small_luma, inspect_video
 
 log = logging.getLogger(__name__)
 
 CREDIT_SECONDS = 3.0
 THUMB_SIZE = (320, 180)
+STILL_SAMPLE_HZ = 15  # still-test samples per second of output: 1 s stills are found to ±0.07 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,8 @@ class RenderReport:
     span_thumbnails: list[Image.Image] = field(default_factory=list)
     best_frame: Image.Image | None = None
     crop_plans: list[CropPlan] = field(default_factory=list)
+    # Black or frozen stretches (start, end seconds), measured on the frames as they were encoded.
+    still_spans: tuple[tuple[float, float], ...] = ()
 
     @property
     def bitrate_kbps(self) -> float:
@@ -118,15 +122,41 @@ class RenderReport:
         return self.duration_s / self.seconds if self.seconds else 0.0
 
 
+def encoded_spec(report: RenderReport) -> SpecReport:
+    """The rendered file's spec from its bytes and packets, with the black/frozen stretches measured on
+    the frames as they were encoded: the platform check without decoding the file a second time."""
+    return replace(inspect_video(report.path, stills=False), black_or_frozen_spans=report.still_spans)
+
+
 def _is_landscape_16_9(w: int, h: int) -> bool:
     return abs(w / h - 16 / 9) < 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class RenderChunk:
+    """Spans [first_span, end_span) of an EDL as one closed-GOP piece of the output file.
+
+    The piece starts at output frame `first_frame` (its pictures keep the whole file's frame numbers, so
+    credit plates and crops move exactly as in a single-step render); the first chunk carries the title
+    card, the last the end card. `media.render_chunks` plans chunks at hard cuts and joins them.
+    """
+
+    first_span: int
+    end_span: int
+    first_frame: int
 
 
 class _Encoder:
     """One output file: libx264 High 4:2:0, closed GOP of fps/2, 2 B-frames, faststart, no edit list."""
 
-    def __init__(self, spec: OutputSpec, settings: EncodeSettings) -> None:
-        self.spec, self.settings = spec, settings
+    def __init__(
+        self,
+        spec: OutputSpec,
+        settings: EncodeSettings,
+        first_frame: int = 0,
+        still_min_s: float = MAX_STILL_S,
+    ) -> None:
+        self.spec, self.settings, self.first_frame = spec, settings, first_frame
         self.tmp = spec.path.with_name(f".{spec.path.stem}.partial{spec.path.suffix}")
         spec.path.parent.mkdir(parents=True, exist_ok=True)
         self.container = av.open(
@@ -151,10 +181,16 @@ class _Encoder:
             "x264-params": "scenecut=0:open-gop=0:colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv",
         }
         self.stream = stream
-        self.frames = 0
+        self.frames = first_frame  # the output's frame number, counted over the whole file
+        # The spec check's still test runs here, on every STILL_SAMPLE_HZ-th of a second of the frames
+        # being encoded, instead of decoding the finished file again (~10 s per 90 s output at 1080p).
+        self.stills = StillDetector(still_min_s)
+        self._sample_every = max(1, round(fps / STILL_SAMPLE_HZ))
 
     def encode(self, frame: av.VideoFrame) -> None:
-        frame.pts = self.frames
+        if self.frames % self._sample_every == 0:
+            self.stills.feed(self.frames / self.settings.fps, _small_luma(frame))
+        frame.pts = self.frames - self.first_frame
         frame.time_base = Fraction(1, self.settings.fps)
         frame.pict_type = av.video.frame.PictureType.NONE  # never force the source's frame types
         self.container.mux(self.stream.encode(frame))
@@ -317,31 +353,41 @@ def render(
     progress: Callable[[int, int], None] | None = None,
     palette: Palette = DEFAULT_PALETTE,
     sub: SubCut | None = None,
+    chunk: RenderChunk | None = None,
 ) -> list[RenderReport]:
-    """Render the spans into every output in one pass over the sources; with `sub`, the sub-cut's
-    outputs too, from the same decoded frames (their reports follow the main outputs')."""
+    """Render the spans into every output in one pass over the sources; with `chunk`, only that piece;
+    with `sub` (whole renders only), the sub-cut's outputs too, from the same decoded frames (their
+    reports follow the main outputs')."""
     started = time.perf_counter()
     fps = settings.fps
-    encoders = [_Encoder(o, settings) for o in outputs]
+    chunk = chunk or RenderChunk(0, len(spans), 0)
+    whole = (chunk.first_span, chunk.end_span) == (0, len(spans))
+    # A piece reports every still run, so that the join can measure stretches that cross a seam.
+    if sub is not None and not whole:
+        raise ValueError("a sub-cut rides on a whole render, not on a chunk")
+    encoders = [_Encoder(o, settings, chunk.first_frame, MAX_STILL_S if whole else 0.0) for o in outputs]
     reports = [RenderReport(o.path, o.width, o.height, fps) for o in outputs]
     sub_encoders = [_Encoder(o, settings) for o in sub.outputs] if sub else []
     sub_reports = [RenderReport(o.path, o.width, o.height, fps) for o in sub.outputs] if sub else []
     best = max(range(len(spans)), key=lambda i: spans[i].score) if spans else -1
     try:
-        _title_frames(encoders, title, intro_s, fps, palette)
+        if chunk.first_span == 0:
+            _title_frames(encoders, title, intro_s, fps, palette)
         if sub is not None:
             _title_frames(sub_encoders, sub.title, sub.intro_s, fps, palette)
         sub_best = max(range(len(sub.spans)), key=lambda j: sub.spans[j].score) if sub and sub.spans else -1
-        for index, span in enumerate(spans):
+        for index in range(chunk.first_span, chunk.end_span):
             rider = None
             if sub is not None and index in sub.parents:
                 j = list(sub.parents).index(index)
                 rider = _Rider(sub.spans[j], sub_encoders, sub_reports, j == sub_best)
-            _render_span(index, span, spans, outputs, encoders, reports, settings, index == best, rider)
+            _render_span(
+                index, spans[index], spans, outputs, encoders, reports, settings, index == best, rider
+            )
             if progress:
                 progress(index + 1, len(spans))
         for enc in (*encoders, *sub_encoders):
-            if enc.spec.outro_image is not None and enc.spec.outro_s > 0:
+            if enc.spec.outro_image is not None and enc.spec.outro_s > 0 and chunk.end_span == len(spans):
                 outro = cover(Image.open(enc.spec.outro_image), enc.spec.width, enc.spec.height)
                 still = av.VideoFrame.from_image(outro).reformat(format="yuv420p")
                 for _ in range(round(enc.spec.outro_s * fps)):
@@ -353,8 +399,9 @@ def render(
         raise
     elapsed = time.perf_counter() - started
     for report, enc in zip((*reports, *sub_reports), (*encoders, *sub_encoders), strict=True):
-        report.frames = enc.frames
-        report.duration_s = enc.frames / fps
+        report.frames = enc.frames - enc.first_frame
+        report.duration_s = report.frames / fps
+        report.still_spans = enc.stills.finish(enc.frames / fps)
         report.seconds = elapsed
         report.size_bytes = report.path.stat().st_size
     return reports + sub_reports

@@ -301,7 +301,13 @@ def _canvas_size(plan: ClipPlan) -> tuple[int, int]:
 
 
 def _add_video(container: OutputContainer, plan: ClipPlan, preset: str, crf: int) -> VideoStream:
-    """The H.264 stream: the clip's size and rate, a GOP of two seconds, two B-frames, High profile."""
+    """The H.264 stream: the clip's size and rate, a GOP of two seconds, two B-frames, High profile.
+
+    The encode is most of a generated clip's cost. superfast with the cheapest sub-pixel search
+    (subme=0) costs 15–35 % less CPU than plain superfast at the same size (1080p, measured in CPU
+    time); ultrafast would halve it, but without deblocking and adaptive quantisation its noise reads as
+    motion, unevenly at 30 and 60 fps (test_motion_reads_the_same_at_30_and_60_fps fails).
+    """
     video = container.add_stream("libx264", rate=plan.fps)
     video.width, video.height, video.pix_fmt = plan.width, plan.height, "yuv420p"
     video.time_base = Fraction(1, plan.fps)
@@ -312,6 +318,7 @@ def _add_video(container: OutputContainer, plan: ClipPlan, preset: str, crf: int
         "g": str(2 * plan.fps),
         "bf": "2",
         "profile": "high",
+        "x264-params": "subme=0",
     }
     return video
 
