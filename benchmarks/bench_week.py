@@ -177,6 +177,7 @@ def cut_rows(
     store: LocalMediaStore,
     out: Path,
     options: RenderOptions,
+    repeat: int = 2,
 ) -> None:
     """A row per cut: what it adds to the week (EDL step, render, mix), the renders run again here."""
     spans = cold.output_for_node("scored_highlights")
@@ -185,21 +186,17 @@ def cut_rows(
     main_outputs = ["landscape_render", "portrait_render"]
 
     def render_s(selected: list[str]) -> tuple[float, list]:
-        workdir = out / "_".join(selected)
-        workdir.mkdir(parents=True)
-        start = time.perf_counter()
-        rendered = render_week(
-            spans,
-            scenes,
-            store,
-            selected,
-            "bench",
-            options,
-            workdir,
-            short=short.spans,
-            long=long.spans,
-        )
-        return time.perf_counter() - start, rendered
+        """The best of `repeat` runs: on a shared machine the slower ones measure the neighbours."""
+        best, rendered = float("inf"), []
+        for attempt in range(repeat):
+            workdir = out / f"{'_'.join(selected)}-{attempt}"
+            workdir.mkdir(parents=True)
+            start = time.perf_counter()
+            rendered = render_week(
+                spans, scenes, store, selected, "bench", options, workdir, short=short.spans, long=long.spans
+            )
+            best = min(best, time.perf_counter() - start)
+        return best, rendered
 
     main_s, _ = render_s(main_outputs)
     rows = []
@@ -213,7 +210,7 @@ def cut_rows(
         long_s, rendered = render_s([LONG])
         mix_s = _mix_seconds("long", long.spans, rendered[0], out)
         rows.append(("long", steps.get("long_highlights", 0.0), long_s, long_s, False, mix_s))
-    print(f"\nthe main cut's render (both aspects, one pass): {main_s:.1f} s")
+    print(f"\nthe main cut's render (both aspects, one pass, best of {repeat}): {main_s:.1f} s")
     print(
         "| cut | length s | EDL step s | render extra s | render alone s | decode | mix + master s "
         "| total extra s |"
