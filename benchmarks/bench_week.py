@@ -155,11 +155,11 @@ def main() -> None:
         print(f"| {step} | {seconds:.1f} |")
     print(f"| **whole week (wall)** | **{cold_s:.1f}** |")
     print()
-    print("| floor | s |")
-    print("|---|---|")
-    for name, seconds in floor_rows:
-        print(f"| {name} | {seconds:.1f} |")
     if floor_rows:
+        print("| floor | s |")
+        print("|---|---|")
+        for name, seconds in floor_rows:
+            print(f"| {name} | {seconds:.1f} |")
         print(f"| **floor total** | **{floor_s:.1f}** |")
         print(f"\nwhole week cold / floor: {cold_s / floor_s:.2f}×")
     cold_analysis = steps.get("scene_segments", 0.0)
