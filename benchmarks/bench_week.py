@@ -7,7 +7,14 @@ rendering the same two outputs from the same EDL (one `-filter_complex` each, sa
 CLI does no analysis, no music, no mastering, no checks: it is a floor, not a competitor).
 Debian's ffmpeg is used for this benchmark only.
 
+The cuts (README, "Cuts of every length"): the extra time each cut adds, a row per cut. Its EDL step
+(from the run), the render stage run again on the same EDLs as plain Python (the main cut's two outputs
+alone; with the short riding on that pass; the short alone, i.e. without the shared decoding; the long
+cut's own pass) and its own mix and master.
+
     python benchmarks/bench_week.py --clips 10
+    python benchmarks/bench_week.py --clips 8 --size 640x360 --duration 30 --short 15 \
+        --long-min 45 --long-gain 20 --render-scale 0.333 --no-floor
 """
 
 from __future__ import annotations
@@ -25,10 +32,21 @@ from _common import ffmpeg, run_parallel, timed
 from bench_render import cli_command
 from sqlalchemy.orm import Session
 
-from montage_pipeline.highlights.render_plan import PORTRAIT_MAX_S, output_fps, render_spans
+from montage_pipeline.highlights.cuts import load_cut
+from montage_pipeline.highlights.render_plan import (
+    LONG,
+    PORTRAIT_MAX_S,
+    SHORT,
+    RenderOptions,
+    output_fps,
+    render_spans,
+)
+from montage_pipeline.highlights.renders import render_week
+from montage_pipeline.highlights.soundtrack import finish_other_cut
 from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.seed_demo import seed_demo
+from montage_pipeline.storage.media_store import LocalMediaStore
 
 WEEK = "2025-01-27"
 
@@ -49,11 +67,27 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=10)
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--duration", type=float, default=90.0, help="target montage seconds")
+    parser.add_argument("--short", type=float, default=30.0, help="the short cut's seconds (15–60)")
+    parser.add_argument("--long-min", type=float, default=180.0, help="the long cut's least seconds")
+    parser.add_argument("--long-gain", type=float, default=60.0, help="the long cut's least gain over main")
+    parser.add_argument("--render-scale", type=float, default=1.0, help="render size / platform size")
+    parser.add_argument("--no-floor", action="store_true", help="skip the ffmpeg CLI floor")
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="bench-week-"))
     # The code location reads only this mapping (settings.py): the target length must be in it.
-    env = {"MONTAGE_HOME": str(workdir / "montage"), "WEEKLY_MONTAGE_DURATION": str(args.duration)}
+    env = {
+        "MONTAGE_HOME": str(workdir / "montage"),
+        "WEEKLY_MONTAGE_DURATION": str(args.duration),
+        "MONTAGE_SHORT_DURATION": str(round(args.short)),
+    }
+    long_config = {"min_duration_s": args.long_min, "min_gain_s": args.long_gain}
+    cut_config = {
+        "ops": {
+            "long_highlights": {"config": long_config},
+            "montage_renders": {"config": {"width_scale": args.render_scale}},
+        }
+    }
     (workdir / "montage").mkdir()
     url = f"sqlite:///{workdir / 'montage' / 'platform.sqlite'}"
     upgrade(url)
@@ -67,7 +101,7 @@ def main() -> None:
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
         start = time.perf_counter()
-        cold = job.execute_in_process(partition_key=WEEK, instance=instance)
+        cold = job.execute_in_process(partition_key=WEEK, instance=instance, run_config=cut_config)
         cold_s = time.perf_counter() - start
         assert cold.success
         steps = _step_seconds(cold)
@@ -85,7 +119,7 @@ def main() -> None:
     spans = cold.output_for_node("scored_highlights")
     fps = output_fps(spans, 0)  # what our render chose
     floor_rows: list[tuple[str, float]] = []
-    binary = ffmpeg()
+    binary = None if args.no_floor else ffmpeg()
     if binary:
         decode = [[binary, "-v", "error", "-threads", "1", "-i", c.path, "-f", "null", "-"] for c in clips]
         floor_rows.append(
@@ -121,11 +155,11 @@ def main() -> None:
         print(f"| {step} | {seconds:.1f} |")
     print(f"| **whole week (wall)** | **{cold_s:.1f}** |")
     print()
-    print("| floor | s |")
-    print("|---|---|")
-    for name, seconds in floor_rows:
-        print(f"| {name} | {seconds:.1f} |")
     if floor_rows:
+        print("| floor | s |")
+        print("|---|---|")
+        for name, seconds in floor_rows:
+            print(f"| {name} | {seconds:.1f} |")
         print(f"| **floor total** | **{floor_s:.1f}** |")
         print(f"\nwhole week cold / floor: {cold_s / floor_s:.2f}×")
     cold_analysis = steps.get("scene_segments", 0.0)
@@ -133,6 +167,72 @@ def main() -> None:
     speedup = cold_analysis / max(warm_analysis, 1e-3)
     print(f"analysis cold {cold_analysis:.1f} s, warm {warm_analysis:.2f} s: {speedup:.0f}× faster")
     print(f"peak memory: this process {peak_self:.0f} MB, largest child {peak_children:.0f} MB")
+    store = LocalMediaStore(workdir / "montage" / "media")
+    cut_rows(cold, steps, store, workdir / "cuts", RenderOptions(width_scale=args.render_scale))
+
+
+def cut_rows(
+    cold: dg.ExecuteInProcessResult,
+    steps: dict[str, float],
+    store: LocalMediaStore,
+    out: Path,
+    options: RenderOptions,
+    repeat: int = 2,
+) -> None:
+    """A row per cut: what it adds to the week (EDL step, render, mix), the renders run again here."""
+    spans = cold.output_for_node("scored_highlights")
+    scenes = cold.output_for_node("scene_segments")
+    short, long = load_cut(store, WEEK, "short"), load_cut(store, WEEK, "long")
+    main_outputs = ["landscape_render", "portrait_render"]
+
+    def render_s(selected: list[str]) -> tuple[float, list]:
+        """The best of `repeat` runs: on a shared machine the slower ones measure the neighbours."""
+        best, rendered = float("inf"), []
+        for attempt in range(repeat):
+            workdir = out / f"{'_'.join(selected)}-{attempt}"
+            workdir.mkdir(parents=True)
+            start = time.perf_counter()
+            rendered = render_week(
+                spans, scenes, store, selected, "bench", options, workdir, short=short.spans, long=long.spans
+            )
+            best = min(best, time.perf_counter() - start)
+        return best, rendered
+
+    main_s, _ = render_s(main_outputs)
+    rows = []
+    if short.spans:
+        shared_s, rendered = render_s([*main_outputs, SHORT])
+        alone_s, _ = render_s([SHORT])
+        shared = next(r for r in rendered if r.name == SHORT).shared_decode
+        mix_s = _mix_seconds("short", short.spans, next(r for r in rendered if r.name == SHORT), out)
+        rows.append(("short", steps.get("short_highlights", 0.0), shared_s - main_s, alone_s, shared, mix_s))
+    if long.spans:
+        long_s, rendered = render_s([LONG])
+        mix_s = _mix_seconds("long", long.spans, rendered[0], out)
+        rows.append(("long", steps.get("long_highlights", 0.0), long_s, long_s, False, mix_s))
+    print(f"\nthe main cut's render (both aspects, one pass, best of {repeat}): {main_s:.1f} s")
+    print(
+        "| cut | length s | EDL step s | render extra s | render alone s | decode | mix + master s "
+        "| total extra s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for cut, edl_s, extra_s, alone_s, shared, mix_s in rows:
+        length = max(s.montage_out_s for s in (short if cut == "short" else long).spans)
+        decode = "shared with main" if shared else "own pass"
+        total = edl_s + extra_s + mix_s
+        print(
+            f"| {cut} | {length:.0f} | {edl_s:.1f} | {extra_s:.1f} | {alone_s:.1f} | {decode} | {mix_s:.1f} "
+            f"| {total:.1f} |"
+        )
+    if not long.spans:
+        print(f"| long | — | {steps.get('long_highlights', 0.0):.1f} | skipped: {long.skip_reason} | | | | |")
+
+
+def _mix_seconds(cut: str, spans: list, rendered: object, out: Path) -> float:
+    files = {name: path for name, (path, _) in rendered.files.items()}  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    finish_other_cut(cut, spans, files, WEEK, None, (9.0, -4.0), None, out / f"mix-{cut}", 320_000)
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

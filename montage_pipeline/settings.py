@@ -23,6 +23,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from montage_pipeline.profiles import Profile, ProfileError, load_profile
 from montage_pipeline.rules import RULES
 
+# The cut each platform posts by default, and the cuts each may post: the long cut is landscape only
+# (YouTube); the short is portrait (TikTok, Reels), the main cut has both aspects.
+DEFAULT_POST_CUTS = {"youtube": "main", "tiktok": "short", "instagram": "short"}
+ALLOWED_POST_CUTS = {"youtube": ("main", "long"), "tiktok": ("short", "main"), "instagram": ("short", "main")}
+
 DEFAULT_TARGET_DURATION_S = RULES.target_duration_s
 MB = 1_000_000
 
@@ -189,6 +194,9 @@ class Settings:
     home: Path  # MONTAGE_HOME: the data folder (embedded data, the media cache)
     week_timezone: str = "UTC"
     target_duration_s: float = DEFAULT_TARGET_DURATION_S
+    short_duration_s: float = 30.0  # the short cut (portrait), 15–60 s
+    # Which cut each platform posts: "main", "short" or (YouTube only) "long" (MONTAGE_POST_CUTS).
+    post_cuts: tuple[tuple[str, str], ...] = tuple(DEFAULT_POST_CUTS.items())
     music_library: Path | None = None  # None: generated music
     public_base_url: str | None = None  # None: presigned links
     clip_limits: ClipLimits = ClipLimits()
@@ -220,6 +228,8 @@ class Settings:
             "MONTAGE_S3_REGION": s3.region_name if s3 else None,
             "MONTAGE_WEEK_TIMEZONE": self.week_timezone,
             "WEEKLY_MONTAGE_DURATION": self.target_duration_s,
+            "MONTAGE_SHORT_DURATION": self.short_duration_s,
+            "MONTAGE_POST_CUTS": ",".join(f"{k}={v}" for k, v in self.post_cuts),
             "MONTAGE_MUSIC_LIBRARY": str(self.music_library) if self.music_library else None,
             "MONTAGE_PUBLIC_BASE_URL": self.public_base_url,
             "MONTAGE_SCHEDULE_HOUR": self.schedule.hour,
@@ -256,6 +266,8 @@ ENV_VARS = (
     "MONTAGE_S3_PREFIX",
     "MONTAGE_WEEK_TIMEZONE",
     "WEEKLY_MONTAGE_DURATION",
+    "MONTAGE_SHORT_DURATION",
+    "MONTAGE_POST_CUTS",
     "MONTAGE_MUSIC_LIBRARY",
     "MONTAGE_PUBLIC_BASE_URL",
     "MONTAGE_URL_EXPIRES_S",
@@ -377,6 +389,22 @@ def _target_duration(env: _Env) -> float:
     return value
 
 
+def parse_post_cuts(raw: str, var: str = "MONTAGE_POST_CUTS") -> tuple[tuple[str, str], ...]:
+    """`youtube=main,tiktok=short,instagram=short` (any subset; the rest keep their default)."""
+    cuts = dict(DEFAULT_POST_CUTS)
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        platform, sep, cut = (x.strip().lower() for x in item.partition("="))
+        if not sep or platform not in ALLOWED_POST_CUTS:
+            raise SettingsError(
+                f"{var}: {item!r} is not platform=cut with a platform among {', '.join(ALLOWED_POST_CUTS)}"
+            )
+        if cut not in ALLOWED_POST_CUTS[platform]:
+            allowed = ", ".join(ALLOWED_POST_CUTS[platform])
+            raise SettingsError(f"{var}: {platform} cannot post the {cut!r} cut (one of: {allowed})")
+        cuts[platform] = cut
+    return tuple(cuts.items())
+
+
 def _music_library(env: _Env) -> Path | None:
     var = "MONTAGE_MUSIC_LIBRARY"
     raw = env.text(var)
@@ -465,6 +493,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         home=profile.home,
         week_timezone=_timezone(read),
         target_duration_s=_target_duration(read),
+        short_duration_s=float(read.number("MONTAGE_SHORT_DURATION", 30, 15, 60, "seconds")),
+        post_cuts=parse_post_cuts(read.text("MONTAGE_POST_CUTS")),
         music_library=_music_library(read),
         public_base_url=read.optional("MONTAGE_PUBLIC_BASE_URL"),
         clip_limits=ClipLimits.from_env(raw),

@@ -26,10 +26,14 @@ ROWS = {
     "selected_clips": SelectedClip,
     "scene_segments": SceneSegment,
     "scored_highlights": EditSpan,
+    "short_highlights": EditSpan,
+    "long_highlights": EditSpan,
     "s3_exports": ExportedFile,
     "social_posts": SocialPostRow,
 }
 MEDIA = {"landscape_render", "portrait_render", "mixed_audio"}
+# The other cuts' renders: files, or (this built week has no short or long EDL) an explicit skip.
+CUT_MEDIA = {"short_portrait_render", "long_landscape_render"}
 
 
 def _stored_rows(db_url: str, asset: str) -> int:
@@ -62,7 +66,7 @@ def test_every_asset_of_a_built_week_loads_from_a_script(
     monkeypatch.setenv("MONTAGE_HOME", str(tmp_path / "home"))  # the media IO manager's cache
     defs = build_definitions(env)
     keys = {key.to_user_string(): key for key in defs.resolve_all_asset_keys()}
-    assert set(keys) == set(ROWS) | MEDIA, "a new asset: say here what its value is"
+    assert set(keys) == set(ROWS) | MEDIA | CUT_MEDIA, "a new asset: say here what its value is"
 
     with dg.instance_for_test() as instance:
         values = {
@@ -84,3 +88,6 @@ def test_every_asset_of_a_built_week_loads_from_a_script(
             assert media.path.is_file() and media.path.stat().st_size == media.size_bytes, name
             assert file_sha256(media.path) == media.sha256, name
     assert "final_landscape.mp4" in values["mixed_audio"].files  # type: ignore[attr-defined]
+    for name in CUT_MEDIA:
+        bundle = values[name]
+        assert isinstance(bundle, MediaBundle) and (bool(bundle.files) != bool(bundle.skip_reason)), name

@@ -3,17 +3,18 @@ portrait crop, the Shorts limit) and which outputs share one decode pass."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from montage_pipeline.highlights.analysis_cache import load_key
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.media.overlay import DEFAULT_PALETTE, Palette
 from montage_pipeline.media.reframe import ActionTrack
-from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderSpan
+from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderSpan, SubCut
 from montage_pipeline.storage.media_store import MediaStore
 
 PORTRAIT_MAX_S = 180.0  # YouTube Shorts' limit, also fine for Reels and TikTok
@@ -76,6 +77,12 @@ def render_spans(
 
 OUTPUTS = {"landscape_render": (1920, 1080), "portrait_render": (1080, 1920)}
 UNBRANDED = "portrait_unbranded"  # the portrait without branding, rendered beside a branded one
+# The other cuts' renders (highlights/cuts.py): the short in portrait, the long YouTube cut in landscape.
+SHORT = "short_portrait_render"
+LONG = "long_landscape_render"
+CUT_OUTPUTS = {SHORT: (1080, 1920), LONG: (1920, 1080)}
+SHORT_UNBRANDED = "short_portrait_unbranded"
+PORTRAITS = ("portrait_render", SHORT)
 
 
 class BrandingFileError(ValueError):
@@ -98,10 +105,14 @@ class RenderOptions:
 
 @dataclass(frozen=True, slots=True)
 class RenderGroup:
-    """Outputs that share a span list: one decode pass feeds all their encoders."""
+    """Outputs that share a span list: one decode pass feeds all their encoders (and, with `sub`, the
+    short's encoders from the same decoded frames)."""
 
     names: tuple[str, ...]
     spans: list[RenderSpan]
+    intro_s: float | None = None  # None: the plan's (the main cut's)
+    sub: SubCut | None = None
+    sub_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +125,12 @@ class RenderPlan:
     outro_s: float  # 0 without an end card
     total_s: float  # the edit's length, before the end card
     palette: Palette = DEFAULT_PALETTE  # the title card's colours
+    # The other cuts' own (edit length, title card length), by output name; the rest are the main cut's.
+    cut_times: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def times(self, name: str) -> tuple[float, float]:
+        """The output's edit length (before the end card) and title card length."""
+        return self.cut_times.get(name, (self.total_s, self.intro_s))
 
 
 def branding_files(options: RenderOptions) -> dict[str, Path]:
@@ -140,9 +157,9 @@ def output_specs(
     portrait when the portrait is branded."""
     specs: dict[str, OutputSpec] = {}
     for name in selected:
-        w, h = OUTPUTS[name]
+        w, h = {**OUTPUTS, **CUT_OUTPUTS}[name]
         w, h = (round(w * options.width_scale / 2) * 2, round(h * options.width_scale / 2) * 2)
-        layout = options.portrait_layout if name == "portrait_render" else "fit"
+        layout = options.portrait_layout if name in PORTRAITS else "fit"
         specs[name] = OutputSpec(
             workdir / f"{name}.mp4",
             w,
@@ -153,8 +170,9 @@ def output_specs(
             outro_image=branding.get("outro_image"),
             outro_s=outro_s,
         )
-        if name == "portrait_render" and branding:
-            specs[UNBRANDED] = OutputSpec(workdir / f"{name}_unbranded.mp4", w, h, layout=layout)
+        if name in PORTRAITS and branding:
+            unbranded = UNBRANDED if name == "portrait_render" else SHORT_UNBRANDED
+            specs[unbranded] = OutputSpec(workdir / f"{name}_unbranded.mp4", w, h, layout=layout)
     return specs
 
 
@@ -165,6 +183,8 @@ def render_groups(
     (the portrait is only cut shorter past the Shorts limit)."""
     groups: dict[str, list[str]] = {}
     for name in names:
+        if name in (*CUT_OUTPUTS, SHORT_UNBRANDED):
+            continue
         groups.setdefault("landscape" if name == "landscape_render" else "portrait", []).append(name)
     if portrait == landscape and len(groups) == 2:
         groups = {"all": [n for group in groups.values() for n in group]}
@@ -174,6 +194,24 @@ def render_groups(
     ]
 
 
+def short_parents(short: Sequence[RenderSpan], main: Sequence[RenderSpan]) -> list[int] | None:
+    """For each short span the main span it lies in (same source, contained range), or None when the
+    short cannot ride on a pass over `main` (a span outside it, or an order the main pass cannot meet)."""
+    parents: list[int] = []
+    for s in short:
+        found = [
+            i
+            for i, m in enumerate(main)
+            if m.source_path == s.source_path
+            and m.source_in_s - 1e-3 <= s.source_in_s
+            and s.source_out_s <= m.source_out_s + 1e-3
+        ]
+        if not found or (parents and found[0] <= parents[-1]):
+            return None
+        parents.append(found[0])
+    return parents
+
+
 def plan_renders(
     spans: Sequence[EditSpan],
     tracks: dict[str, ActionTrack],
@@ -181,20 +219,42 @@ def plan_renders(
     title: str,
     options: RenderOptions,
     workdir: Path,
+    short: Sequence[EditSpan] = (),
+    long: Sequence[EditSpan] = (),
 ) -> RenderPlan:
-    """What to render for the selected outputs (names in OUTPUTS) into `workdir`, and in which passes."""
+    """What to render for the selected outputs (names in OUTPUTS and CUT_OUTPUTS) into `workdir`, and in
+    which passes. The short rides on a main pass (one decode) when one is selected and it fits inside;
+    the long cut, which has spans of its own, gets a pass of its own."""
     branding = branding_files(options)
     outro_s = options.outro_s if "outro_image" in branding else 0.0
+    selected = [n for n in selected if (n != SHORT or short) and (n != LONG or long)]
     specs = output_specs(selected, options, branding, outro_s, workdir)
     landscape = render_spans(spans, tracks)
     portrait = render_spans(spans, tracks, max_duration_s=PORTRAIT_MAX_S - outro_s)
+    groups = render_groups(list(specs), landscape, portrait)
+    cut_times: dict[str, tuple[float, float]] = {}
+    if SHORT in specs:
+        short_names = tuple(n for n in (SHORT, SHORT_UNBRANDED) if n in specs)
+        short_spans = render_spans(short, tracks)
+        cut_times[SHORT] = (max(s.montage_out_s for s in short), short[0].intro_s)
+        host = next((g for g in groups if short_parents(short_spans, g.spans) is not None), None)
+        if host is not None:
+            parents = short_parents(short_spans, host.spans) or []
+            sub = SubCut([specs[n] for n in short_names], short_spans, parents, title, short[0].intro_s)
+            groups[groups.index(host)] = dataclasses.replace(host, sub=sub, sub_names=short_names)
+        else:
+            groups.append(RenderGroup(short_names, short_spans, intro_s=short[0].intro_s))
+    if LONG in specs:
+        cut_times[LONG] = (max(s.montage_out_s for s in long), long[0].intro_s)
+        groups.append(RenderGroup((LONG,), render_spans(long, tracks), intro_s=long[0].intro_s))
     return RenderPlan(
         outputs=specs,
-        groups=render_groups(list(specs), landscape, portrait),
+        groups=groups,
         settings=EncodeSettings(fps=output_fps(spans, options.fps), crf=options.crf, preset=options.preset),
         title=title,
         intro_s=spans[0].intro_s,
         outro_s=outro_s,
         total_s=max(s.montage_out_s for s in spans),
         palette=options.palette,
+        cut_times=cut_times,
     )

@@ -3,6 +3,7 @@ and review each (thumbnail, contact sheet, the platform spec checks) into what t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,9 @@ from PIL import Image
 
 from montage_pipeline.highlights.render_plan import (
     PORTRAIT_MAX_S,
+    PORTRAITS,
+    SHORT,
+    SHORT_UNBRANDED,
     UNBRANDED,
     RenderOptions,
     RenderPlan,
@@ -36,6 +40,7 @@ class RenderedOutput:
     contact_sheet: Image.Image
     spec: SpecReport
     failures: list[str]  # empty: the check passes
+    shared_decode: bool = False  # cut from another output's decode pass (the short on the main pass)
 
 
 def render_week(
@@ -47,23 +52,31 @@ def render_week(
     options: RenderOptions,
     workdir: Path,
     progress: Callable[[int, int], None] | None = None,
+    short: Sequence[EditSpan] = (),
+    long: Sequence[EditSpan] = (),
 ) -> list[RenderedOutput]:
-    """Render the selected outputs (names in `render_plan.OUTPUTS`) into `workdir` and review them.
+    """Render the selected outputs (names in `render_plan.OUTPUTS` and `CUT_OUTPUTS`) into `workdir` and
+    review them. The short and the long cut render only when their spans are given.
 
     Raises `BrandingFileError` before any work when a configured branding image is missing.
     """
-    tracks = action_tracks(spans, scenes, store) if "portrait_render" in selected else {}
-    plan = plan_renders(spans, tracks, selected, title, options, workdir)
+    portraits = any(n in selected for n in PORTRAITS)
+    tracks = action_tracks([*spans, *short], scenes, store) if portraits else {}
+    plan = plan_renders(spans, tracks, selected, title, options, workdir, short, long)
     reports = run_plan(plan, progress)
-    unbranded = reports.pop(UNBRANDED, None)
+    unbranded = {"portrait_render": reports.pop(UNBRANDED, None), SHORT: reports.pop(SHORT_UNBRANDED, None)}
+    riders = {n for g in plan.groups for n in g.sub_names}
     return [
-        review_render(name, report, plan, workdir, unbranded if name == "portrait_render" else None)
+        dataclasses.replace(
+            review_render(name, report, plan, workdir, unbranded.get(name)), shared_decode=name in riders
+        )
         for name, report in reports.items()
     ]
 
 
 def run_plan(plan: RenderPlan, progress: Callable[[int, int], None] | None = None) -> dict[str, RenderReport]:
-    """Each group of the plan in one pass over its sources; the reports by output name."""
+    """Each group of the plan in one pass over its sources (the short riding on a main pass when the
+    plan says so); the reports by output name."""
     reports: dict[str, RenderReport] = {}
     for group in plan.groups:
         done = render(
@@ -71,11 +84,12 @@ def run_plan(plan: RenderPlan, progress: Callable[[int, int], None] | None = Non
             [plan.outputs[n] for n in group.names],
             plan.settings,
             title=plan.title,
-            intro_s=plan.intro_s,
+            intro_s=plan.intro_s if group.intro_s is None else group.intro_s,
             progress=progress,
             palette=plan.palette,
+            sub=group.sub,
         )
-        reports.update(zip(group.names, done, strict=True))
+        reports.update(zip((*group.names, *group.sub_names), done, strict=True))
     return reports
 
 
@@ -83,7 +97,7 @@ def review_render(
     name: str, report: RenderReport, plan: RenderPlan, workdir: Path, unbranded: RenderReport | None = None
 ) -> RenderedOutput:
     """The render's thumbnail and contact sheet (written to `workdir`) and its platform spec failures."""
-    portrait = name == "portrait_render"
+    portrait = name in PORTRAITS
     thumb = workdir / f"{name}_thumbnail.jpg"
     save_thumbnail(
         report.best_frame or report.span_thumbnails[0],
@@ -94,12 +108,13 @@ def review_render(
     sheet_path = workdir / f"{name}_contact_sheet.jpg"
     sheet.convert("RGB").save(sheet_path, format="JPEG", quality=80)
     spec = encoded_spec(report)
-    target = plan.total_s + plan.outro_s
+    total_s, intro_s = plan.times(name)
+    target = total_s + plan.outro_s
     if portrait:
         target = min(target, PORTRAIT_MAX_S)
     # The title card and the end card are still pictures on purpose.
     stills = (
-        (0.0, plan.intro_s + 0.2),
+        (0.0, intro_s + 0.2),
         (report.duration_s - plan.outro_s - 0.2, report.duration_s + 0.1),
     )
     failures = spec_failures(
@@ -117,7 +132,7 @@ def review_render(
     }
     if unbranded is not None:
         files["video_unbranded.mp4"] = (unbranded.path, "video/mp4")
-        failures += [f"unbranded: {f}" for f in _unbranded_failures(unbranded, report, target, plan.intro_s)]
+        failures += [f"unbranded: {f}" for f in _unbranded_failures(unbranded, report, target, intro_s)]
     return RenderedOutput(name, report, files, sheet, spec, failures)
 
 

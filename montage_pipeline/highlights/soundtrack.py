@@ -145,3 +145,31 @@ def finish_cuts(mix: Mix, renders: dict[str, Path], workdir: Path, bitrate: int)
     done.soundtrack = full
     done.master_rounds = sum(e.rounds for e in encoded.values())
     return done
+
+
+# The other cuts' final files, by cut (their renders' `video.mp4` / `video_unbranded.mp4` muxed).
+CUT_FINALS = {"short": "final_short_portrait.mp4", "long": "final_long_landscape.mp4"}
+
+
+def finish_other_cut(
+    cut: str,
+    spans: list[EditSpan],
+    render_files: dict[str, Path],
+    week: str,
+    music_library: Path | None,
+    levels: tuple[float, float],
+    theme_slug: str | None,
+    workdir: Path,
+    bitrate: int,
+) -> FinishedCuts:
+    """The short's or the long cut's own soundtrack: music on its own beat grid under its spans' game
+    audio, mastered once and muxed into its render (and the short's unbranded copy)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    video = render_files["video.mp4"]
+    duck_db, music_gain_db = levels
+    mix = build_mix(spans, video_duration(video), week, music_library, duck_db, music_gain_db, theme_slug)
+    final = CUT_FINALS[cut]
+    renders = {final: video}
+    if "video_unbranded.mp4" in render_files:
+        renders[final.replace(".mp4", "_unbranded.mp4")] = render_files["video_unbranded.mp4"]
+    return finish_cuts(mix, renders, workdir, bitrate=bitrate)

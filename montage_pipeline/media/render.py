@@ -82,6 +82,20 @@ class EncodeSettings:
     maxrate_kbps: int | None = None  # default: YouTube's 1080p recommendation for the frame rate
 
 
+@dataclass(frozen=True, slots=True)
+class SubCut:
+    """A shorter cut taken from the main pass's decoded frames (shared decoding): its span i lies inside
+    the main span `parents[i]` (same source, a contained time range), and `parents` rises, so the main
+    pass meets the sub-cut's spans in the sub-cut's own order. Its outputs get their own title card,
+    filter graphs (credits, crop) and encoders; nothing is decoded twice."""
+
+    outputs: Sequence[OutputSpec]
+    spans: Sequence[RenderSpan]
+    parents: Sequence[int]
+    title: str
+    intro_s: float
+
+
 @dataclass(slots=True)
 class RenderReport:
     path: Path
@@ -338,31 +352,41 @@ def render(
     intro_s: float,
     progress: Callable[[int, int], None] | None = None,
     palette: Palette = DEFAULT_PALETTE,
+    sub: SubCut | None = None,
     chunk: RenderChunk | None = None,
 ) -> list[RenderReport]:
-    """Render the spans into every output in one pass over the sources; with `chunk`, only that piece."""
+    """Render the spans into every output in one pass over the sources; with `chunk`, only that piece;
+    with `sub` (whole renders only), the sub-cut's outputs too, from the same decoded frames (their
+    reports follow the main outputs')."""
     started = time.perf_counter()
     fps = settings.fps
     chunk = chunk or RenderChunk(0, len(spans), 0)
     whole = (chunk.first_span, chunk.end_span) == (0, len(spans))
     # A piece reports every still run, so that the join can measure stretches that cross a seam.
+    if sub is not None and not whole:
+        raise ValueError("a sub-cut rides on a whole render, not on a chunk")
     encoders = [_Encoder(o, settings, chunk.first_frame, MAX_STILL_S if whole else 0.0) for o in outputs]
     reports = [RenderReport(o.path, o.width, o.height, fps) for o in outputs]
+    sub_encoders = [_Encoder(o, settings) for o in sub.outputs] if sub else []
+    sub_reports = [RenderReport(o.path, o.width, o.height, fps) for o in sub.outputs] if sub else []
     best = max(range(len(spans)), key=lambda i: spans[i].score) if spans else -1
     try:
-        intro_frames = math.ceil(intro_s * fps - 1e-9) if chunk.first_span == 0 else 0
-        for enc in encoders if intro_frames else ():
-            spec = enc.spec
-            background = Image.open(spec.intro_image) if spec.intro_image else None
-            card = title_card(spec.width, spec.height, title, background=background, palette=palette)
-            still = av.VideoFrame.from_image(card).reformat(format="yuv420p")
-            for _ in range(intro_frames):
-                enc.encode(still)
+        if chunk.first_span == 0:
+            _title_frames(encoders, title, intro_s, fps, palette)
+        if sub is not None:
+            _title_frames(sub_encoders, sub.title, sub.intro_s, fps, palette)
+        sub_best = max(range(len(sub.spans)), key=lambda j: sub.spans[j].score) if sub and sub.spans else -1
         for index in range(chunk.first_span, chunk.end_span):
-            _render_span(index, spans[index], spans, outputs, encoders, reports, settings, index == best)
+            rider = None
+            if sub is not None and index in sub.parents:
+                j = list(sub.parents).index(index)
+                rider = _Rider(sub.spans[j], sub_encoders, sub_reports, j == sub_best)
+            _render_span(
+                index, spans[index], spans, outputs, encoders, reports, settings, index == best, rider
+            )
             if progress:
                 progress(index + 1, len(spans))
-        for enc in encoders:
+        for enc in (*encoders, *sub_encoders):
             if enc.spec.outro_image is not None and enc.spec.outro_s > 0 and chunk.end_span == len(spans):
                 outro = cover(Image.open(enc.spec.outro_image), enc.spec.width, enc.spec.height)
                 still = av.VideoFrame.from_image(outro).reformat(format="yuv420p")
@@ -370,25 +394,68 @@ def render(
                     enc.encode(still)
             enc.close()
     except BaseException:
-        for enc in encoders:
+        for enc in (*encoders, *sub_encoders):
             enc.abort()
         raise
     elapsed = time.perf_counter() - started
-    for report, enc in zip(reports, encoders, strict=True):
+    for report, enc in zip((*reports, *sub_reports), (*encoders, *sub_encoders), strict=True):
         report.frames = enc.frames - enc.first_frame
         report.duration_s = report.frames / fps
         report.still_spans = enc.stills.finish(enc.frames / fps)
         report.seconds = elapsed
         report.size_bytes = report.path.stat().st_size
-    return reports
+    return reports + sub_reports
+
+
+def _title_frames(
+    encoders: Sequence[_Encoder], title: str, intro_s: float, fps: int, palette: Palette
+) -> None:
+    intro_frames = math.ceil(intro_s * fps - 1e-9)
+    for enc in encoders:
+        spec = enc.spec
+        background = Image.open(spec.intro_image) if spec.intro_image else None
+        card = title_card(spec.width, spec.height, title, background=background, palette=palette)
+        still = av.VideoFrame.from_image(card).reformat(format="yuv420p")
+        for _ in range(intro_frames):
+            enc.encode(still)
+
+
+@dataclass(slots=True)
+class _Rider:
+    """A sub-cut span riding on the main span being decoded: its encoders take the main pass's frames
+    from `k_lo` on (main frame numbers) through their own graphs."""
+
+    span: RenderSpan
+    encoders: Sequence[_Encoder]
+    reports: Sequence[RenderReport]
+    is_best: bool
+    k_lo: int = 0
+    frames: int = 0  # how many frames the sub-cut's span takes
+    frames_total: int = 0  # the sub-cut's encoders' frame count once this span is in
+
+    def place(self, main: RenderSpan, first_k: int, last_k: int, fps: int) -> RenderSpan:
+        """Where the span sits in the main pass, and the span its graphs see (in main-pass time)."""
+        self.frames_total = math.ceil(self.span.montage_out_s * fps - 1e-9)
+        self.frames = self.frames_total - self.encoders[0].frames
+        k = round((self.span.source_in_s - main.source_in_s + main.montage_in_s) * fps)
+        self.k_lo = max(first_k, min(k, last_k - self.frames))
+        return replace(self.span, montage_in_s=self.k_lo / fps, montage_out_s=(self.k_lo + self.frames) / fps)
 
 
 def _span_frames(
-    span: RenderSpan, outputs: Sequence[OutputSpec], fps: int, first_k: int, last_k: int, crop: CropPlan
-) -> Iterator[tuple[int, list[av.VideoFrame]]]:
-    """(output index, one frame per output) for k in [first_k, last_k): the newest source frame at or
-    before each output frame's time, through each output's filter graph."""
+    span: RenderSpan,
+    outputs: Sequence[OutputSpec],
+    fps: int,
+    first_k: int,
+    last_k: int,
+    crop: CropPlan,
+    rider: tuple[RenderSpan, Sequence[OutputSpec], CropPlan, int, int] | None = None,
+) -> Iterator[tuple[int, list[av.VideoFrame], list[av.VideoFrame]]]:
+    """(output index, one frame per output, one per rider output) for k in [first_k, last_k): the newest
+    source frame at or before each output frame's time, through each output's filter graph. A rider
+    (its span in main-pass time, outputs, crop, frames [k_lo, k_hi)) gets the same decoded frames."""
     graphs: list[_SpanGraph] = []
+    rider_graphs: list[_SpanGraph] = []
     current: av.VideoFrame | None = None
     frames = _decode_span(span)
     try:
@@ -408,15 +475,26 @@ def _span_frames(
             if not graphs:
                 fmt = current.format.name
                 graphs = [_SpanGraph(o, span, current.width, current.height, fmt, fps, crop) for o in outputs]
-            outs = []
-            for graph in graphs:
-                produced = list(graph.run(current, k))
-                if not produced:
-                    raise RuntimeError(f"the filter graph gave no frame for output frame {k}")
-                outs.append(produced[-1])
-            yield k, outs
+            outs = [_pull(graph, current, k) for graph in graphs]
+            rides: list[av.VideoFrame] = []
+            if rider is not None and rider[3] <= k < rider[4]:
+                if not rider_graphs:
+                    rspan, routs, rcrop = rider[0], rider[1], rider[2]
+                    fmt = current.format.name
+                    rider_graphs = [
+                        _SpanGraph(o, rspan, current.width, current.height, fmt, fps, rcrop) for o in routs
+                    ]
+                rides = [_pull(graph, current, k) for graph in rider_graphs]
+            yield k, outs, rides
     finally:
         frames.close()
+
+
+def _pull(graph: _SpanGraph, frame: av.VideoFrame, k: int) -> av.VideoFrame:
+    produced = list(graph.run(frame, k))
+    if not produced:
+        raise RuntimeError(f"the filter graph gave no frame for output frame {k}")
+    return produced[-1]
 
 
 def _blend(incoming: av.VideoFrame, outgoing: av.VideoFrame, alpha: float) -> av.VideoFrame:
@@ -436,6 +514,7 @@ def _render_span(
     reports: Sequence[RenderReport],
     settings: EncodeSettings,
     is_best: bool,
+    rider: _Rider | None = None,
 ) -> None:
     fps = settings.fps
     first_k = encoders[0].frames
@@ -445,8 +524,16 @@ def _render_span(
     for report in reports:
         report.span_first_frames.append(first_k)
         report.crop_plans.append(crop)
-    incoming = _span_frames(span, outputs, fps, first_k, last_k, crop)
-    outgoing: Iterator[tuple[int, list[av.VideoFrame]]] | None = None
+    riding = None
+    if rider is not None:
+        seen = rider.place(span, first_k, last_k, fps)
+        rcrop = plan_crop(rider.span.action, rider.span.source_in_s, rider.span.source_out_s)
+        for report in rider.reports:
+            report.span_first_frames.append(rider.encoders[0].frames)
+            report.crop_plans.append(rcrop)
+        riding = (seen, [e.spec for e in rider.encoders], rcrop, rider.k_lo, rider.k_lo + rider.frames)
+    incoming = _span_frames(span, outputs, fps, first_k, last_k, crop, riding)
+    outgoing: Iterator[tuple[int, list[av.VideoFrame], list[av.VideoFrame]]] | None = None
     n_mix = 0
     if span.transition_in == "dissolve" and span.transition_s > 0 and index > 0:
         # The previous clip plays on past its out-point under the incoming one.
@@ -462,10 +549,14 @@ def _render_span(
         )
         prev_crop = plan_crop(prev.action, prev.source_in_s, prev.source_out_s)
         outgoing = _span_frames(tail, outputs, fps, first_k, first_k + n_mix, prev_crop)
-    for k, fresh in incoming:
+    last_rides: list[av.VideoFrame] = []
+    for k, fresh, rides in incoming:
+        if rider is not None and rides:
+            _encode_rides(rider, rides, k == rider.k_lo)
+            last_rides = rides
         outs = fresh
         if outgoing is not None and k < first_k + n_mix:
-            _, olds = next(outgoing)
+            _, olds, _ = next(outgoing)
             alpha = (k - first_k + 1) / (n_mix + 1)
             outs = [_blend(new, old, alpha) for new, old in zip(fresh, olds, strict=True)]
         for out, enc, report in zip(outs, encoders, reports, strict=True):
@@ -474,6 +565,22 @@ def _render_span(
             if is_best and k == min(max(peak_k, first_k), last_k - 1):
                 report.best_frame = out.to_image()
             enc.encode(out)
+
+    if rider is not None:
+        while last_rides and rider.encoders[0].frames < rider.frames_total:
+            _encode_rides(rider, last_rides, False)  # a frame short at the main span's end: hold it
+
+
+def _encode_rides(rider: _Rider, rides: Sequence[av.VideoFrame], first: bool) -> None:
+    peak = rider.span.peak_montage_s
+    for out, enc, report in zip(rides, rider.encoders, rider.reports, strict=True):
+        if enc.frames >= rider.frames_total:
+            continue
+        if first:
+            report.span_thumbnails.append(out.to_image().resize(_thumb(out.width, out.height)))
+        if rider.is_best and peak is not None and enc.frames == round(peak * enc.settings.fps):
+            report.best_frame = out.to_image()
+        enc.encode(out)
 
 
 def _thumb(w: int, h: int) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -104,7 +104,7 @@ def run_outbox(
     sessions: Callable[[], Session],
     week_start: datetime,
     clients: dict[SocialPlatform, PlatformClient],
-    content: PostContent,
+    content: PostContent | Mapping[SocialPlatform, PostContent],
     cipher: TokenCipher,
     worker: str,
     attempts: int = 5,
@@ -116,6 +116,7 @@ def run_outbox(
     """Work through the week's open posts until none is left that this worker may claim.
 
     `attempts` are tries with backoff within this claim; `max_attempts` bounds the claims of a post.
+    `content` is what every platform posts, or each platform's own (the cut chosen for it).
     """
     seen: list[int] = []
     while True:
@@ -146,7 +147,7 @@ def run_outbox(
                 post,
                 progress,
                 client,
-                content,
+                content if isinstance(content, PostContent) else content[post.platform],
                 cipher,
                 attempts,
                 backoff_base_s,

@@ -51,15 +51,26 @@ from montage_pipeline.storage.media_store import MediaStore
 log = logging.getLogger(__name__)
 
 # The final videos an export publishes, and which platform gate each must pass.
+# Named per cut: the main cut's two aspects, the short (portrait) and the long YouTube cut (landscape).
 VIDEOS: dict[str, Literal["landscape", "portrait"]] = {
     "final_landscape.mp4": "landscape",
     "final_portrait.mp4": "portrait",
     "final_portrait_unbranded.mp4": "portrait",
+    "final_short_portrait.mp4": "portrait",
+    "final_short_portrait_unbranded.mp4": "portrait",
+    "final_long_landscape.mp4": "landscape",
 }
 # (exported name: the asset and file in the media store, content type)
 THUMBNAILS = {
     "thumbnail_landscape.jpg": ("landscape_render", "thumbnail.jpg", "image/jpeg"),
     "thumbnail_portrait.jpg": ("portrait_render", "thumbnail.jpg", "image/jpeg"),
+    "thumbnail_short_portrait.jpg": ("short_portrait_render", "thumbnail.jpg", "image/jpeg"),
+    "thumbnail_long_landscape.jpg": ("long_landscape_render", "thumbnail.jpg", "image/jpeg"),
+}
+# A cut's thumbnail goes out only with the cut's video (a week without a long cut exports none).
+THUMBNAIL_VIDEO = {
+    "thumbnail_short_portrait.jpg": "final_short_portrait.mp4",
+    "thumbnail_long_landscape.jpg": "final_long_landscape.mp4",
 }
 PUBLIC_EDITS = ("edl.json", "montage.otio")
 # The editor exports beside them (relinked to the package's media) and the package itself.
@@ -196,6 +207,8 @@ def export_items(
     missing one is left out with a warning) and the public edit written there."""
     items = [ExportFile(name, files[name], "video/mp4", cache_control) for name in VIDEOS if name in files]
     for name, (asset, source, content_type) in THUMBNAILS.items():
+        if name in THUMBNAIL_VIDEO and THUMBNAIL_VIDEO[name] not in files:
+            continue
         key = keys.asset_file_key(week, asset, source)
         if store.exists(key):
             store.get_file(key, workdir / name)

@@ -8,6 +8,7 @@ post stands. Plain Python: the asset fails its step when posts are left open, so
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +47,16 @@ class PostOptions:
     portrait_url_expires_s: int = 24 * 3600  # how long Instagram may take to fetch the video
 
 
+# Each cut's final files (highlights/soundtrack.py and the export's names).
+CUT_FILES = {
+    "main": ("final_landscape.mp4", "final_portrait.mp4", "final_portrait_unbranded.mp4"),
+    "short": (None, "final_short_portrait.mp4", "final_short_portrait_unbranded.mp4"),
+    "long": ("final_long_landscape.mp4", None, None),
+}
+CUT_THUMBNAILS = {"main": "thumbnail_landscape.jpg", "long": "thumbnail_long_landscape.jpg"}
+DEFAULT_CUTS = {"youtube": "main", "tiktok": "short", "instagram": "short"}
+
+
 @dataclass(frozen=True, slots=True)
 class WeekPosts:
     """Where the week's posts stand after this worker's pass."""
@@ -53,6 +64,7 @@ class WeekPosts:
     rows: list[SocialPostRow]
     targets: int  # posts the week calls for on the enabled platforms
     added: int  # of which new outbox rows this pass
+    cuts: dict[str, str] = dataclasses.field(default_factory=dict)  # platform -> the cut it posts
 
     @property
     def open_rows(self) -> list[SocialPostRow]:
@@ -70,9 +82,13 @@ def post_week(
     spans: Sequence[EditSpan],
     worker: str,
     options: PostOptions,
+    cuts: Mapping[str, str] | None = None,
+    cut_spans: Mapping[str, Sequence[EditSpan]] | None = None,
 ) -> WeekPosts:
     """Post the week's exported `files` (name -> local path) for its featured creators; `cipher` is
-    asked for only when a platform is enabled."""
+    asked for only when a platform is enabled. `cuts`: which cut each platform posts (platform value ->
+    "main", "short" or "long"; default short to TikTok and Reels, main to YouTube), with the other cuts'
+    spans in `cut_spans`; a chosen cut the week does not have falls back to the main cut."""
     week_start = week_row_key(week)
     ordered = sorted(spans, key=lambda s: s.order)
     featured = list(dict.fromkeys(s.user_id for s in ordered))
@@ -80,6 +96,7 @@ def post_week(
         targets = post_targets(session, featured, list(clients))
         added = ensure_rows(session, week_start, targets)
         handles = creator_handles(session, featured)
+    chosen: dict[str, str] = {}
     if clients:
         featuring = ", ".join(dict.fromkeys(f"@{s.user_handle}" for s in ordered))
         platforms = ", ".join(p.value for p in clients)
@@ -89,11 +106,25 @@ def post_week(
             content = post_content(
                 week, exports, files, ordered, store, options.portrait_url_expires_s, Path(workdir), handles
             )
+            contents = {
+                p: cut_content(
+                    content,
+                    p,
+                    {**DEFAULT_CUTS, **(cuts or {})}[p.value],
+                    CutSources(exports, files, cut_spans or {}, handles),
+                    store,
+                    options.portrait_url_expires_s,
+                    Path(workdir),
+                )
+                for p in clients
+            }
+            chosen = {p.value: cut for p, (cut, _) in contents.items()}
+            log.info("cuts posted: %s", ", ".join(f"{p}={c}" for p, c in chosen.items()))
             run_outbox(
                 sessions,
                 week_start,
                 dict(clients),
-                content,
+                {p: c for p, (_, c) in contents.items()},
                 cipher(),
                 worker=worker,
                 attempts=options.attempts_per_post,
@@ -103,7 +134,70 @@ def post_week(
         log.info("social posting is off (YOUTUBE_API_ENABLED, TIKTOK_API_ENABLED, INSTAGRAM_API_ENABLED)")
     with sessions() as session, session.begin():
         rows = week_rows(session, week, week_start)
-    return WeekPosts(rows, len(targets), added)
+    return WeekPosts(rows, len(targets), added, chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class CutSources:
+    """What the cuts' post contents are made of: the export's rows, the local finals, the other cuts'
+    spans (by cut) and the creators' handles per platform."""
+
+    exports: Sequence[ExportedFile]
+    files: Mapping[str, Path]
+    cut_spans: Mapping[str, Sequence[EditSpan]]
+    handles: Mapping[SocialPlatform, Sequence[str]]
+
+
+def cut_content(
+    main: PostContent,
+    platform: SocialPlatform,
+    cut: str,
+    sources: CutSources,
+    store: MediaStore,
+    url_expires_s: int,
+    workdir: Path,
+) -> tuple[str, PostContent]:
+    """The cut a platform posts, as its post content: the main cut's title and theme with the chosen
+    cut's files, length and credits. A cut the week lacks (the long cut of a thin week) falls back to
+    the main cut, with a log line."""
+    exports, files, cut_spans, handles = sources.exports, sources.files, sources.cut_spans, sources.handles
+    landscape, portrait, unbranded = CUT_FILES[cut]
+    needed = landscape if platform == SocialPlatform.YOUTUBE else portrait
+    spans = sorted(cut_spans.get(cut, ()), key=lambda s: s.order)
+    if cut == "main" or needed is None or needed not in files or not spans:
+        if cut != "main":
+            log.warning("%s: no %s cut this week; posting the main cut", platform.value, cut)
+        return "main", main
+    by_name = {e.name: e for e in exports}
+    duration = video_duration(files[needed])
+    if platform == SocialPlatform.YOUTUBE:
+        thumbnail = main.thumbnail
+        if CUT_THUMBNAILS.get(cut) in by_name:
+            thumbnail = workdir / f"thumbnail_{cut}.jpg"
+            store.get_file(by_name[CUT_THUMBNAILS[cut]].key, thumbnail)
+        theme = load_theme(store, main.week, spans).name
+        return cut, dataclasses.replace(
+            main,
+            description=description(main.title, spans, duration, theme, handles.get(platform, ())),
+            landscape=files[needed],
+            thumbnail=thumbnail,
+            duration_s=duration,
+        )
+    return cut, dataclasses.replace(
+        main,
+        caption=caption(main.title, spans),
+        captions={
+            p.value: caption(main.title, spans, handles[p])
+            for p in (SocialPlatform.TIKTOK, SocialPlatform.INSTAGRAM)
+            if handles.get(p)
+        },
+        portrait=files[needed],
+        portrait_unbranded=files.get(unbranded or "", files[needed]),
+        portrait_url=store.url(by_name[needed].key, url_expires_s)
+        if needed in by_name
+        else main.portrait_url,
+        portrait_duration_s=duration,
+    )
 
 
 def creator_handles(session: Session, user_ids: Sequence[int]) -> dict[SocialPlatform, list[str]]:

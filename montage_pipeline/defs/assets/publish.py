@@ -17,6 +17,7 @@ from montage_pipeline.defs.resources.social import (
     TokenVault,
     YouTubeResource,
 )
+from montage_pipeline.highlights.cuts import load_cut
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.platform.models import PostState, SocialPlatform
 from montage_pipeline.platform.montage_record import WeekLockedError
@@ -24,6 +25,7 @@ from montage_pipeline.publishing.exports import ExportedFile
 from montage_pipeline.publishing.posting import PlatformClient, SocialPostRow
 from montage_pipeline.publishing.week_export import ExportGatedError, ExportOptions, export_week
 from montage_pipeline.publishing.week_posts import PostOptions, post_week
+from montage_pipeline.settings import Settings
 
 NETWORK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -117,6 +119,10 @@ def s3_exports(
             "job_id": export.job_id,
             "landscape": dg.MetadataValue.url(by_name["final_landscape.mp4"].uri),
             "portrait": dg.MetadataValue.url(by_name["final_portrait.mp4"].uri),
+            **{
+                f"{cut}_cut": dg.MetadataValue.url(by_name[name].uri) if name in by_name else "not exported"
+                for cut, name in (("short", "final_short_portrait.mp4"), ("long", "final_long_landscape.mp4"))
+            },
         },
     )
 
@@ -136,9 +142,11 @@ class SocialPostsConfig(dg.Config):
     tags=stage_tags("publish", "table"),
     metadata=table_metadata(SocialPostRow),
     io_manager_key="table_io_manager",
+    deps=["short_highlights", "long_highlights"],  # their spans: read from the media store
     retry_policy=NETWORK_RETRY,
     description="The week posted for opted-in Creator+ users: YouTube (16:9), TikTok and Instagram Reels "
-    "(9:16), exactly once each, through the social_posts outbox.",
+    "(9:16), exactly once each, through the social_posts outbox; the cut per platform from "
+    "MONTAGE_POST_CUTS (default: the short to TikTok and Reels, the main cut to YouTube).",
 )
 def social_posts(
     context: dg.AssetExecutionContext,
@@ -146,6 +154,7 @@ def social_posts(
     s3_exports: list[ExportedFile],
     mixed_audio: MediaBundle,
     scored_highlights: list[EditSpan],
+    settings: dg.ResourceParam[Settings],
     media_store: MediaStoreResource,
     platform_db: PlatformDatabase,
     token_vault: TokenVault,
@@ -167,9 +176,10 @@ def social_posts(
         backoff_base_s=config.backoff_base_s,
         portrait_url_expires_s=config.portrait_url_expires_s,
     )
+    store = media_store.store()
     posts = post_week(
         platform_db.sessionmaker,
-        media_store.store(),
+        store,
         context.partition_key,
         clients,
         token_vault.cipher,
@@ -178,6 +188,8 @@ def social_posts(
         scored_highlights,
         worker=context.run.run_id,
         options=options,
+        cuts=dict(settings.post_cuts),
+        cut_spans={cut: load_cut(store, context.partition_key, cut).spans for cut in ("short", "long")},
     )
     rows, open_rows = posts.rows, posts.open_rows
     metadata: dict[str, Any] = {
@@ -186,6 +198,7 @@ def social_posts(
         "posts_failed": sum(r.state == PostState.FAILED.value for r in rows),
         "posts_pending": len(open_rows),
         "platforms_enabled": ", ".join(p.value for p in clients) or "none",
+        "cuts_posted": ", ".join(f"{p}={c}" for p, c in posts.cuts.items()) or "none",
     }
     if open_rows and clients:
         # Left open by transient failures: fail the step so its retry policy resumes them.

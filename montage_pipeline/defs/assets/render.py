@@ -1,4 +1,8 @@
-"""`landscape_render` and `portrait_render`: the EDL rendered to platform spec, from one decode pass."""
+"""`landscape_render` and `portrait_render` (the main cut), `short_portrait_render` and
+`long_landscape_render` (the other cuts): each EDL rendered to platform spec. The short rides on the main
+cut's decode pass when they are materialized together (its spans lie inside the main cut's); the long
+cut has a pass of its own. A cut without spans (the long cut of a thin week) is an empty bundle with
+its reason, so the steps after it run for the other cuts."""
 
 import shutil
 import tempfile
@@ -13,7 +17,15 @@ from montage_pipeline.defs.catalog import OWNERS, stage_tags
 from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle, MediaFile
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
-from montage_pipeline.highlights.render_plan import OUTPUTS, BrandingFileError, RenderOptions
+from montage_pipeline.highlights.cuts import load_cut
+from montage_pipeline.highlights.render_plan import (
+    CUT_OUTPUTS,
+    LONG,
+    OUTPUTS,
+    SHORT,
+    BrandingFileError,
+    RenderOptions,
+)
 from montage_pipeline.highlights.renders import RenderedOutput, render_week
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.highlights.theme import load_theme
@@ -56,8 +68,33 @@ class RenderConfig(dg.Config):
             description=f"The montage at {w}×{h}, H.264 without audio (the mix adds it).",
         )
         for name, (w, h) in OUTPUTS.items()
+    }
+    | {
+        SHORT: dg.AssetOut(
+            io_manager_key="media_io_manager",
+            kinds={"pyav", "video"},
+            code_version=RENDER_VERSION,
+            owners=OWNERS,
+            tags=stage_tags("render", "media"),
+            is_required=False,
+            description="The short cut (portrait, 15–60 s), H.264 without audio; cut from the main pass's "
+            "decoded frames when rendered with the main cut.",
+        ),
+        LONG: dg.AssetOut(
+            io_manager_key="media_io_manager",
+            kinds={"pyav", "video"},
+            code_version=RENDER_VERSION,
+            owners=OWNERS,
+            tags=stage_tags("render", "media"),
+            is_required=False,
+            description="The long YouTube cut (landscape, 3–10 min), H.264 without audio, or an empty "
+            "bundle with the reason the week has none.",
+        ),
     },
-    check_specs=[dg.AssetCheckSpec(CHECK, asset=name, blocking=True) for name in OUTPUTS],
+    # The other cuts' spans are read from the media store (`load_cut`): a cut not made yet renders as
+    # an empty bundle with the reason, and a run of the main cut alone does not need those assets.
+    deps=["short_highlights", "long_highlights"],
+    check_specs=[dg.AssetCheckSpec(CHECK, asset=name, blocking=True) for name in (*OUTPUTS, *CUT_OUTPUTS)],
 )
 def montage_renders(
     context: dg.AssetExecutionContext,
@@ -66,8 +103,11 @@ def montage_renders(
     scene_segments: list[SceneSegment],
     media_store: MediaStoreResource,
 ) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
-    selected = [n for n in OUTPUTS if n in context.op_execution_context.selected_output_names]
+    chosen = context.op_execution_context.selected_output_names
+    selected = [n for n in (*OUTPUTS, *CUT_OUTPUTS) if n in chosen]
     store = media_store.store()
+    week = context.partition_key
+    short, long = load_cut(store, week, "short"), load_cut(store, week, "long")
     theme = load_theme(store, context.partition_key, scored_highlights)
     title = config.title or theme.title(context.partition_key)
     context.log.info(f"title card: {title!r} (theme: {theme.name or 'none'}, {theme.source})")
@@ -99,13 +139,30 @@ def montage_renders(
                 options,
                 workdir,
                 progress,
+                short=short.spans if SHORT in selected else (),
+                long=long.spans if LONG in selected else (),
             )
         except BrandingFileError as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         for output in rendered:
             yield from _report(context, output, title)
+        done = {o.name for o in rendered}
+        for name, cut in ((SHORT, short), (LONG, long)):
+            if name in selected and name not in done:
+                yield from _skipped(context, name, cut.skip_reason or "not rendered")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _skipped(
+    context: dg.AssetExecutionContext, name: str, reason: str
+) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
+    """A cut the week does not have: an empty bundle with the reason; nothing to hold to the spec."""
+    context.log.info(f"{name}: not rendered: {reason}")
+    yield dg.Output(MediaBundle(skip_reason=reason), output_name=name, metadata={"skip_reason": reason})
+    yield dg.AssetCheckResult(
+        asset_key=name, check_name=CHECK, passed=True, metadata={"skipped": reason, "failures": "none"}
+    )
 
 
 def _report(
@@ -132,6 +189,7 @@ def _report(
             "contact_sheet": dg.MetadataValue.md(image_markdown(output.contact_sheet, "contact sheet")),
             "spec_failures": "; ".join(failures) or "none",
             "title": title,
+            "decode_pass": "shared with the main cut" if output.shared_decode else "own",
         },
     )
     yield dg.AssetCheckResult(

@@ -73,9 +73,18 @@ class MediaFile:
     size_bytes: int | None = None
 
 
+SKIPPED = "__skipped__"  # the manifest's entry for a bundle that stands for a cut not made
+# An input with this metadata set (`dg.AssetIn(metadata={OPTIONAL_INPUT: True})`) loads as a skipped
+# bundle when its asset was never materialized for the week (a cut rendered later, or not at all).
+OPTIONAL_INPUT = "montage/optional_cut"
+
+
 @dataclass(frozen=True, slots=True)
 class MediaBundle:
     files: dict[str, MediaFile] = field(default_factory=dict)
+    # A cut that was not made (the long cut of a thin week): no files, and why. An explicit output, so
+    # the steps after it run for the other cuts (Dagster skips the downstream of a missing output).
+    skip_reason: str | None = None
 
     def __getitem__(self, name: str) -> MediaFile:
         return self.files[name]
@@ -105,7 +114,7 @@ class MediaIOManager(dg.ConfigurableIOManager):
         if not isinstance(obj, MediaBundle):
             raise TypeError(f"media assets return a MediaBundle, got {type(obj).__name__}")
         prefix, store = self._prefix(context), self._store()
-        manifest: dict[str, Any] = {}
+        manifest: dict[str, Any] = {SKIPPED: {"reason": obj.skip_reason}} if obj.skip_reason else {}
         for name, media in obj.files.items():
             sha = media.sha256 or file_sha256(media.path)
             size = media.path.stat().st_size
@@ -120,8 +129,8 @@ class MediaIOManager(dg.ConfigurableIOManager):
             store.put_file(local, f"{prefix}/{MANIFEST}", content_type="application/json")
         context.add_output_metadata(
             {
-                "media_files": len(manifest),
-                "media_bytes": sum(m["size_bytes"] for m in manifest.values()),
+                "media_files": len(obj.files),
+                "media_bytes": sum(m.get("size_bytes", 0) for m in manifest.values()),
                 "media_location": store.uri(prefix),
             }
         )
@@ -131,8 +140,12 @@ class MediaIOManager(dg.ConfigurableIOManager):
         root = self._cache()
         cache = root / prefix
         cache.mkdir(parents=True, exist_ok=True)
+        optional = context.definition_metadata and context.definition_metadata.get(OPTIONAL_INPUT)
+        if optional and not store.exists(f"{prefix}/{MANIFEST}"):
+            return MediaBundle(skip_reason=f"{prefix} was never materialized")
         store.get_file(f"{prefix}/{MANIFEST}", cache / MANIFEST)
         manifest = json.loads((cache / MANIFEST).read_text())
+        skipped = manifest.pop(SKIPPED, None)
         files = {}
         for name, entry in manifest.items():
             local = cache / name
@@ -154,4 +167,4 @@ class MediaIOManager(dg.ConfigurableIOManager):
             message = f"media cache over {self.cache_max_bytes:,} bytes: evicted {len(evicted)} files"
             # A load from a script (`Definitions.load_asset_value`) has no run, so no run log.
             (context.log if context.has_input_name else log).info(message)
-        return MediaBundle(files)
+        return MediaBundle(files, skipped["reason"] if skipped else None)
