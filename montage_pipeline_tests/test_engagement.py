@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from montage_pipeline.defs.assets.engagement import post_engagement
 from montage_pipeline.defs.assets.publish import s3_exports, social_posts
+from montage_pipeline.defs.automation import weekly_montage_schedule
 from montage_pipeline.defs.engagement_automation import engagement_schedule
 from montage_pipeline.defs.resources.social import TikTokResource
 from montage_pipeline.highlights.engagement_prior import CEIL, Exposure, load_prior
@@ -93,6 +94,8 @@ def _ticks(days: list[date]) -> dict[date, list[dg.RunRequest]]:
 
 def test_the_schedule_asks_for_a_week_on_each_of_the_thirty_days_after_it_was_posted() -> None:
     assert engagement_schedule.cron_schedule == "0 6 * * *"
+    # It starts on or off with the weekly schedule (MONTAGE_SCHEDULE_DEFAULT_STATUS).
+    assert engagement_schedule.default_status == weekly_montage_schedule.default_status
     ticks = _ticks([POSTED + timedelta(days=d) for d in range(-3, 40)])
     asked = [day for day, requests in ticks.items() if WEEK in [r.partition_key for r in requests]]
     assert asked == [POSTED + timedelta(days=d) for d in range(30)]

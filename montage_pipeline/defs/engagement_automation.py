@@ -14,6 +14,7 @@ from datetime import date, datetime
 import dagster as dg
 
 from montage_pipeline.defs.assets.engagement import post_engagement
+from montage_pipeline.defs.location_settings import settings
 from montage_pipeline.defs.partitions import weekly_partitions, window
 
 ENGAGEMENT_DAYS = 30
@@ -34,7 +35,8 @@ def weeks_to_measure(today: date, keys: Sequence[str]) -> list[str]:
     job=engagement_job,
     cron_schedule="0 6 * * *",
     execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+    # On with the weekly schedule: MONTAGE_SCHEDULE_DEFAULT_STATUS (RUNNING in production).
+    default_status=dg.DefaultScheduleStatus[settings.schedule.default_status],
     description="Every day: the engagement of each week posted in the last 30 days.",
 )
 def engagement_schedule(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
