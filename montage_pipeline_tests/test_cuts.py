@@ -22,6 +22,7 @@ from montage_pipeline.defs.assets.cuts import long_highlights, short_highlights
 from montage_pipeline.defs.assets.publish import s3_exports, social_posts
 from montage_pipeline.defs.assets.render import montage_renders
 from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
+from montage_pipeline.highlights.cuts import StoredCut, load_cut, store_cut
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.media.mux import video_duration
 from montage_pipeline.media.synth import plan_clip, write_clip
@@ -30,6 +31,7 @@ from montage_pipeline.platform.models import Job, SubscriptionTier
 from montage_pipeline.publishing.exports import ExportedFile
 from montage_pipeline.publishing.gate import export_failures
 from montage_pipeline.settings import SettingsError, load_settings, parse_post_cuts
+from montage_pipeline.storage.media_store import LocalMediaStore
 from montage_pipeline_tests.databases import fresh_database
 from montage_pipeline_tests.publish_support import WEEK, BuiltWeek
 from montage_pipeline_tests.selection_support import add_upload
@@ -195,6 +197,20 @@ def test_the_shorts_spans_lie_inside_the_main_cuts(cut_week: BuiltWeek) -> None:
     assert ordered[-1].clip_id == max(main, key=lambda s: s.score).clip_id
     strongest = sorted(main, key=lambda s: -s.score)[: len(short)]
     assert {s.clip_id for s in short} == {s.clip_id for s in strongest}
+
+
+def test_a_cut_made_from_another_main_cut_is_not_used(cut_week: BuiltWeek, tmp_path: Path) -> None:
+    """`scored_highlights` rerun alone: the stored short no longer matches, so renders and posts skip it."""
+    main = cut_week.stored_rows("scored_highlights", EditSpan)
+    short = cut_week.stored_rows("short_highlights", EditSpan)
+    store = LocalMediaStore(tmp_path / "media")
+    store_cut(store, WEEK, "short", StoredCut(short, None), main)
+    assert load_cut(store, WEEK, "short", main).spans == short
+    rerun = [dataclasses.replace(main[0], source_in_s=main[0].source_in_s + 0.5), *main[1:]]
+    stale = load_cut(store, WEEK, "short", rerun)
+    assert (
+        stale.spans == [] and stale.skip_reason is not None and "rerun short_highlights" in stale.skip_reason
+    )
 
 
 def _sha(path: Path) -> str:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import tempfile
 from collections.abc import Sequence
@@ -193,11 +194,19 @@ class StoredCut:
     detail: str = ""
 
 
-def store_cut(store: MediaStore, week: str, cut: str, stored: StoredCut) -> None:
-    """The cut's spans and verdict as `weeks/{week}/cuts/{cut}.json`, replaced on every run."""
+def main_fingerprint(main: Sequence[EditSpan]) -> str:
+    """Which main cut a cut was made from: a rerun of `scored_highlights` alone changes it."""
+    raw = json.dumps([dataclasses.asdict(s) for s in main], sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def store_cut(store: MediaStore, week: str, cut: str, stored: StoredCut, main: Sequence[EditSpan]) -> None:
+    """The cut's spans and verdict as `weeks/{week}/cuts/{cut}.json`, replaced on every run, with the
+    fingerprint of the main cut it was made from."""
     document = {
         "week": week,
         "cut": cut,
+        "main_edl": main_fingerprint(main),
         "skip_reason": stored.skip_reason,
         "detail": stored.detail,
         "spans": [dataclasses.asdict(s) for s in stored.spans],
@@ -208,14 +217,18 @@ def store_cut(store: MediaStore, week: str, cut: str, stored: StoredCut) -> None
         store.put_file(path, cut_key(week, cut), content_type="application/json")
 
 
-def load_cut(store: MediaStore, week: str, cut: str) -> StoredCut:
-    """The cut its EDL step stored; no spans, with the reason, when there is none or the step never ran."""
+def load_cut(store: MediaStore, week: str, cut: str, main: Sequence[EditSpan] | None = None) -> StoredCut:
+    """The cut its EDL step stored; no spans, with the reason, when there is none or the step never ran,
+    or (given `main`) when it was made from another main cut: `scored_highlights` rerun without it, so
+    its spans may no longer lie inside the main cut's."""
     key = cut_key(week, cut)
     if not store.exists(key):
         return StoredCut([], f"no {cut} EDL for {week} (materialize {cut}_highlights)")
     with tempfile.TemporaryDirectory() as tmp:
         store.get_file(key, Path(tmp) / "cut.json")
         document = json.loads((Path(tmp) / "cut.json").read_text())
+    if main is not None and document.get("main_edl") != main_fingerprint(main):
+        return StoredCut([], f"stale: the {cut} EDL was made from another main cut (rerun {cut}_highlights)")
     spans = [EditSpan(**raw) for raw in document["spans"]]
     reason = document.get("skip_reason") or (None if spans else f"the {cut} cut has no span")
     return StoredCut(spans, reason, document.get("detail", ""))

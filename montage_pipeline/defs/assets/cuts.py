@@ -92,7 +92,8 @@ def short_highlights(
         timeline, spans = short_cut(scored_highlights, week, rules)
     except ValueError as exc:
         raise dg.Failure(f"no short cut for {week}: {exc}", allow_retries=False) from None
-    store_cut(media_store.store(), week, "short", StoredCut(spans, None, f"{timeline.total_s:.1f}s"))
+    stored = StoredCut(spans, None, f"{timeline.total_s:.1f}s")
+    store_cut(media_store.store(), week, "short", stored, scored_highlights)
     for note in timeline.notes:
         context.log.warning(f"short: {note}")
     return dg.Output(
@@ -145,7 +146,7 @@ def long_highlights(
         per_user_cap=config.per_user_cap,
     )
     cut = long_cut(scored, scored_highlights, week, base, rules)
-    store_cut(store, week, "long", StoredCut(cut.spans, cut.skip_reason, cut.detail))
+    store_cut(store, week, "long", StoredCut(cut.spans, cut.skip_reason, cut.detail), scored_highlights)
     if cut.skip_reason:
         context.log.info(f"no long cut for {week}: {cut.skip_reason} ({cut.detail})")
     yield dg.Output(

@@ -189,7 +189,10 @@ def social_posts(
         worker=context.run.run_id,
         options=options,
         cuts=dict(settings.post_cuts),
-        cut_spans={cut: load_cut(store, context.partition_key, cut).spans for cut in ("short", "long")},
+        cut_spans={
+            cut: load_cut(store, context.partition_key, cut, scored_highlights).spans
+            for cut in ("short", "long")
+        },
     )
     rows, open_rows = posts.rows, posts.open_rows
     metadata: dict[str, Any] = {

@@ -107,7 +107,7 @@ def montage_renders(
     selected = [n for n in (*OUTPUTS, *CUT_OUTPUTS) if n in chosen]
     store = media_store.store()
     week = context.partition_key
-    short, long = load_cut(store, week, "short"), load_cut(store, week, "long")
+    short, long = (load_cut(store, week, cut, scored_highlights) for cut in ("short", "long"))
     theme = load_theme(store, context.partition_key, scored_highlights)
     title = config.title or theme.title(context.partition_key)
     context.log.info(f"title card: {title!r} (theme: {theme.name or 'none'}, {theme.source})")
