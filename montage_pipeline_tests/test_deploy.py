@@ -13,6 +13,7 @@ which checks need a builder or a cluster).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import re
@@ -36,7 +37,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from montage_pipeline.defs.code_location import build_definitions
-from montage_pipeline.defs.executors import RENDER_POOL, render_pool_ops
+from montage_pipeline.defs.executors import RENDER_POOL, STEP_PRELOAD, render_pool_ops
 from montage_pipeline.settings import DAGSTER_INSTANCE_VARS, ENV_VARS, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -230,6 +231,19 @@ def test_the_k8s_executor_gives_the_render_pools_steps_more_cpu(tmp_path: Path) 
     default = cpu(config["step_k8s_config"])
     assert all(cpu(config["per_step_k8s_config"][op]) >= 4 * default for op in render_ops)
     assert RENDER_POOL == "render"
+
+
+def test_local_steps_fork_from_a_server_that_imported_the_code_location_once(tmp_path: Path) -> None:
+    defs = build_definitions({"MONTAGE_HOME": str(tmp_path)})  # MONTAGE_EXECUTOR's default
+    executor = defs.resolve_job_def("weekly_montage_job").executor_def
+    assert executor.name == "multiprocess"
+    schema: Any = executor.config_schema
+    resolved = schema.resolve_config({"config": {"max_concurrent": 2}})  # a run may still set it
+    assert resolved.success, resolved.errors
+    config = resolved.value["config"]
+    assert config["max_concurrent"] == 2
+    preload = config["start_method"]["forkserver"]["preload_modules"]
+    assert preload == STEP_PRELOAD and all(importlib.util.find_spec(m) for m in preload)
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------------

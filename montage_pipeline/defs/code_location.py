@@ -26,6 +26,5 @@ def build_definitions(env: Mapping[str, str] | None = None) -> dg.Definitions:
     settings = location_settings if env is None else load_settings(env)
     defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
     executor = build_executor(settings.executor, render_pool_ops(defs))
-    if executor is not None:
-        defs = dg.Definitions.merge(defs, dg.Definitions(executor=executor))
+    defs = dg.Definitions.merge(defs, dg.Definitions(executor=executor))
     return defs.with_resources(build_resources(settings))
