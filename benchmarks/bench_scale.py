@@ -5,7 +5,8 @@
 One generated week on the embedded profile, selected once; then `scene_segments` alone, from a cold
 analysis cache each time, in four ways, each in a fresh process (the form is read when the code
 location loads, MONTAGE_ANALYSIS_FANOUT):
-- in_step, multiprocess executor: today's default (one step; 2 local worker processes inside it);
+- in_step, multiprocess executor: one step (2 local worker processes inside it), the step's process
+  started afresh (spawn) and forked from a preloaded server (forkserver, the code location's default);
 - per_clip, in-process executor: every clip step in the run's own process, one after another;
 - per_clip, multiprocess executor, max_concurrent 1 and 2: a process per clip step;
 - per_clip, multiprocess executor with `start_method: forkserver`: each step forks from a server process
@@ -34,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 WEEK = "2025-01-27"
 MODES = {
-    "in_step, multiprocess": ("in_step", "multiprocess", 2),
+    "in_step, multiprocess (spawn)": ("in_step", "multiprocess", 2),
+    "in_step, multiprocess (forkserver: the default executor)": ("in_step", "forkserver", 2),
     "per_clip, in-process": ("per_clip", "in_process", 1),
     "per_clip, multiprocess, max_concurrent 1": ("per_clip", "multiprocess", 1),
     "per_clip, multiprocess, max_concurrent 2": ("per_clip", "multiprocess", 2),
@@ -46,7 +48,11 @@ def analysis_job() -> dg.JobDefinition:
     """`scene_segments` alone, in the form this process's environment picks (the child's)."""
     from montage_pipeline.defs.code_location import build_definitions
 
-    job = dg.define_asset_job("bench_analysis", selection=["scene_segments"])
+    # Dagster's own multiprocess executor, so each mode sets its start method (the code location's
+    # default executor always forks from a preloaded server).
+    job = dg.define_asset_job(
+        "bench_analysis", selection=["scene_segments"], executor_def=dg.multiprocess_executor
+    )
     defs = dg.Definitions.merge(build_definitions(), dg.Definitions(jobs=[job]))
     return defs.resolve_job_def("bench_analysis")
 
@@ -102,12 +108,12 @@ def _child(executor: str, concurrent: int, instance_dir: Path) -> None:
             run_id = in_process.run_id
             assert in_process.success
         else:
-            multiprocess: dict[str, object] = {"max_concurrent": concurrent}
+            multiprocess: dict[str, object] = {"max_concurrent": concurrent, "start_method": {"spawn": {}}}
             if executor == "forkserver":  # steps fork from a server that imported the code location once
                 multiprocess["start_method"] = {
                     "forkserver": {"preload_modules": ["montage_pipeline.definitions"]}
                 }
-            config = {"execution": {"config": {"multiprocess": multiprocess}}}
+            config = {"execution": {"config": multiprocess}}
             with dg.execute_job(
                 dg.reconstructable(analysis_job),
                 instance,
