@@ -77,10 +77,14 @@ def test_monday_0200_tick_builds_the_week_that_just_ended() -> None:
     resolved = defs.get_schedule_def(schedule.name)
     assert resolved.cron_schedule == "0 2 * * 1"
     assert resolved.execution_timezone == "UTC"
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
+    # Both closed here: a context left open re-enters its instance's state storage when it is collected,
+    # which breaks every later Definitions load in this process.
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
             instance=instance, scheduled_execution_time=datetime(2025, 2, 3, 2, 0, tzinfo=UTC)
-        )
+        ) as context,
+    ):
         result = resolved.evaluate_tick(context)
     assert result.run_requests is not None
     assert [r.partition_key for r in result.run_requests] == ["2025-01-27"]
