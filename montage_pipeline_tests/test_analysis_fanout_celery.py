@@ -20,9 +20,8 @@ from pathlib import Path
 import boto3
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from montage_pipeline_tests.databases import fresh_database
+from montage_pipeline_tests.databases import dagster_instance_env, fresh_database
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -51,18 +50,10 @@ def env(tmp_path: Path, pg_url: str, s3_endpoint: str) -> Iterator[dict[str, str
     bucket = f"media-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
     with fresh_database() as instance_url:
-        home = tmp_path / "dagster_home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-        instance = make_url(instance_url)
         values = {
             **os.environ,
+            **dagster_instance_env(tmp_path / "dagster_home", instance_url),
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "DAGSTER_HOME": str(home),
-            "DAGSTER_PG_USERNAME": instance.username or "postgres",
-            "DAGSTER_PG_PASSWORD": instance.password or "",
-            "DAGSTER_PG_HOST": instance.host or "127.0.0.1",
-            "DAGSTER_PG_DB": instance.database or "",
             "MONTAGE_PROFILE": "production",
             "MONTAGE_HOME": str(tmp_path / "orchestrator"),
             "MONTAGE_DATABASE_URL": pg_url,

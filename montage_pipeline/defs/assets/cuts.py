@@ -62,7 +62,8 @@ def _spans_metadata(spans: list[EditSpan]) -> dict[str, Any]:
     }
 
 
-@dg.asset(
+# What both cut EDLs are, as assets: week tables of EditSpan rows beside the main cut's.
+_CUT_EDL_ASSET: dict[str, Any] = dict(
     partitions_def=weekly_partitions,
     group_name="montage",
     kinds={"postgres", "python"},
@@ -72,6 +73,11 @@ def _spans_metadata(spans: list[EditSpan]) -> dict[str, Any]:
     metadata=table_metadata(EditSpan),
     io_manager_key="table_io_manager",
     dagster_type=dg.List[EditSpan],
+)
+
+
+@dg.asset(
+    **_CUT_EDL_ASSET,
     description="The short cut's EDL (portrait, 15–60 s): the main cut's strongest spans, inside them, "
     "re-timed on the short's own beat grid.",
 )
@@ -109,15 +115,7 @@ def short_highlights(
 
 
 @dg.asset(
-    partitions_def=weekly_partitions,
-    group_name="montage",
-    kinds={"postgres", "python"},
-    code_version=CUTS_VERSION,
-    owners=OWNERS,
-    tags=stage_tags("analysis", "table"),
-    metadata=table_metadata(EditSpan),
-    io_manager_key="table_io_manager",
-    dagster_type=dg.List[EditSpan],
+    **_CUT_EDL_ASSET,
     description="The long YouTube cut's EDL (landscape, 3–10 min) of every good moment of the week, or "
     "no rows with the reason (`thin_week`, `no_gain_over_main`): never padded with dull footage.",
 )
