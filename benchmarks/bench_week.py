@@ -13,6 +13,11 @@ alone; with the short riding on that pass; the short alone, i.e. without the sha
 cut's own pass) and its own mix and master.
 
     python benchmarks/bench_week.py --clips 10
+    python benchmarks/bench_week.py --clips 10 --executor multiprocess --no-cut-rows
+
+`--executor multiprocess` runs the week as the schedule does: the code location's own executor (steps
+forked from a preloaded server, two at a time), so steps without a dependency between them overlap
+(`soundtrack` beside the render); the default runs every step in this process, one after another.
     python benchmarks/bench_week.py --clips 8 --size 640x360 --duration 30 --short 15 \
         --long-min 45 --long-gain 20 --render-scale 0.333 --no-floor
 """
@@ -20,18 +25,22 @@ cut's own pass) and its own mix and master.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import os
 import resource
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import dagster as dg
 from _common import ffmpeg, run_parallel, timed
 from bench_render import cli_command
 from sqlalchemy.orm import Session
 
+from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.highlights.cuts import load_cut
 from montage_pipeline.highlights.render_plan import (
     LONG,
@@ -51,10 +60,24 @@ from montage_pipeline.storage.media_store import LocalMediaStore
 WEEK = "2025-01-27"
 
 
-def _step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
+def week_defs() -> dg.Definitions:
+    """The code location this process's environment configures, with a job of every asset."""
+    from montage_pipeline.defs.code_location import build_definitions
+
+    week = dg.define_asset_job(
+        "bench_week", selection=dg.AssetSelection.all(), partitions_def=weekly_partitions
+    )
+    return dg.Definitions.merge(build_definitions(dict(os.environ)), dg.Definitions(jobs=[week]))
+
+
+def week_job() -> dg.JobDefinition:
+    return week_defs().resolve_job_def("bench_week")
+
+
+def _step_seconds(result: Any) -> dict[str, float]:
     """Each step's own duration, as Dagster recorded it."""
     return {
-        e.step_key: float(e.event_specific_data.duration_ms or 0) / 1000  # type: ignore[union-attr]
+        e.step_key: float(e.event_specific_data.duration_ms or 0) / 1000
         for e in result.all_events
         if e.event_type_value == "STEP_SUCCESS" and e.step_key
     }
@@ -72,6 +95,13 @@ def main() -> None:
     parser.add_argument("--long-gain", type=float, default=60.0, help="the long cut's least gain over main")
     parser.add_argument("--render-scale", type=float, default=1.0, help="render size / platform size")
     parser.add_argument("--no-floor", action="store_true", help="skip the ffmpeg CLI floor")
+    parser.add_argument("--no-cut-rows", action="store_true", help="skip rendering each cut again")
+    parser.add_argument(
+        "--executor",
+        choices=("in_process", "multiprocess"),
+        default="in_process",
+        help="in_process: each step in turn here; multiprocess: the code location's executor",
+    )
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="bench-week-"))
@@ -95,16 +125,29 @@ def main() -> None:
     with Session(make_engine(url)) as session, session.begin():
         seed_demo(session, workdir / "montage" / "storage", WEEK, clips=args.clips, size=(w, h), seed=7)
 
-    from montage_pipeline.defs.code_location import build_definitions
-
-    defs = build_definitions(env)
-    job = defs.resolve_implicit_global_asset_job_def()
-    with dg.instance_for_test() as instance:
+    os.environ.update(env)  # the executor's step processes build the code location from it
+    defs = week_defs()
+    job = defs.resolve_job_def("bench_week")
+    with dg.instance_for_test() as instance, contextlib.ExitStack() as results:
         start = time.perf_counter()
-        cold = job.execute_in_process(partition_key=WEEK, instance=instance, run_config=cut_config)
+        if args.executor == "multiprocess":
+            cold: Any = results.enter_context(
+                dg.execute_job(  # the location's executor: steps forked, two at a time
+                    dg.reconstructable(week_job),
+                    instance,
+                    run_config=cut_config,
+                    tags={"dagster/partition": WEEK},
+                )
+            )
+        else:
+            cold = job.execute_in_process(partition_key=WEEK, instance=instance, run_config=cut_config)
         cold_s = time.perf_counter() - start
         assert cold.success
         steps = _step_seconds(cold)
+        clips, spans, scenes = (
+            cast(list[Any], defs.load_asset_value(name, partition_key=WEEK, instance=instance))
+            for name in ("selected_clips", "scored_highlights", "scene_segments")
+        )
         warm_start = time.perf_counter()
         warm = job.execute_in_process(
             partition_key=WEEK, instance=instance, asset_selection=[dg.AssetKey("scene_segments")]
@@ -112,11 +155,18 @@ def main() -> None:
         warm_s = time.perf_counter() - warm_start
         assert warm.success
         warm_steps = _step_seconds(warm)
+        if not args.no_cut_rows:
+            cut_rows(
+                spans,
+                scenes,
+                steps,
+                LocalMediaStore(workdir / "montage" / "media"),
+                workdir / "cuts",
+                RenderOptions(width_scale=args.render_scale),
+            )
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
-    clips = cold.output_for_node("selected_clips")
-    spans = cold.output_for_node("scored_highlights")
     fps = output_fps(spans, 0)  # what our render chose
     floor_rows: list[tuple[str, float]] = []
     binary = None if args.no_floor else ffmpeg()
@@ -167,12 +217,11 @@ def main() -> None:
     speedup = cold_analysis / max(warm_analysis, 1e-3)
     print(f"analysis cold {cold_analysis:.1f} s, warm {warm_analysis:.2f} s: {speedup:.0f}× faster")
     print(f"peak memory: this process {peak_self:.0f} MB, largest child {peak_children:.0f} MB")
-    store = LocalMediaStore(workdir / "montage" / "media")
-    cut_rows(cold, steps, store, workdir / "cuts", RenderOptions(width_scale=args.render_scale))
 
 
 def cut_rows(
-    cold: dg.ExecuteInProcessResult,
+    spans: list[Any],
+    scenes: list[Any],
     steps: dict[str, float],
     store: LocalMediaStore,
     out: Path,
@@ -180,8 +229,6 @@ def cut_rows(
     repeat: int = 2,
 ) -> None:
     """A row per cut: what it adds to the week (EDL step, render, mix), the renders run again here."""
-    spans = cold.output_for_node("scored_highlights")
-    scenes = cold.output_for_node("scene_segments")
     short, long = load_cut(store, WEEK, "short"), load_cut(store, WEEK, "long")
     main_outputs = ["landscape_render", "portrait_render"]
 

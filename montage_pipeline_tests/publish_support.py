@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
-from montage_pipeline.defs.assets.audio import mixed_audio
+from montage_pipeline.defs.assets.audio import mixed_audio, soundtrack
 from montage_pipeline.defs.assets.publish import s3_exports
 from montage_pipeline.defs.assets.render import montage_renders
 from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
@@ -50,7 +50,15 @@ CREATORS = {
     "dusk": (SubscriptionTier.CREATOR, False),
     "ember": (SubscriptionTier.CREATOR_PLUS, True),
 }
-BUILT = [eligible_jobs, selected_clips, scene_segments, scored_highlights, montage_renders, mixed_audio]
+BUILT = [
+    eligible_jobs,
+    selected_clips,
+    scene_segments,
+    scored_highlights,
+    soundtrack,
+    montage_renders,
+    mixed_audio,
+]
 RUN_CONFIG: dict[str, Any] = {
     "ops": {
         "scored_highlights": {"config": {"target_duration_s": 34.0, "min_clips": 3}},

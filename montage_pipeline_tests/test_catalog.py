@@ -24,6 +24,7 @@ STAGES = {
     "portrait_render": ("render", "media"),
     "short_portrait_render": ("render", "media"),
     "long_landscape_render": ("render", "media"),
+    "soundtrack": ("audio", "media"),
     "mixed_audio": ("audio", "media"),
     "s3_exports": ("publish", "table"),
     "social_posts": ("publish", "table"),

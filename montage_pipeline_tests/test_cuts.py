@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 
 from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
-from montage_pipeline.defs.assets.audio import mixed_audio
+from montage_pipeline.defs.assets.audio import mixed_audio, soundtrack
 from montage_pipeline.defs.assets.cuts import long_highlights, short_highlights
 from montage_pipeline.defs.assets.publish import s3_exports, social_posts
 from montage_pipeline.defs.assets.render import montage_renders
@@ -44,6 +44,7 @@ ASSETS = [
     scored_highlights,
     short_highlights,
     long_highlights,
+    soundtrack,
     montage_renders,
     mixed_audio,
     s3_exports,

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
-from montage_pipeline.defs.assets.audio import mixed_audio
+from montage_pipeline.defs.assets.audio import mixed_audio, soundtrack
 from montage_pipeline.defs.assets.render import montage_renders
 from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
 from montage_pipeline.defs.io_managers.media_io_manager import MediaIOManager
@@ -41,7 +41,15 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
     Image.new("RGB", (640, 360), (0, 200, 60)).save(tmp_path / "outro.png")
     store = LocalMediaStoreResource(root=str(tmp_path / "media"))
     result = dg.materialize(
-        [eligible_jobs, selected_clips, scene_segments, scored_highlights, montage_renders, mixed_audio],
+        [
+            eligible_jobs,
+            selected_clips,
+            scene_segments,
+            scored_highlights,
+            soundtrack,
+            montage_renders,
+            mixed_audio,
+        ],
         partition_key=WEEK,
         resources={
             "platform_db": db,
@@ -132,3 +140,5 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
     # shorter copy is cut from that master (mastered again only if its encoded peak came out over).
     assert 1 <= int(meta["master_rounds"].value) <= 8  # type: ignore[arg-type]
     assert meta["audio_failures"].value == "none"
+    # Rendered at another rate and with an end card than `soundtrack` planned for: remade after the render.
+    assert str(meta["soundtrack_made"].value).startswith("made after the render: no soundtrack prepared for")

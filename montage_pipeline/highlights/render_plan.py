@@ -4,6 +4,7 @@ portrait crop, the Shorts limit) and which outputs share one decode pass."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -258,3 +259,34 @@ def plan_renders(
         palette=options.palette,
         cut_times=cut_times,
     )
+
+
+def planned_lengths(
+    spans: Sequence[EditSpan],
+    options: RenderOptions,
+    short: Sequence[EditSpan] = (),
+    long: Sequence[EditSpan] = (),
+) -> dict[str, list[float]]:
+    """Each cut's render lengths in seconds, from its EDL alone (the full-length render first): what the
+    renders of `plan_renders` with these options will measure, so that their soundtracks can be made
+    while they render. A render's frames run to the last span's out-point (then the end card), at the
+    main cut's rate."""
+    fps = output_fps(spans, options.fps)
+    outro_frames = round(options.outro_s * fps) if options.outro_image else 0
+
+    def length(cut: Sequence[RenderSpan] | Sequence[EditSpan], end_card: bool = True) -> float:
+        frames = math.ceil(max(s.montage_out_s for s in cut) * fps - 1e-9)
+        return (frames + (outro_frames if end_card else 0)) / fps
+
+    outro_s = options.outro_s if options.outro_image else 0.0
+    portrait = render_spans(spans, {}, max_duration_s=PORTRAIT_MAX_S - outro_s)
+    lengths = {"main": [length(spans), length(portrait)]}
+    if options.branding_logo:
+        lengths["main"].append(length(portrait, end_card=False))
+    if short:
+        lengths["short"] = [length(short)] + (
+            [length(short, end_card=False)] if options.branding_logo else []
+        )
+    if long:
+        lengths["long"] = [length(long)]
+    return lengths

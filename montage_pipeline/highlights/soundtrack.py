@@ -7,6 +7,7 @@ two functions and writes metadata), so the whole soundtrack can be built and tes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,31 +109,54 @@ class FinishedCuts:
     master_rounds: int = 0
 
 
-def finish_cuts(mix: Mix, renders: dict[str, Path], workdir: Path, bitrate: int) -> FinishedCuts:
-    """Mux the mastered soundtrack into each render (name → video) and check sound and picture again.
+def fade_for(length_s: float, mix_duration_s: float) -> float:
+    """A cut shorter than the mix (the 180 s portrait, the copy without an end card) fades out over its
+    last second; the cut as long as the mix ends as the music does."""
+    return 0.0 if abs(length_s - mix_duration_s) < 1e-3 else 1.0
 
-    The whole mix is mastered once; each distinct cut (length, fade) is encoded once, cut from that master,
-    and cuts that share one copy it. A cut shorter than the mix (the 180 s portrait, the copy without an
-    end card) fades out over its last second. Only a cut whose encoded true peak comes out over the
-    ceiling is mastered on its own.
+
+def soundtrack_key(length_s: float, mix_duration_s: float) -> tuple[int, float]:
+    """What makes two cuts share one encoded soundtrack: the same length in samples and the same fade."""
+    return round(length_s * RATE), fade_for(length_s, mix_duration_s)
+
+
+def encode_soundtracks(
+    mix: Mix, lengths: Sequence[float], workdir: Path, bitrate: int
+) -> dict[tuple[int, float], EncodedSoundtrack]:
+    """The mix mastered once and encoded once per distinct cut (length, fade), keyed by `soundtrack_key`.
+
+    Each shorter cut is cut from that one master; only a cut whose encoded true peak comes out over the
+    ceiling is mastered on its own. Needs the cut lengths, not the videos: `soundtrack` runs this while
+    the render runs, `mixed_audio` only when the render's lengths are not the ones it planned for.
     """
-    done = FinishedCuts()
-    full_key = (round(mix.duration_s * RATE), 0.0)
+    workdir.mkdir(parents=True, exist_ok=True)
     full = master_and_encode(
         fit_to(mix.samples, mix.duration_s), workdir / "soundtrack-0.m4a", bitrate=bitrate
     )
-    encoded: dict[tuple[int, float], EncodedSoundtrack] = {full_key: full}
-    for name, video in renders.items():
-        length = video_duration(video)
-        fade = 0.0 if abs(length - mix.duration_s) < 1e-3 else 1.0
-        key = (round(length * RATE), fade)
+    encoded = {soundtrack_key(mix.duration_s, mix.duration_s): full}
+    for length in lengths:
+        key = soundtrack_key(length, mix.duration_s)
         if key not in encoded:
             path = workdir / f"soundtrack-{len(encoded)}.m4a"
-            encoded[key] = encode_cut(full, length, fade, path, bitrate=bitrate) or master_and_encode(
-                fit_to(mix.samples, length, fade_out_s=fade), path, bitrate=bitrate
+            encoded[key] = encode_cut(full, length, key[1], path, bitrate=bitrate) or master_and_encode(
+                fit_to(mix.samples, length, fade_out_s=key[1]), path, bitrate=bitrate
             )
+    return encoded
+
+
+def mux_and_check(
+    encoded: dict[tuple[int, float], EncodedSoundtrack],
+    mix_duration_s: float,
+    renders: dict[str, Path],
+    workdir: Path,
+) -> FinishedCuts:
+    """Mux each render (name → video) with its encoded soundtrack (packets copied) and check sound and
+    picture again. Every render's length must have its soundtrack in `encoded`."""
+    done = FinishedCuts()
+    for name, video in renders.items():
+        track = encoded[soundtrack_key(video_duration(video), mix_duration_s)]
         final = workdir / name
-        mux(video, encoded[key].path, final)
+        mux(video, track.path, final)
         spec = done.measured[name] = inspect_audio(final)
         done.failures += [f"{name}: {f}" for f in audio_failures(spec)]
         # Muxing rewrites the container: the video must still be what the render check passed.
@@ -142,13 +166,30 @@ def finish_cuts(mix: Mix, renders: dict[str, Path], workdir: Path, bitrate: int)
             for f in spec_failures(video_spec, width=video_spec.width, height=video_spec.height)
         ]
         done.finals[name] = final
-    done.soundtrack = full
+    done.soundtrack = encoded[soundtrack_key(mix_duration_s, mix_duration_s)]
     done.master_rounds = sum(e.rounds for e in encoded.values())
     return done
 
 
+def finish_cuts(mix: Mix, renders: dict[str, Path], workdir: Path, bitrate: int) -> FinishedCuts:
+    """Mux the mastered soundtrack into each render (name → video) and check sound and picture again:
+    `encode_soundtracks` for the renders' lengths, then `mux_and_check`."""
+    lengths = [video_duration(video) for video in renders.values()]
+    encoded = encode_soundtracks(mix, lengths, workdir, bitrate)
+    return mux_and_check(encoded, mix.duration_s, renders, workdir)
+
+
 # The other cuts' final files, by cut (their renders' `video.mp4` / `video_unbranded.mp4` muxed).
 CUT_FINALS = {"short": "final_short_portrait.mp4", "long": "final_long_landscape.mp4"}
+
+
+def cut_renders(cut: str, render_files: dict[str, Path]) -> dict[str, Path]:
+    """The short's or the long cut's finals by name → the render each is made from (full length first)."""
+    final = CUT_FINALS[cut]
+    renders = {final: render_files["video.mp4"]}
+    if "video_unbranded.mp4" in render_files:
+        renders[final.replace(".mp4", "_unbranded.mp4")] = render_files["video_unbranded.mp4"]
+    return renders
 
 
 def finish_other_cut(
@@ -165,11 +206,14 @@ def finish_other_cut(
     """The short's or the long cut's own soundtrack: music on its own beat grid under its spans' game
     audio, mastered once and muxed into its render (and the short's unbranded copy)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    video = render_files["video.mp4"]
     duck_db, music_gain_db = levels
-    mix = build_mix(spans, video_duration(video), week, music_library, duck_db, music_gain_db, theme_slug)
-    final = CUT_FINALS[cut]
-    renders = {final: video}
-    if "video_unbranded.mp4" in render_files:
-        renders[final.replace(".mp4", "_unbranded.mp4")] = render_files["video_unbranded.mp4"]
-    return finish_cuts(mix, renders, workdir, bitrate=bitrate)
+    mix = build_mix(
+        spans,
+        video_duration(render_files["video.mp4"]),
+        week,
+        music_library,
+        duck_db,
+        music_gain_db,
+        theme_slug,
+    )
+    return finish_cuts(mix, cut_renders(cut, render_files), workdir, bitrate=bitrate)

@@ -112,7 +112,9 @@ class EncodedSoundtrack:
     report: MixReport
     encoded_peak_dbtp: float  # measured on the decoded AAC
     rounds: int  # master + encode passes it took to keep the encoded true peak under the ceiling
-    mastered: np.ndarray  # the mastered PCM that was encoded: shorter cuts are cut from it (`encode_cut`)
+    # The mastered PCM that was encoded: shorter cuts are cut from it (`encode_cut`). None for one read
+    # back from the media store, whose other lengths were encoded when it was made.
+    mastered: np.ndarray | None
 
 
 def master_and_encode(
@@ -154,6 +156,8 @@ def encode_cut(
     Cutting and fading a master only lowers its peaks and moves its loudness by the little the dropped
     tail weighed, so one master serves every cut length: mastering is most of the soundtrack's time.
     """
+    if full.mastered is None:
+        raise ValueError(f"{full.path.name}: no mastered samples to cut a {duration_s:.3f} s copy from")
     cut = fit_to(full.mastered, duration_s, fade_out_s=fade_out_s)
     peak = _encode_and_measure(cut, audio_path, bitrate)
     if peak > ceiling_dbtp:

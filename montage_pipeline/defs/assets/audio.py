@@ -1,9 +1,12 @@
-"""`mixed_audio`: generated music on the EDL's beat grid, game audio, ducking, mastering, final mux —
-for the main cut, and its own music, mix and master for the short and the long cut when they exist."""
+"""`soundtrack`: each cut's music on its EDL's beat grid, game audio, ducking and master, encoded for every
+length its renders will have, made while the renders run (it needs their lengths, not their pictures).
+`mixed_audio`: those soundtracks muxed into the renders and checked; a cut whose prepared soundtrack
+does not fit its renders (an EDL rerun since, a render configured to another rate or with an end card)
+gets its soundtrack made there, after the render, as the same code would have made it beside it."""
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +19,21 @@ from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
 from montage_pipeline.highlights.cuts import load_cut
-from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.highlights.soundtrack import (
-    CUT_FINALS,
-    FinishedCuts,
-    Mix,
-    build_mix,
-    finish_cuts,
-    finish_other_cut,
+from montage_pipeline.highlights.prepared_soundtrack import (
+    MANIFEST,
+    CutSound,
+    MixMaker,
+    MixSettings,
+    PreparedCut,
+    bundle_name,
+    finish_cut,
+    prepare_cut,
+    read_manifest,
+    write_manifest,
 )
+from montage_pipeline.highlights.render_plan import RenderOptions, planned_lengths
+from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.highlights.soundtrack import CUT_FINALS, Mix, build_mix, cut_renders
 from montage_pipeline.highlights.theme import load_theme
 from montage_pipeline.media.loudness import loudness_plot
 from montage_pipeline.media.mix import TARGET_LUFS
@@ -42,25 +51,102 @@ class MixConfig(dg.Config):
     bitrate_kbps: int = 320
 
 
-def _mix_metadata(mix: Mix, done: FinishedCuts, duration: float, failures: str) -> dict[str, Any]:
+def _mix_maker(week: str, settings: Settings, mix: MixSettings, theme_slug: str | None) -> MixMaker:
+    """The week's mix for a cut's spans and length, with the music library, levels and theme bound."""
+
+    def make(spans: Sequence[EditSpan], duration_s: float) -> Mix:
+        return build_mix(list(spans), duration_s, week, settings.music_library, *mix.levels, theme_slug)
+
+    return make
+
+
+CUTS = ("main", "short", "long")
+
+
+@dg.asset(
+    partitions_def=weekly_partitions,
+    group_name="montage",
+    kinds={"pydub", "audio"},
+    code_version=MIX_VERSION,
+    owners=OWNERS,
+    tags=stage_tags("audio", "media"),
+    io_manager_key="media_io_manager",
+    deps=["short_highlights", "long_highlights"],  # their spans: read from the media store
+    description="Each cut's soundtrack (music on the beat grid + game audio, -14 LUFS), encoded for every "
+    "length its renders will have; made while the renders run, muxed by mixed_audio.",
+)
+def soundtrack(
+    context: dg.AssetExecutionContext,
+    config: MixConfig,
+    scored_highlights: list[EditSpan],
+    media_store: MediaStoreResource,
+    settings: dg.ResourceParam[Settings],
+) -> Iterator[dg.Output[MediaBundle]]:
+    store = media_store.store()
+    week = context.partition_key
+    theme = load_theme(store, week, scored_highlights)
+    mix = MixSettings(config.duck_db, config.music_gain_db, config.bitrate_kbps * 1000)
+    cut_spans = {
+        "main": scored_highlights,
+        **{cut: load_cut(store, week, cut, scored_highlights).spans for cut in ("short", "long")},
+    }
+    # The renders' lengths with their default options: a render configured otherwise (another rate, an
+    # end card) measures other lengths, and mixed_audio makes that cut's soundtrack after it instead.
+    lengths = planned_lengths(scored_highlights, RenderOptions(), cut_spans["short"], cut_spans["long"])
+    make = _mix_maker(week, settings, mix, theme.slug)
+    workdir = Path(tempfile.mkdtemp(prefix="montage-soundtrack-"))
+    try:
+        cuts = [
+            prepare_cut(cut, cut_spans[cut], lengths[cut], make, workdir / cut, mix.bitrate)
+            for cut in CUTS
+            if cut in lengths
+        ]
+        files = {MANIFEST: MediaFile(write_manifest(cuts, mix, workdir), "application/json")}
+        for prepared in cuts:
+            for track in prepared.encoded.values():
+                files[bundle_name(prepared.cut, track.path)] = MediaFile(track.path, "audio/mp4")
+        context.log.info(
+            "soundtracks made: "
+            + ", ".join(f"{c.cut} {c.duration_s:.1f}s ({len(c.encoded)} encoded)" for c in cuts)
+        )
+        yield dg.Output(
+            MediaBundle(files),
+            metadata={
+                **{f"{c.cut}_lengths_s": ", ".join(f"{n:.3f}" for n in lengths[c.cut]) for c in cuts},
+                **{
+                    f"{c.cut}_loudness_lufs": next(iter(c.encoded.values())).report.integrated_lufs
+                    for c in cuts
+                },
+                "music": cuts[0].music,
+                "tempo_bpm": cuts[0].tempo_bpm,
+                **settings_metadata(settings),
+            },
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _mix_metadata(main: CutSound, duration: float, failures: str) -> dict[str, Any]:
+    done = main.done
     final = done.measured["final_landscape.mp4"]
     return {
         "loudness_lufs": final.integrated_lufs,
         "true_peak_dbtp": final.true_peak_dbtp,
         "loudness_range_lu": final.loudness_range_lu,
-        "tempo_bpm": mix.plan.tempo_bpm,
-        "music": mix.music,
+        "tempo_bpm": main.tempo_bpm,
+        "music": main.music,
         "duration_s": round(duration, 3),
         # Each round is a master and an AAC encode; a second one means the encoder overshot.
         "master_rounds": done.master_rounds,
         "audio_failures": failures,
+        "soundtrack_made": main.made,
     }
 
 
 @dg.asset(
     partitions_def=weekly_partitions,
     group_name="montage",
-    kinds={"pyav", "pydub", "audio"},
+    kinds={"pyav", "audio"},
     code_version=MIX_VERSION,
     owners=OWNERS,
     tags=stage_tags("audio", "media"),
@@ -69,17 +155,19 @@ def _mix_metadata(mix: Mix, done: FinishedCuts, duration: float, failures: str) 
     check_specs=[dg.AssetCheckSpec(CHECK, asset="mixed_audio", blocking=True)],
     deps=["short_highlights", "long_highlights"],  # their spans: read from the media store
     ins={
+        # Never made for the week: every cut's soundtrack is made here, after its render.
+        "soundtrack": dg.AssetIn(metadata={OPTIONAL_INPUT: True}),
         # The other cuts: a render never made reads as a cut not made (the main cut still mixes).
         "short_portrait_render": dg.AssetIn(metadata={OPTIONAL_INPUT: True}),
         "long_landscape_render": dg.AssetIn(metadata={OPTIONAL_INPUT: True}),
     },
-    description="The soundtrack (music on the beat grid + game audio, -14 LUFS) muxed into both renders, "
-    "and the short's and the long cut's own soundtracks muxed into theirs.",
+    description="Each cut's soundtrack muxed into its renders (landscape and portrait; the short's and the "
+    "long cut's own) and checked: loudness, true peak, and the video still to spec.",
 )
 def mixed_audio(
     context: dg.AssetExecutionContext,
-    config: MixConfig,
     scored_highlights: list[EditSpan],
+    soundtrack: MediaBundle,
     landscape_render: MediaBundle,
     portrait_render: MediaBundle,
     short_portrait_render: MediaBundle,
@@ -87,24 +175,20 @@ def mixed_audio(
     media_store: MediaStoreResource,
     settings: dg.ResourceParam[Settings],
 ) -> Iterator[dg.Output[MediaBundle] | dg.AssetCheckResult]:
+    store = media_store.store()
+    week = context.partition_key
+    mix, prepared = MixSettings(), dict[str, PreparedCut]()
+    if MANIFEST in soundtrack.files:
+        mix, prepared = read_manifest({name: f.path for name, f in soundtrack.files.items()})
+    make = _mix_maker(week, settings, mix, load_theme(store, week, scored_highlights).slug)
     landscape = landscape_render["video.mp4"].path
-    duration = video_duration(landscape)
-    theme = load_theme(media_store.store(), context.partition_key, scored_highlights)
-    mix = build_mix(
-        scored_highlights,
-        duration,
-        context.partition_key,
-        settings.music_library,
-        config.duck_db,
-        config.music_gain_db,
-        theme.slug,
-    )
     renders = {"final_landscape.mp4": landscape, "final_portrait.mp4": portrait_render["video.mp4"].path}
     if "video_unbranded.mp4" in portrait_render.files:
         renders["final_portrait_unbranded.mp4"] = portrait_render["video_unbranded.mp4"].path
     workdir = Path(tempfile.mkdtemp(prefix="montage-mix-"))
     try:
-        done = finish_cuts(mix, renders, workdir, bitrate=config.bitrate_kbps * 1000)
+        main = finish_cut(scored_highlights, renders, prepared.get("main"), make, workdir, mix.bitrate)
+        done = main.done
         assert done.soundtrack is not None  # the landscape cut is the mix's full length
         files = {name: MediaFile(path, "video/mp4") for name, path in done.finals.items()}
         files["soundtrack.m4a"] = MediaFile(done.soundtrack.path, "audio/mp4")
@@ -115,38 +199,35 @@ def mixed_audio(
         report = done.soundtrack.report
         context.log.info(
             f"soundtrack {report.integrated_lufs} LUFS, true peak {report.true_peak_dbtp} dBTP, "
-            f"LRA {report.loudness_range_lu} LU, music: {mix.music}"
+            f"LRA {report.loudness_range_lu} LU, music: {main.music}; {main.made}"
         )
         cut_metadata: dict[str, Any] = {}
         all_failures = list(done.failures)
-        store = media_store.store()
         for cut, render in (("short", short_portrait_render), ("long", long_landscape_render)):
-            spans = load_cut(store, context.partition_key, cut).spans
+            spans = load_cut(store, week, cut).spans
             if not spans or render.skip_reason or "video.mp4" not in render.files:
                 reason = render.skip_reason or f"no {cut} cut EDL"
                 cut_metadata[f"{cut}_cut"] = f"skipped: {reason}"
                 continue
-            other = finish_other_cut(
-                cut,
+            other = finish_cut(
                 spans,
-                {n: f.path for n, f in render.files.items()},
-                context.partition_key,
-                settings.music_library,
-                (config.duck_db, config.music_gain_db),
-                theme.slug,
+                cut_renders(cut, {n: f.path for n, f in render.files.items()}),
+                prepared.get(cut),
+                make,
                 workdir / cut,
-                config.bitrate_kbps * 1000,
+                mix.bitrate,
             )
-            files.update({name: MediaFile(path, "video/mp4") for name, path in other.finals.items()})
-            all_failures += other.failures
-            measured = other.measured[CUT_FINALS[cut]]
-            cut_metadata[f"{cut}_cut"] = f"{video_duration(other.finals[CUT_FINALS[cut]]):.1f}s"
+            files.update({name: MediaFile(path, "video/mp4") for name, path in other.done.finals.items()})
+            all_failures += other.done.failures
+            measured = other.done.measured[CUT_FINALS[cut]]
+            cut_metadata[f"{cut}_cut"] = f"{video_duration(other.done.finals[CUT_FINALS[cut]]):.1f}s"
             cut_metadata[f"{cut}_loudness_lufs"] = measured.integrated_lufs
+            cut_metadata[f"{cut}_soundtrack_made"] = other.made
         failures = "; ".join(all_failures) or "none"
         yield dg.Output(
             MediaBundle(files),
             metadata={
-                **_mix_metadata(mix, done, duration, failures),
+                **_mix_metadata(main, video_duration(landscape), failures),
                 **cut_metadata,
                 "loudness_plot": dg.MetadataValue.md(image_markdown(plot, "loudness", image_format="PNG")),
                 **settings_metadata(settings),
