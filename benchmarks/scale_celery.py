@@ -19,6 +19,7 @@ building the step's plan; time spent queued behind another step is not overhead)
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import statistics
@@ -84,12 +85,37 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(30)
 
 
-def _cold_cache(endpoint: str, bucket: str) -> None:
-    """Remove every cached clip analysis, so each configuration decodes the week's clips."""
+class _S3Requests(logging.Handler):
+    """Counts the S3 server's requests by method (moto logs one line per request through werkzeug)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for method in ("GET", "PUT", "HEAD", "POST", "DELETE"):
+            if f'"{method} ' in record.getMessage():
+                self.counts[method] = self.counts.get(method, 0) + 1
+
+
+def _stored_mb(endpoint: str, bucket: str) -> dict[str, float]:
+    """MB in the bucket by top folder under the prefix (analysis cache, runs/, weeks/)."""
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    sizes: dict[str, float] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            top = next((p for p in ("analysis", "runs", "weeks") if f"/{p}/" in f"/{obj['Key']}"), "other")
+            sizes[top] = sizes.get(top, 0.0) + obj["Size"] / 1e6
+    return sizes
+
+
+def _clear_between_runs(endpoint: str, bucket: str) -> None:
+    """Remove every cached clip analysis (so each configuration decodes the week's clips) and the last
+    run's step values and pieces (so the bucket's `runs/` holds one run's)."""
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
-            if "/analysis/" in f"/{obj['Key']}":
+            if "/analysis/" in f"/{obj['Key']}" or "/runs/" in f"/{obj['Key']}":
                 s3.delete_object(Bucket=bucket, Key=obj["Key"])
 
 
@@ -163,6 +189,7 @@ def figures(instance: dg.DagsterInstance, run_id: str) -> dict[str, object]:
         "render_wall_s": wall("render"),
         "run_wall_s": run["PIPELINE_SUCCESS"] - run["PIPELINE_START"],
         "overhead_s": overhead,
+        "events": len(instance.all_logs(run_id)),
         "workers": sorted({v[3] for v in done.values()}),
     }
 
@@ -171,11 +198,16 @@ def run_celery_mode(clips: int, size: str, chunks: int, target_s: float, render_
     """Seed once, run each configuration, print the table."""
     from moto.server import ThreadedMotoServer
 
+    sys.path.insert(0, str(REPO))  # the suite's throwaway PostgreSQL databases
     from montage_pipeline_tests.databases import dagster_instance_env, fresh_database
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     rows: list[tuple[str, dict[str, object]]] = []
+    requests = _S3Requests()
+    werkzeug = logging.getLogger("werkzeug")
+    werkzeug.addHandler(requests)
+    werkzeug.propagate = False  # counted, not printed
     with ExitStack() as stack:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
         server.start()
@@ -219,7 +251,8 @@ def run_celery_mode(clips: int, size: str, chunks: int, target_s: float, render_
         }
         for label, cores in CONFIGURATIONS.items():
             print(f"{label} ...", flush=True)
-            _cold_cache(endpoint, bucket)
+            _clear_between_runs(endpoint, bucket)
+            requests.counts = {}
             homes = work / f"workers-{len(cores)}"
             workers = []
             try:
@@ -235,7 +268,11 @@ def run_celery_mode(clips: int, size: str, chunks: int, target_s: float, render_
             finally:
                 for proc in workers:
                     _stop(proc)
-            rows.append((label, _latest_run_figures(env)))
+            found = _latest_run_figures(env)
+            found["s3_requests"] = dict(requests.counts)
+            found["stored_mb"] = _stored_mb(endpoint, bucket)
+            rows.append((label, found))
+            print(json.dumps({label: found}), flush=True)  # the raw figures, for docs/scale.md
     _print_table(rows, clips, size, chunks, target_s, render_scale)
 
 
@@ -286,4 +323,9 @@ def _print_table(
             f"| {name} | {f['steps']} ({f['analysis_steps']} / {f['render_steps']}) | "
             f"{f['analysis_wall_s']:.1f} | {f['render_wall_s']:.1f} | {f['run_wall_s']:.1f} | {speed} | "
             f"{statistics.mean(over):.2f} / {max(over):.2f} |"
+        )
+    for name, f in rows:
+        print(
+            f"\n{name}: {f['events']} event log entries; S3 requests {f['s3_requests']}; "
+            f"stored MB {json.dumps({k: round(v, 2) for k, v in f['stored_mb'].items()})}"  # type: ignore[attr-defined]
         )
