@@ -153,7 +153,7 @@ def _timings(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, _Step
         message = event.message or record.user_message or ""
         if kind == "ENGINE_EVENT" and message.startswith("Submitting celery task"):
             step.submit = step.submit if step.submit is not None else t
-        elif kind == "ENGINE_EVENT" and message.startswith("Executing steps"):
+        elif kind == "ENGINE_EVENT" and "Executing steps" in message:  # "[CeleryExecutor] Executing ..."
             meta = event.engine_event_data.metadata if event.engine_event_data else {}
             worker = meta.get("Celery worker")
             step.worker = str(worker.value) if worker is not None else "?"
