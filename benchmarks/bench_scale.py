@@ -1,6 +1,9 @@
-"""A week's analysis, in one step against one step per clip: wall time and Dagster's cost per step.
+"""A week's analysis, in one step against one step per clip: wall time and Dagster's cost per step; with
+`--celery`, the week's heavy steps (per-clip analysis, the chunked render) on Dagster's Celery executor,
+1 worker on 1 core against 2 workers on a core each (`scale_celery.py`).
 
     .venv/bin/python benchmarks/bench_scale.py [--clips 8 --size 960x540]
+    .venv/bin/python benchmarks/bench_scale.py --celery [--clips 8 --size 640x360 --chunks 2 --target 60]
 
 One generated week on the embedded profile, selected once; then `scene_segments` alone, from a cold
 analysis cache each time, in four ways, each in a fresh process (the form is read when the code
@@ -153,7 +156,18 @@ def main() -> None:
     parser.add_argument(
         "--child", nargs=3, metavar=("EXECUTOR", "CONCURRENT", "INSTANCE"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--celery", action="store_true", help="1 against 2 pinned Celery workers")
+    parser.add_argument("--chunks", type=int, default=2, help="--celery: MONTAGE_RENDER_CHUNKS")
+    parser.add_argument("--target", type=float, default=60.0, help="--celery: the main cut's target s")
+    parser.add_argument(
+        "--render-scale", type=float, default=1 / 3, help="--celery: the render's width_scale"
+    )
     args = parser.parse_args()
+    if args.celery:
+        from scale_celery import run_celery_mode
+
+        run_celery_mode(args.clips, args.size, args.chunks, args.target, args.render_scale)
+        return
     if args.child:
         _child(args.child[0], int(args.child[1]), Path(args.child[2]))
         return

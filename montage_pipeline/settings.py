@@ -184,6 +184,9 @@ class ExecutorSettings:
     # `in_step`: a week's clips analysed inside one step (local worker processes); `per_clip`: one step
     # per clip, so the executor's workers share the week (see docs/architecture.md, "Analysis fan-out").
     analysis_fanout: str = "in_step"
+    # 0: the render is one step; n >= 2: the main cut rendered in up to n chunks, a step each (split at
+    # hard cuts, joined by stream copy), so workers share it (docs/architecture.md, "Chunked render").
+    render_chunks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +248,7 @@ class Settings:
             "MONTAGE_CELERY_BACKEND": self.executor.celery_backend,
             "MONTAGE_CELERY_QUEUE": self.executor.celery_queue,
             "MONTAGE_ANALYSIS_FANOUT": self.executor.analysis_fanout,
+            "MONTAGE_RENDER_CHUNKS": self.executor.render_chunks,
             **{var: getattr(self.clip_limits, name) for name, var in LIMIT_ENV_VARS.items()},
         }
         for secret in (self.token_keys, self.mail.password, self.alert_webhook, self.executor.celery_broker):
@@ -308,6 +312,7 @@ ENV_VARS = (
     "MONTAGE_CELERY_BACKEND",
     "MONTAGE_CELERY_QUEUE",
     "MONTAGE_ANALYSIS_FANOUT",
+    "MONTAGE_RENDER_CHUNKS",
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -474,6 +479,7 @@ def _executor(env: _Env) -> ExecutorSettings:
         celery_backend=env.text("MONTAGE_CELERY_BACKEND", "rpc://"),
         celery_queue=env.text("MONTAGE_CELERY_QUEUE", "dagster"),
         analysis_fanout=env.choice("MONTAGE_ANALYSIS_FANOUT", "in_step", ("in_step", "per_clip")),
+        render_chunks=env.number("MONTAGE_RENDER_CHUNKS", 0, 0, 64, "chunks"),
     )
 
 

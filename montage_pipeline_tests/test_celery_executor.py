@@ -253,3 +253,46 @@ def test_a_step_on_a_worker_that_dies_is_run_again_by_the_other(killed_week: Kil
     survivor_log = week.log(killed_week.survivor).read_text(errors="replace")
     assert 'Finished execution of step "montage_renders"' in survivor_log, survivor_log[-3000:]
     assert {"mixed_audio", "s3_exports"} <= week.steps_run_by(killed_week.survivor)
+
+
+def test_the_chunked_render_is_shared_by_two_workers(celery_week: CeleryWeek) -> None:
+    """MONTAGE_RENDER_CHUNKS=2 on the orchestrator and the workers (a queue of its own, so the other
+    tests' workers, loaded without it, never take these steps): the main cut's chunk steps run on both
+    workers, the pieces pass through S3 and the join's blocking checks pass."""
+    env = {
+        **celery_week.env,
+        "MONTAGE_RENDER_CHUNKS": "2",
+        "MONTAGE_CELERY_QUEUE": f"montage-chunks-{uuid.uuid4().hex[:8]}",
+    }
+    week = CeleryWeek(env, celery_week.tmp / "chunked", celery_week.db_url)
+    week.tmp.mkdir()
+    # The instance's pools allow one step each by default: two workers need two render slots.
+    _run([str(BIN / "dagster"), "instance", "concurrency", "set", "render", "2"], env)
+    try:
+        week.start_worker("w1")
+        week.start_worker("w2")
+        args = [str(BIN / "dagster"), "asset", "materialize", "-m", "montage_pipeline.definitions"]
+        args += ["--select", "eligible_jobs,selected_clips,scene_segments,scored_highlights"]
+        args[-1] += ",landscape_render,portrait_render"
+        args += ["--partition", WEEK, "--config-json", SMALL_RENDER]
+        done = subprocess.run(
+            args, check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=600
+        )
+    finally:
+        week.stop()
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
+    chunk = re.compile(r'Started execution of step "(montage_renders\.render_chunk\[chunk_\d+\])"')
+    by_worker = {n: set(chunk.findall(week.log(n).read_text(errors="replace"))) for n in ("w1", "w2")}
+    assert by_worker["w1"] and by_worker["w2"], by_worker  # one chunk each
+    assert not by_worker["w1"] & by_worker["w2"], by_worker
+    checks = week.checks()
+    for name in ("landscape_render", "portrait_render"):
+        assert f"meets_platform_spec {name} passed" in checks, checks
+    s3 = boto3.client("s3", endpoint_url=env["MONTAGE_S3_ENDPOINT_URL"], region_name="us-east-1")
+    listed = s3.list_objects_v2(Bucket=env["MONTAGE_S3_BUCKET"])["Contents"]
+    names = {o["Key"] for o in listed}
+    for name in ("landscape_render", "portrait_render"):
+        bundle = {k.rsplit("/", 1)[1] for k in names if f"/weeks/{WEEK}/{name}/" in f"/{k}"}
+        assert bundle == {"video.mp4", "thumbnail.jpg", "contact_sheet.jpg", "manifest.json"}, bundle
+    assert any("/render/chunk_1/landscape_render/video.mp4" in k for k in names)  # a piece, via S3

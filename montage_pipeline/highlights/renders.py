@@ -60,15 +60,39 @@ def render_week(
 
     Raises `BrandingFileError` before any work when a configured branding image is missing.
     """
+    plan = plan_week(spans, scenes, store, selected, title, options, workdir, short, long)
+    reports = run_plan(plan, progress)
+    return finish_reports(plan, reports, workdir, {n for g in plan.groups for n in g.sub_names})
+
+
+def plan_week(
+    spans: Sequence[EditSpan],
+    scenes: Sequence[SceneSegment],
+    store: MediaStore,
+    selected: Sequence[str],
+    title: str,
+    options: RenderOptions,
+    workdir: Path,
+    short: Sequence[EditSpan] = (),
+    long: Sequence[EditSpan] = (),
+) -> RenderPlan:
+    """The render plan of the selected outputs into `workdir`, with the portraits' action tracks read
+    from the analysis cache. The same inputs give the same plan on any worker (the chunked render
+    plans again in every step instead of passing the plan around)."""
     portraits = any(n in selected for n in PORTRAITS)
     tracks = action_tracks([*spans, *short], scenes, store) if portraits else {}
-    plan = plan_renders(spans, tracks, selected, title, options, workdir, short, long)
-    reports = run_plan(plan, progress)
+    return plan_renders(spans, tracks, selected, title, options, workdir, short, long)
+
+
+def finish_reports(
+    plan: RenderPlan, reports: dict[str, RenderReport], workdir: Path, riders: set[str] | None = None
+) -> list[RenderedOutput]:
+    """Each rendered output reviewed (the unbranded copies go into their branded output's bundle)."""
     unbranded = {"portrait_render": reports.pop(UNBRANDED, None), SHORT: reports.pop(SHORT_UNBRANDED, None)}
-    riders = {n for g in plan.groups for n in g.sub_names}
     return [
         dataclasses.replace(
-            review_render(name, report, plan, workdir, unbranded.get(name)), shared_decode=name in riders
+            review_render(name, report, plan, workdir, unbranded.get(name)),
+            shared_decode=name in (riders or set()),
         )
         for name, report in reports.items()
     ]

@@ -94,15 +94,34 @@ def join_reports(reports: Sequence[RenderReport], path: Path) -> RenderReport:
         span_thumbnails=[t for r in reports for t in r.span_thumbnails],
         best_frame=best,
         crop_plans=[c for r in reports for c in r.crop_plans],
-        still_spans=_merge_touching([s for r in reports for s in r.still_spans]),
+        still_spans=_merge_at_seams([s for r in reports for s in r.still_spans], _seams(reports)),
     )
 
 
-def _merge_touching(runs: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
-    """The pieces' still runs joined where they meet at a seam, kept when longer than MAX_STILL_S."""
+def _seams(reports: Sequence[RenderReport]) -> list[float]:
+    """Where each piece after the first starts, in seconds of the joined file (the pieces are contiguous)."""
+    seams, frames = [], 0
+    for r in reports[:-1]:
+        frames += r.frames
+        seams.append(frames / r.fps)
+    return seams
+
+
+def _merge_at_seams(
+    runs: list[tuple[float, float]], seams: Sequence[float]
+) -> tuple[tuple[float, float], ...]:
+    """The pieces' still runs joined where one ends and the next starts at a seam (a piece's detector
+    closes a run at its end, the next piece's opens one at its start), kept when longer than
+    MAX_STILL_S. Runs that touch inside a piece stay apart: there the detector saw the picture change
+    (a still title card followed by a calm first shot is two runs, not one)."""
+    tolerance = 2e-3  # the detector rounds its times to the millisecond
+
+    def at_seam(t: float) -> bool:
+        return any(abs(t - seam) < tolerance for seam in seams)
+
     merged: list[tuple[float, float]] = []
     for a, b in sorted(runs):
-        if merged and a - merged[-1][1] < 1e-6:
+        if merged and abs(a - merged[-1][1]) < tolerance and at_seam(a):
             merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
         else:
             merged.append((a, b))

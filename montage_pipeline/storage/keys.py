@@ -7,6 +7,7 @@
     exports/{job_id}/{generation}/{name}     a published generation (s3_exports)
     analysis/v{version}/{options}/{aa}/{sha256}.npz   a clip's cached analysis, by content
     runs/{run_id}/{step_key}/{output}[/{mapping_key}].json   a step's small output (rows) for the next
+    runs/{run_id}/render/{job}/{output}/...   a chunked render's pieces, for the join step
 
 Keys are POSIX paths relative to the store's root (a folder, or the bucket's prefix).
 """
@@ -69,3 +70,8 @@ def step_output_key(run_id: str, step_key: str, output: str, mapping_key: str | 
     """Where a step leaves a small output (rows, never media) for the steps after it, on any worker."""
     tail = f"/{mapping_key}" if mapping_key else ""
     return f"runs/{run_id}/{step_key}/{output}{tail}.json"
+
+
+def render_piece_prefix(run_id: str, job: str) -> str:
+    """Where a chunked render's job leaves its pieces (video and thumbnails) for the join step."""
+    return f"runs/{run_id}/render/{job}"

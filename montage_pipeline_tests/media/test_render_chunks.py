@@ -120,3 +120,19 @@ def test_a_week_without_hard_cuts_is_one_piece(edl: list[RenderSpan]) -> None:
     assert [(c.first_span, c.end_span, c.first_frame) for c in plan_chunks(dissolving, FPS, INTRO, 4)] == [
         (0, len(edl), 0)
     ]
+
+
+def test_still_runs_join_across_a_seam_only(tmp_path: Path) -> None:
+    """A still held across a seam is one stretch (and fails the spec when long); a still title card
+    followed by a calm first shot inside one piece stays two short stretches, as in a single render."""
+    path = tmp_path / "joined.mp4"
+    path.write_bytes(b"x")
+
+    def piece(frames: int, stills: tuple[tuple[float, float], ...]) -> RenderReport:
+        return RenderReport(path, 640, 360, FPS, frames=frames, still_spans=stills)
+
+    title_then_calm = piece(150, ((0.0, 3.867), (3.867, 4.6)))  # 5 s piece: two runs meet inside it
+    held_to_the_end = piece(60, ((5.5, 7.0),))  # ends with a still picture at the seam, 7 s
+    held_from_start = piece(90, ((7.0, 8.2),))  # and the next piece opens on it
+    joined = join_reports([title_then_calm, held_to_the_end, held_from_start], path)
+    assert joined.still_spans == ((0.0, 3.867), (5.5, 8.2))

@@ -19,12 +19,16 @@ import dagster as dg
 
 from montage_pipeline.defs.resources.media_store import MediaStoreResource
 from montage_pipeline.highlights.analysis_cache import AnalysisJob
+from montage_pipeline.highlights.render_pieces import GroupPiece, JobSummary, PieceReport, RenderJob
 from montage_pipeline.highlights.rows import SceneSegment
 from montage_pipeline.highlights.scene_table import ClipSummary
 from montage_pipeline.storage import keys
 
 MAX_BYTES = 1_000_000  # rows, not payloads: a larger value is a bug in the op that made it
-ROW_TYPES: dict[str, type] = {t.__name__: t for t in (AnalysisJob, ClipSummary, SceneSegment)}
+ROW_TYPES: dict[str, type] = {
+    t.__name__: t
+    for t in (AnalysisJob, ClipSummary, SceneSegment, RenderJob, GroupPiece, JobSummary, PieceReport)
+}
 
 
 def encode(value: Any) -> Any:
