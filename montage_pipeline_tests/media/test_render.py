@@ -195,3 +195,20 @@ def test_a_dissolve_blends_the_previous_clip_into_the_next(sources: dict[str, Pa
     assert _psnr(frame[mid], incoming) < _psnr(frame[mid], blend) - 3
     after = _source_frame(b, 2.0 + 20 / FPS, (320, 180))
     assert _psnr(frame[60 + 20], after) >= 25  # after the transition: the new clip alone
+
+
+def test_a_source_that_breaks_mid_render_leaves_no_file_behind(
+    sources: dict[str, Path], tmp_path: Path
+) -> None:
+    """The encoders run on threads of their own: a failure while the render decodes stops them all, and
+    neither the outputs nor their partial files are left for a later step to mistake for a render."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(sources["wide30"].read_bytes()[:2000])  # the header's first bytes, no pictures
+    spans = _spans({**sources, "broken": broken}, ["wide30", "broken"])
+    outputs = [
+        OutputSpec(tmp_path / "out" / "land.mp4", 320, 180),
+        OutputSpec(tmp_path / "out" / "port.mp4", 180, 320),
+    ]
+    with pytest.raises((av.error.FFmpegError, ValueError)):
+        render(spans, outputs, EncodeSettings(fps=FPS), title="Weekly Highlights - X", intro_s=INTRO)
+    assert list((tmp_path / "out").iterdir()) == []
