@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
@@ -127,3 +127,14 @@ def add_upload(session: Session, handle: str, rel_path: str, created_at: datetim
     session.flush()
     session.add(Render(job_id=job.id, format=RenderFormat.LANDSCAPE, path=rel_path))
     return job.id
+
+
+def add_generated_uploads(
+    session: Session, root: Path, clips: int, seconds: float, seed: int, game: str = "Valorant"
+) -> None:
+    """`clips` generated 320×180 30 fps clips under `root/u/`, one upload each by its own creator, an hour
+    apart from Tuesday 2025-01-28 (inside the week of 2025-01-27)."""
+    for i in range(clips):
+        rel = f"u/clip_{i}.mp4"
+        write_clip(root / rel, plan_clip(seconds, 30, seed=seed + i, width=320, height=180))
+        add_upload(session, f"gamer{i}", rel, datetime(2025, 1, 28, tzinfo=UTC) + timedelta(hours=i), game)

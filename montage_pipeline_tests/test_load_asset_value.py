@@ -31,7 +31,7 @@ ROWS = {
     "s3_exports": ExportedFile,
     "social_posts": SocialPostRow,
 }
-MEDIA = {"landscape_render", "portrait_render", "mixed_audio"}
+MEDIA = {"landscape_render", "portrait_render", "soundtrack", "mixed_audio"}
 # The other cuts' renders: files, or (this built week has no short or long EDL) an explicit skip.
 CUT_MEDIA = {"short_portrait_render", "long_landscape_render"}
 # No value through an IO manager: its rows are the platform's own `post_engagement` table.
@@ -91,6 +91,7 @@ def test_every_asset_of_a_built_week_loads_from_a_script(
             assert media.path.is_file() and media.path.stat().st_size == media.size_bytes, name
             assert file_sha256(media.path) == media.sha256, name
     assert "final_landscape.mp4" in values["mixed_audio"].files  # type: ignore[attr-defined]
+    assert "soundtracks.json" in values["soundtrack"].files  # type: ignore[attr-defined]
     for name in CUT_MEDIA:
         bundle = values[name]
         assert isinstance(bundle, MediaBundle) and (bool(bundle.files) != bool(bundle.skip_reason)), name

@@ -1,6 +1,5 @@
 """The render assets on a planted week: both formats in the media store, spec checks passed."""
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
@@ -17,10 +16,9 @@ from montage_pipeline.defs.io_managers.table_io_manager import TableIOManager
 from montage_pipeline.defs.resources.media_store import LocalMediaStoreResource
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
-from montage_pipeline.media.synth import plan_clip, write_clip
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.settings import load_settings
-from montage_pipeline_tests.selection_support import add_upload
+from montage_pipeline_tests.selection_support import add_generated_uploads
 
 WEEK = "2025-01-27"
 
@@ -30,12 +28,7 @@ def test_a_week_renders_to_both_formats(sqlite_url: str, tmp_path: Path) -> None
     root = tmp_path / "storage"
     db = PlatformDatabase(url=sqlite_url)
     with db.session() as s:
-        for i in range(4):
-            rel = f"u/clip_{i}.mp4"
-            write_clip(root / rel, plan_clip(12.0, 30, seed=700 + i, width=320, height=180))
-            add_upload(
-                s, f"gamer{i}", rel, datetime(2025, 1, 28, tzinfo=UTC) + timedelta(hours=i), "Valorant"
-            )
+        add_generated_uploads(s, root, 4, 12.0, seed=700)
     logo = tmp_path / "logo.png"
     Image.new("RGBA", (200, 100), (255, 0, 200, 255)).save(logo)
     Image.new("RGB", (640, 360), (0, 200, 60)).save(tmp_path / "outro.png")

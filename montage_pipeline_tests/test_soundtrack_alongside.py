@@ -1,7 +1,6 @@
 """The soundtrack made while the render runs (`soundtrack`) is the soundtrack `mixed_audio` would have
 made after it: same packets in every final, the short's included; a stale one is made again."""
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
@@ -21,11 +20,10 @@ from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.highlights.cuts import load_cut
 from montage_pipeline.highlights.prepared_soundtrack import PREPARED, MixSettings, finish_cut
 from montage_pipeline.highlights.soundtrack import cut_renders
-from montage_pipeline.media.synth import plan_clip, write_clip
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.settings import load_settings
 from montage_pipeline.storage.media_store import LocalMediaStore
-from montage_pipeline_tests.selection_support import add_upload
+from montage_pipeline_tests.selection_support import add_generated_uploads
 
 WEEK = "2025-01-27"
 
@@ -42,12 +40,7 @@ def test_the_soundtrack_made_beside_the_render_is_the_one_made_after_it(
     root = tmp_path / "storage"
     db = PlatformDatabase(url=sqlite_url)
     with db.session() as s:
-        for i in range(5):
-            rel = f"u/clip_{i}.mp4"
-            write_clip(root / rel, plan_clip(14.0, 30, seed=900 + i, width=320, height=180))
-            add_upload(
-                s, f"gamer{i}", rel, datetime(2025, 1, 28, tzinfo=UTC) + timedelta(hours=i), "Valorant"
-            )
+        add_generated_uploads(s, root, 5, 14.0, seed=900)
     store = LocalMediaStoreResource(root=str(tmp_path / "media"))
     resources = {
         "platform_db": db,

@@ -23,8 +23,8 @@ from pathlib import Path
 from PIL import Image
 
 from montage_pipeline.highlights.render_plan import CUT_OUTPUTS, RenderGroup, RenderPlan
-from montage_pipeline.highlights.renders import RenderedOutput, finish_reports
-from montage_pipeline.media.render import RenderChunk, RenderReport, render
+from montage_pipeline.highlights.renders import RenderedOutput, finish_reports, render_group
+from montage_pipeline.media.render import RenderChunk, RenderReport
 from montage_pipeline.media.render_chunks import join_chunks, join_reports, plan_chunks
 from montage_pipeline.storage.media_store import MediaStore
 
@@ -118,16 +118,8 @@ def render_job(
     reports: dict[str, RenderReport] = {}
     for piece in job.pieces:
         group = plan.groups[piece.group]
-        done = render(
-            group.spans,
-            [plan.outputs[n] for n in group.names],
-            plan.settings,
-            title=plan.title,
-            intro_s=plan.intro_s if group.intro_s is None else group.intro_s,
-            progress=progress,
-            palette=plan.palette,
-            chunk=RenderChunk(piece.first_span, piece.end_span, piece.first_frame),
-        )
+        chunk = RenderChunk(piece.first_span, piece.end_span, piece.first_frame)
+        done = render_group(plan, group, progress, chunk)
         reports.update(zip(group.names, done, strict=True))
     return reports
 

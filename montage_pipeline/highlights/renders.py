@@ -16,13 +16,14 @@ from montage_pipeline.highlights.render_plan import (
     SHORT,
     SHORT_UNBRANDED,
     UNBRANDED,
+    RenderGroup,
     RenderOptions,
     RenderPlan,
     action_tracks,
     plan_renders,
 )
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
-from montage_pipeline.media.render import RenderReport, contact_sheet, encoded_spec, render
+from montage_pipeline.media.render import RenderChunk, RenderReport, contact_sheet, encoded_spec, render
 from montage_pipeline.media.specs import SpecReport, spec_failures
 from montage_pipeline.storage.media_store import MediaStore
 
@@ -98,21 +99,33 @@ def finish_reports(
     ]
 
 
+def render_group(
+    plan: RenderPlan,
+    group: RenderGroup,
+    progress: Callable[[int, int], None] | None = None,
+    chunk: RenderChunk | None = None,
+) -> list[RenderReport]:
+    """One group of the plan in one pass over its sources: whole (the short riding on it when the plan
+    says so; its reports follow the group's), or only `chunk` of it."""
+    return render(
+        group.spans,
+        [plan.outputs[n] for n in group.names],
+        plan.settings,
+        title=plan.title,
+        intro_s=plan.intro_s if group.intro_s is None else group.intro_s,
+        progress=progress,
+        palette=plan.palette,
+        sub=group.sub if chunk is None else None,
+        chunk=chunk,
+    )
+
+
 def run_plan(plan: RenderPlan, progress: Callable[[int, int], None] | None = None) -> dict[str, RenderReport]:
     """Each group of the plan in one pass over its sources (the short riding on a main pass when the
     plan says so); the reports by output name."""
     reports: dict[str, RenderReport] = {}
     for group in plan.groups:
-        done = render(
-            group.spans,
-            [plan.outputs[n] for n in group.names],
-            plan.settings,
-            title=plan.title,
-            intro_s=plan.intro_s if group.intro_s is None else group.intro_s,
-            progress=progress,
-            palette=plan.palette,
-            sub=group.sub,
-        )
+        done = render_group(plan, group, progress)
         reports.update(zip((*group.names, *group.sub_names), done, strict=True))
     return reports
 
