@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.highlights.cuts import load_cut
+from montage_pipeline.highlights.prepared_soundtrack import MixSettings, finish_cut, mix_maker
 from montage_pipeline.highlights.render_plan import (
     LONG,
     PORTRAIT_MAX_S,
@@ -51,7 +52,7 @@ from montage_pipeline.highlights.render_plan import (
     render_spans,
 )
 from montage_pipeline.highlights.renders import render_week
-from montage_pipeline.highlights.soundtrack import finish_other_cut
+from montage_pipeline.highlights.soundtrack import cut_renders
 from montage_pipeline.platform.engine import make_engine
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.seed_demo import seed_demo
@@ -278,7 +279,8 @@ def cut_rows(
 def _mix_seconds(cut: str, spans: list, rendered: object, out: Path) -> float:
     files = {name: path for name, (path, _) in rendered.files.items()}  # type: ignore[attr-defined]
     start = time.perf_counter()
-    finish_other_cut(cut, spans, files, WEEK, None, (9.0, -4.0), None, out / f"mix-{cut}", 320_000)
+    make = mix_maker(WEEK, None, MixSettings(), None)
+    finish_cut(cut, spans, cut_renders(cut, files), None, make, out / f"mix-{cut}", MixSettings().bitrate)
     return time.perf_counter() - start
 
 

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from montage_pipeline.defs.assets.analysis import scene_segments, scored_highlights
-from montage_pipeline.defs.assets.audio import _mix_maker, mixed_audio, soundtrack
+from montage_pipeline.defs.assets.audio import mixed_audio, soundtrack
 from montage_pipeline.defs.assets.cuts import long_highlights, short_highlights
 from montage_pipeline.defs.assets.render import montage_renders
 from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
@@ -18,7 +18,7 @@ from montage_pipeline.defs.resources.media_store import LocalMediaStoreResource
 from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.highlights.cuts import load_cut
-from montage_pipeline.highlights.prepared_soundtrack import PREPARED, MixSettings, finish_cut
+from montage_pipeline.highlights.prepared_soundtrack import PREPARED, MixSettings, finish_cut, mix_maker
 from montage_pipeline.highlights.soundtrack import cut_renders
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.settings import load_settings
@@ -83,15 +83,16 @@ def test_the_soundtrack_made_beside_the_render_is_the_one_made_after_it(
     spans = result.output_for_node("scored_highlights")
     weeks = tmp_path / "media" / "weeks" / WEEK
     finals = weeks / "mixed_audio"
-    make = _mix_maker(WEEK, load_settings(), MixSettings(), None)
+    make = mix_maker(WEEK, load_settings().music_library, MixSettings(), None)
     renders = {
         "final_landscape.mp4": weeks / "landscape_render" / "video.mp4",
         "final_portrait.mp4": weeks / "portrait_render" / "video.mp4",
     }
-    after = finish_cut(spans, renders, None, make, tmp_path / "after", MixSettings().bitrate)
+    after = finish_cut("main", spans, renders, None, make, tmp_path / "after", MixSettings().bitrate)
     assert after.made.startswith("made after the render")
     short = load_cut(LocalMediaStore(tmp_path / "media"), WEEK, "short").spans
     short_after = finish_cut(
+        "short",
         short,
         cut_renders("short", {"video.mp4": weeks / "short_portrait_render" / "video.mp4"}),
         None,

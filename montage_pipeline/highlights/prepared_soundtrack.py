@@ -11,6 +11,7 @@ says why, and `mixed_audio` makes that cut's soundtrack again after the render, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.highlights.soundtrack import (
     FinishedCuts,
     Mix,
+    build_mix,
     encode_soundtracks,
     mux_and_check,
     soundtrack_key,
@@ -73,6 +75,15 @@ class PreparedCut:
 PREPARED = "prepared alongside the render"
 
 
+def mix_maker(week: str, music_library: Path | None, mix: MixSettings, theme_slug: str | None) -> MixMaker:
+    """The week's mix for a cut's spans and length, with the music library, levels and theme bound."""
+
+    def make(spans: Sequence[EditSpan], duration_s: float) -> Mix:
+        return build_mix(list(spans), duration_s, week, music_library, *mix.levels, theme_slug)
+
+    return make
+
+
 def prepare_cut(
     cut: str,
     spans: Sequence[EditSpan],
@@ -98,6 +109,7 @@ class CutSound:
 
 
 def finish_cut(
+    cut: str,
     spans: Sequence[EditSpan],
     renders: dict[str, Path],
     prepared: PreparedCut | None,
@@ -111,16 +123,19 @@ def finish_cut(
     workdir.mkdir(parents=True, exist_ok=True)
     lengths = [video_duration(video) for video in renders.values()]
     why = prepared.unusable(spans, lengths) if prepared is not None else "no soundtrack was prepared"
-    if prepared is not None and why is None:
-        done = mux_and_check(prepared.encoded, prepared.duration_s, renders, workdir)
-        return CutSound(done, prepared.music, prepared.tempo_bpm, PREPARED)
-    mix = make_mix(spans, lengths[0])
-    done = mux_and_check(encode_soundtracks(mix, lengths, workdir, bitrate), mix.duration_s, renders, workdir)
-    return CutSound(done, mix.music, mix.plan.tempo_bpm, f"made after the render: {why}")
+    made = PREPARED
+    if prepared is None or why is not None:
+        prepared, made = (
+            prepare_cut(cut, spans, lengths, make_mix, workdir, bitrate),
+            f"made after the render: {why}",
+        )
+    done = mux_and_check(prepared.encoded, prepared.duration_s, renders, workdir)
+    return CutSound(done, prepared.music, prepared.tempo_bpm, made)
 
 
 def write_manifest(cuts: Sequence[PreparedCut], settings: MixSettings, folder: Path) -> Path:
-    """`soundtracks.json` beside the files `soundtrack_file` named (each soundtrack's path is that)."""
+    """`soundtracks.json` in `folder`: each cut's soundtracks by their names in the bundle (`bundle_name`)
+    and what they were made from."""
     document = {
         "settings": {
             "duck_db": settings.duck_db,
@@ -138,7 +153,7 @@ def write_manifest(cuts: Sequence[PreparedCut], settings: MixSettings, folder: P
                         "file": bundle_name(c.cut, track.path),
                         "samples": key[0],
                         "fade_s": key[1],
-                        "report": vars_of(track.report),
+                        "report": dataclasses.asdict(track.report),
                         "encoded_peak_dbtp": track.encoded_peak_dbtp,
                         "rounds": track.rounds,
                     }
@@ -156,10 +171,6 @@ def write_manifest(cuts: Sequence[PreparedCut], settings: MixSettings, folder: P
 def bundle_name(cut: str, path: Path) -> str:
     """The soundtrack's name in the `soundtrack` bundle: the cut's name before the file's."""
     return f"{cut}-{path.name}"
-
-
-def vars_of(report: MixReport) -> dict[str, float]:
-    return {name: getattr(report, name) for name in MixReport.__slots__}
 
 
 def read_manifest(files: Mapping[str, Path]) -> tuple[MixSettings, dict[str, PreparedCut]]:

@@ -1,8 +1,9 @@
 """The week's soundtrack from its cut: music on the EDL's beat grid, the spans' game audio, ducking, then
 one master, encoded to AAC once per distinct cut length, muxed into each render and checked.
 
-Plain Python over the EDL rows and file paths (the `mixed_audio` asset only reads inputs, calls these
-two functions and writes metadata), so the whole soundtrack can be built and tested without Dagster.
+Plain Python over the EDL rows and file paths (`build_mix`, `encode_soundtracks`, `mux_and_check`; the
+`soundtrack` and `mixed_audio` assets call them through `prepared_soundtrack` and write metadata), so
+the whole soundtrack can be built and tested without Dagster.
 """
 
 from __future__ import annotations
@@ -171,14 +172,6 @@ def mux_and_check(
     return done
 
 
-def finish_cuts(mix: Mix, renders: dict[str, Path], workdir: Path, bitrate: int) -> FinishedCuts:
-    """Mux the mastered soundtrack into each render (name → video) and check sound and picture again:
-    `encode_soundtracks` for the renders' lengths, then `mux_and_check`."""
-    lengths = [video_duration(video) for video in renders.values()]
-    encoded = encode_soundtracks(mix, lengths, workdir, bitrate)
-    return mux_and_check(encoded, mix.duration_s, renders, workdir)
-
-
 # The other cuts' final files, by cut (their renders' `video.mp4` / `video_unbranded.mp4` muxed).
 CUT_FINALS = {"short": "final_short_portrait.mp4", "long": "final_long_landscape.mp4"}
 
@@ -190,30 +183,3 @@ def cut_renders(cut: str, render_files: dict[str, Path]) -> dict[str, Path]:
     if "video_unbranded.mp4" in render_files:
         renders[final.replace(".mp4", "_unbranded.mp4")] = render_files["video_unbranded.mp4"]
     return renders
-
-
-def finish_other_cut(
-    cut: str,
-    spans: list[EditSpan],
-    render_files: dict[str, Path],
-    week: str,
-    music_library: Path | None,
-    levels: tuple[float, float],
-    theme_slug: str | None,
-    workdir: Path,
-    bitrate: int,
-) -> FinishedCuts:
-    """The short's or the long cut's own soundtrack: music on its own beat grid under its spans' game
-    audio, mastered once and muxed into its render (and the short's unbranded copy)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    duck_db, music_gain_db = levels
-    mix = build_mix(
-        spans,
-        video_duration(render_files["video.mp4"]),
-        week,
-        music_library,
-        duck_db,
-        music_gain_db,
-        theme_slug,
-    )
-    return finish_cuts(mix, cut_renders(cut, render_files), workdir, bitrate=bitrate)

@@ -6,7 +6,7 @@ gets its soundtrack made there, after the render, as the same code would have ma
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,18 @@ from montage_pipeline.highlights.cuts import load_cut
 from montage_pipeline.highlights.prepared_soundtrack import (
     MANIFEST,
     CutSound,
-    MixMaker,
     MixSettings,
     PreparedCut,
     bundle_name,
     finish_cut,
+    mix_maker,
     prepare_cut,
     read_manifest,
     write_manifest,
 )
 from montage_pipeline.highlights.render_plan import RenderOptions, planned_lengths
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.highlights.soundtrack import CUT_FINALS, Mix, build_mix, cut_renders
+from montage_pipeline.highlights.soundtrack import CUT_FINALS, cut_renders
 from montage_pipeline.highlights.theme import load_theme
 from montage_pipeline.media.loudness import loudness_plot
 from montage_pipeline.media.mix import TARGET_LUFS
@@ -49,15 +49,6 @@ class MixConfig(dg.Config):
     duck_db: float = 9.0  # how far the music drops under loud game action
     music_gain_db: float = -4.0  # music against the loudness-matched game audio
     bitrate_kbps: int = 320
-
-
-def _mix_maker(week: str, settings: Settings, mix: MixSettings, theme_slug: str | None) -> MixMaker:
-    """The week's mix for a cut's spans and length, with the music library, levels and theme bound."""
-
-    def make(spans: Sequence[EditSpan], duration_s: float) -> Mix:
-        return build_mix(list(spans), duration_s, week, settings.music_library, *mix.levels, theme_slug)
-
-    return make
 
 
 CUTS = ("main", "short", "long")
@@ -93,7 +84,7 @@ def soundtrack(
     # The renders' lengths with their default options: a render configured otherwise (another rate, an
     # end card) measures other lengths, and mixed_audio makes that cut's soundtrack after it instead.
     lengths = planned_lengths(scored_highlights, RenderOptions(), cut_spans["short"], cut_spans["long"])
-    make = _mix_maker(week, settings, mix, theme.slug)
+    make = mix_maker(week, settings.music_library, mix, theme.slug)
     workdir = Path(tempfile.mkdtemp(prefix="montage-soundtrack-"))
     try:
         cuts = [
@@ -180,14 +171,16 @@ def mixed_audio(
     mix, prepared = MixSettings(), dict[str, PreparedCut]()
     if MANIFEST in soundtrack.files:
         mix, prepared = read_manifest({name: f.path for name, f in soundtrack.files.items()})
-    make = _mix_maker(week, settings, mix, load_theme(store, week, scored_highlights).slug)
+    make = mix_maker(week, settings.music_library, mix, load_theme(store, week, scored_highlights).slug)
     landscape = landscape_render["video.mp4"].path
     renders = {"final_landscape.mp4": landscape, "final_portrait.mp4": portrait_render["video.mp4"].path}
     if "video_unbranded.mp4" in portrait_render.files:
         renders["final_portrait_unbranded.mp4"] = portrait_render["video_unbranded.mp4"].path
     workdir = Path(tempfile.mkdtemp(prefix="montage-mix-"))
     try:
-        main = finish_cut(scored_highlights, renders, prepared.get("main"), make, workdir, mix.bitrate)
+        main = finish_cut(
+            "main", scored_highlights, renders, prepared.get("main"), make, workdir, mix.bitrate
+        )
         done = main.done
         assert done.soundtrack is not None  # the landscape cut is the mix's full length
         files = {name: MediaFile(path, "video/mp4") for name, path in done.finals.items()}
@@ -210,6 +203,7 @@ def mixed_audio(
                 cut_metadata[f"{cut}_cut"] = f"skipped: {reason}"
                 continue
             other = finish_cut(
+                cut,
                 spans,
                 cut_renders(cut, {n: f.path for n, f in render.files.items()}),
                 prepared.get(cut),
