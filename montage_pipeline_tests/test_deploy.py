@@ -32,12 +32,11 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from dagster_k8s.job import UserDefinedDagsterK8sConfig
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from montage_pipeline.defs.code_location import build_definitions
-from montage_pipeline.defs.executors import RENDER_POOL, STEP_PRELOAD, render_pool_ops
+from montage_pipeline.defs.executors import RENDER_POOL, STEP_PRELOAD
 from montage_pipeline.settings import DAGSTER_INSTANCE_VARS, ENV_VARS, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -210,27 +209,154 @@ def test_the_helm_values_run_our_image_and_module_with_the_k8s_executor() -> Non
     assert f"--version {version}" in (REPO / "deploy" / "helm" / "values.yaml").read_text()
 
 
-def test_the_k8s_executor_gives_the_render_pools_steps_more_cpu(tmp_path: Path) -> None:
-    defs = build_definitions({"MONTAGE_HOME": str(tmp_path), "MONTAGE_EXECUTOR": "k8s"})
-    executor = defs.resolve_job_def("__ASSET_JOB").executor_def
-    assert executor.name == "k8s"
-    schema: Any = executor.config_schema  # configured: k8s_job_executor's schema with our values
-    resolved = schema.resolve_config({})
-    assert resolved.success, resolved.errors
-    config = resolved.value["config"]
-    render_ops = render_pool_ops(defs)
-    assert {"montage_renders", "mixed_audio"} <= render_ops
-    assert set(config["per_step_k8s_config"]) == render_ops
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: none, user: {token: none}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+current-context: none
+"""
 
-    def cpu(k8s_config: dict[str, Any]) -> float:
-        # As dagster-k8s reads a step's config into the pod's container.
-        requests = UserDefinedDagsterK8sConfig.from_dict(k8s_config).container_config["resources"]["requests"]
-        value = str(requests["cpu"])
-        return float(value[:-1]) / 1000 if value.endswith("m") else float(value)
 
-    default = cpu(config["step_k8s_config"])
-    assert all(cpu(config["per_step_k8s_config"][op]) >= 4 * default for op in render_ops)
-    assert RENDER_POOL == "render"
+def _cpu(resources: dict[str, Any]) -> float:
+    value = str(resources["requests"]["cpu"])
+    return float(value[:-1]) / 1000 if value.endswith("m") else float(value)
+
+
+def check_k8s_step_pods(home: Path | str) -> None:
+    """Every step of the asset job and the weekly job, as dagster-k8s's own step handler sizes its pod:
+    the render pool's steps (by the pool Dagster's execution plan gives each step) get >= 4x the
+    default CPU, no other step gets an override. The code location is the one this process imported
+    (`montage_pipeline.definitions`), so its MONTAGE_RENDER_CHUNKS decides the render's steps."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.execution.api import create_execution_plan
+    from dagster._core.execution.context.system import PlanData, PlanOrchestrationContext
+    from dagster._core.execution.context_creation_job import create_context_free_log_manager
+    from dagster._core.execution.plan.inputs import (
+        UnresolvedCollectStepInput,
+        UnresolvedMappedStepInput,
+    )
+    from dagster._core.execution.plan.step import (
+        ExecutionStep,
+        UnresolvedCollectExecutionStep,
+        UnresolvedMappedExecutionStep,
+    )
+    from dagster._core.executor.init import InitExecutorContext
+    from dagster._core.executor.step_delegating.step_handler.base import StepHandlerContext
+    from dagster._core.test_utils import create_run_for_test, instance_for_test
+    from dagster._grpc.types import ExecuteStepArgs
+    from dagster_k8s.executor import K8sStepHandler
+
+    import montage_pipeline.definitions as location
+
+    home = Path(home)
+    kubeconfig = home / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    launcher = {
+        "service_account_name": "montage",
+        "instance_config_map": "dagster-instance",
+        "postgres_password_secret": "dagster-postgresql-secret",
+        "dagster_home": "/opt/dagster/dagster_home",
+        "job_image": "montage:test",
+        "load_incluster_config": False,
+        "kubeconfig_file": str(kubeconfig),
+    }
+    overrides = {"run_launcher": {"module": "dagster_k8s", "class": "K8sRunLauncher", "config": launcher}}
+    with instance_for_test(overrides=overrides, temp_dir=str(home)) as instance:
+        for name in ("__ASSET_JOB", "weekly_montage_job"):
+            job_def = location.defs.resolve_job_def(name)
+            job = InMemoryJob(job_def)
+            executor_def = job_def.executor_def
+            assert executor_def.name == "k8s"
+            schema: Any = executor_def.config_schema  # k8s_job_executor's schema with our values
+            resolved = schema.resolve_config({})
+            assert resolved.success, resolved.errors
+            config = resolved.value["config"]
+            executor: Any = executor_def.executor_creation_fn(  # type: ignore[misc]
+                InitExecutorContext(
+                    job=job, executor_def=executor_def, executor_config=config, instance=instance
+                )
+            )
+            handler = executor._step_handler  # what launches each step's pod
+            assert isinstance(handler, K8sStepHandler)
+            plan = create_execution_plan(job)
+            run = create_run_for_test(instance, job_name=name, execution_plan_snapshot=None)
+            plan_context = PlanOrchestrationContext(
+                plan_data=PlanData(job=job, dagster_run=run, instance=instance, execution_plan=plan),
+                log_manager=create_context_free_log_manager(instance, run),
+                executor=executor,
+                output_capture=None,
+            )
+            origin = (
+                ReconstructableRepository.for_module(location.__name__, "defs", str(REPO))
+                .get_reconstructable_job(name)
+                .get_python_origin()
+            )
+            default = _cpu(config["step_k8s_config"]["container_config"]["resources"])
+            in_pool = set()
+            for step in plan.get_all_steps_in_topo_order():
+                # A mapped step (`render_chunk[chunk_0]`) exists once its upstream ran; the handler
+                # sees the resolved step, whose op is the unresolved step's.
+                if isinstance(step, UnresolvedMappedExecutionStep | UnresolvedCollectExecutionStep):
+                    mappings: dict[str, dict[str, list[str] | None]] = {}
+                    for inp in step.step_inputs:
+                        if isinstance(inp, UnresolvedMappedStepInput | UnresolvedCollectStepInput):
+                            by = mappings.setdefault(inp.resolved_by_step_key, {})
+                            by[inp.resolved_by_output_name] = ["chunk_0"]
+                    resolved = step.resolve(mappings)
+                    # A mapped step resolves into a list, a collecting one into one step.
+                    launched = resolved if isinstance(resolved, ExecutionStep) else resolved[0]
+                else:
+                    assert isinstance(step, ExecutionStep)
+                    launched = step
+                assert launched.op_name == step.node_handle.name
+                context = StepHandlerContext(
+                    instance=instance,
+                    plan_context=plan_context,
+                    steps=[launched],
+                    execute_step_args=ExecuteStepArgs(origin, run.run_id, [launched.key]),
+                    dagster_run=run,
+                )
+                pod = handler._get_container_context(context)
+                resources = pod.run_k8s_config.container_config["resources"]
+                if step.pool == RENDER_POOL:
+                    in_pool.add(step.key)
+                    assert launched.op_name in config["per_step_k8s_config"], (name, step.key)
+                    assert _cpu(resources) >= 4 * default, (name, step.key, resources)
+                else:
+                    assert launched.op_name not in config["per_step_k8s_config"], (name, step.key)
+                    assert _cpu(resources) == default, (name, step.key, resources)
+            print(name, sorted(in_pool))
+
+
+@pytest.mark.parametrize("chunks", ["", "3"])
+def test_the_k8s_executor_gives_the_render_pools_steps_more_cpu(tmp_path: Path, chunks: str) -> None:
+    """The code location as the k8s deployment loads it (MONTAGE_RENDER_CHUNKS unset: the render is one
+    step; =3: plan, chunk steps inside the graph-backed `montage_renders`, join), in a process of its
+    own because the render's form is chosen at import."""
+    env = {
+        **os.environ,
+        "MONTAGE_HOME": str(tmp_path / "montage"),
+        "MONTAGE_EXECUTOR": "k8s",
+        "MONTAGE_RENDER_CHUNKS": chunks,
+    }
+    code = f"from montage_pipeline_tests.test_deploy import check_k8s_step_pods as c; c({str(tmp_path)!r})"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    render = "montage_renders.render_chunk[?]" if chunks else "montage_renders"
+    for job in ("__ASSET_JOB", "weekly_montage_job"):
+        (line,) = [line for line in done.stdout.splitlines() if line.startswith(f"{job} ")]
+        assert render in line and "mixed_audio" in line, line
 
 
 def test_local_steps_fork_from_a_server_that_imported_the_code_location_once(tmp_path: Path) -> None:

@@ -138,7 +138,7 @@ def test_both_forms_are_the_same_assets_in_the_catalogue() -> None:
         (c.key, c.blocking) for c in forms[1].check_specs
     ]
     assert {a.get_io_manager_key_for_asset_key(k) for a in forms for k in a.keys} == {"media_io_manager"}
-    assert render_pool_ops(dg.Definitions(assets=[forms[1]])) == {"montage_renders.render_chunk"}
+    assert render_pool_ops(dg.Definitions(assets=[forms[1]])) == {"render_chunk"}
 
 
 @pytest.mark.parametrize("value", ["", "0", "1", "3"])

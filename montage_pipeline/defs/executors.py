@@ -13,7 +13,8 @@ with `deploy/celery_worker.yaml`, which must say what `celery_config` says here 
 
 On Kubernetes (`deploy/helm/values.yaml`, Dagster's chart with the K8sRunLauncher), `k8s` runs each step
 as a Job of its own (`dagster-k8s`, the `[k8s]` extra). The render pool's steps (decode, encode, mix)
-ask for more CPU than the rest: `k8s_config` gives each op of that pool its own resource requests.
+ask for more CPU than the rest: `k8s_config` gives each op of that pool its own resource requests,
+keyed by the op's own name (see `render_pool_ops`).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ RENDER_STEP_RESOURCES: dict[str, Any] = {
 
 def k8s_config(render_ops: Collection[str]) -> dict[str, Any]:
     """The k8s executor's config: every step pod's resources, and the render pool's ops with more CPU
-    (by op name; the rest of each pod, image and environment, comes from the chart's run launcher)."""
+    (by leaf op name, see `render_pool_ops`; the rest of each pod, image and environment, comes from
+    the chart's run launcher)."""
     return {
         "step_k8s_config": {"container_config": {"resources": STEP_RESOURCES}},
         "per_step_k8s_config": {
@@ -69,16 +71,28 @@ def k8s_config(render_ops: Collection[str]) -> dict[str, Any]:
 
 
 def render_pool_ops(defs: dg.Definitions) -> set[str]:
-    """The names of the ops whose steps take a slot of the render pool (inside a graph-backed asset,
-    such as the per-clip `scene_segments`, as `<graph>.<op>`, its steps' key)."""
-    names = set()
+    """The names of the ops whose steps take a slot of the render pool, as `per_step_k8s_config` must
+    be keyed: by the op's own (leaf) name, also inside a graph-backed asset (`render_chunk`, not
+    `montage_renders.render_chunk`). dagster-k8s looks a step's override up by
+    `step.op_name` (`K8sStepHandler._get_container_context`), which is the step's node handle's
+    name, the leaf op name, for a step at the top of the job and inside a graph alike; a key with the
+    graph's prefix is never found and the step gets the default pod.
+
+    A leaf name cannot tell two ops apart, so an op name taken both by a render-pool op and by an op
+    outside the pool (in another graph) is an error here instead of a bigger pod for the wrong step."""
+    pools: dict[str, set[str | None]] = {}
     for asset in defs.assets or ():
         if not (isinstance(asset, dg.AssetsDefinition) and asset.is_executable):
             continue
-        node = asset.node_def
-        prefix = f"{node.name}." if isinstance(node, dg.GraphDefinition) else ""
-        names |= {prefix + op.name for op in node.iterate_op_defs() if op.pool == RENDER_POOL}
-    return names
+        for op in asset.node_def.iterate_op_defs():
+            pools.setdefault(op.name, set()).add(op.pool)
+    clashes = sorted(name for name, found in pools.items() if RENDER_POOL in found and len(found) > 1)
+    if clashes:
+        raise ValueError(
+            f"ops named {clashes} are in the {RENDER_POOL!r} pool and outside it: dagster-k8s keys a "
+            "step's pod config by its op's name alone, so rename one of them"
+        )
+    return {name for name, found in pools.items() if RENDER_POOL in found}
 
 
 # What the step processes' server imports before it forks them: the whole code location.
