@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -257,8 +258,10 @@ def test_a_step_on_a_worker_that_dies_is_run_again_by_the_other(killed_week: Kil
 
 def test_the_chunked_render_is_shared_by_two_workers(celery_week: CeleryWeek) -> None:
     """MONTAGE_RENDER_CHUNKS=2 on the orchestrator and the workers (a queue of its own, so the other
-    tests' workers, loaded without it, never take these steps): the main cut's chunk steps run on both
-    workers, the pieces pass through S3 and the join's blocking checks pass."""
+    tests' workers, loaded without it, never take these steps): the worker that starts the first chunk
+    step is SIGKILLed right then; the broker gives that step's task (acknowledged only when it ends) to
+    the other worker, which renders the chunk again, the pieces pass through S3 and the join's blocking
+    checks pass."""
     env = {
         **celery_week.env,
         "MONTAGE_RENDER_CHUNKS": "2",
@@ -268,6 +271,15 @@ def test_the_chunked_render_is_shared_by_two_workers(celery_week: CeleryWeek) ->
     week.tmp.mkdir()
     # The instance's pools allow one step each by default: two workers need two render slots.
     _run([str(BIN / "dagster"), "instance", "concurrency", "set", "render", "2"], env)
+    chunk = re.compile(r'Started execution of step "montage_renders\.render_chunk\[(chunk_\d+)\]"')
+
+    def first_chunk() -> tuple[str, str] | None:
+        for name in ("w1", "w2"):
+            started = chunk.search(week.log(name).read_text(errors="replace"))
+            if started:
+                return name, started.group(1)
+        return None
+
     try:
         week.start_worker("w1")
         week.start_worker("w2")
@@ -275,17 +287,31 @@ def test_the_chunked_render_is_shared_by_two_workers(celery_week: CeleryWeek) ->
         args += ["--select", "eligible_jobs,selected_clips,scene_segments,scored_highlights"]
         args[-1] += ",landscape_render,portrait_render"
         args += ["--partition", WEEK, "--config-json", SMALL_RENDER]
-        done = subprocess.run(
-            args, check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=600
-        )
+        with week.log("run").open("wb") as out:
+            run = subprocess.Popen(args, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        _wait_for(lambda: first_chunk() is not None or run.poll() is not None, 600, "a chunk step")
+        started = first_chunk()
+        assert started is not None, week.log("run").read_text(errors="replace")[-3000:]
+        victim, killed = started
+        week.kill(victim)
+        # S3 keeps seconds: anything stored from this second on was not the dead worker's.
+        killed_at = datetime.now(UTC).replace(microsecond=0)
+        run.wait(900)
     finally:
         week.stop()
-    output = done.stdout + done.stderr
-    assert done.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
-    chunk = re.compile(r'Started execution of step "(montage_renders\.render_chunk\[chunk_\d+\])"')
-    by_worker = {n: set(chunk.findall(week.log(n).read_text(errors="replace"))) for n in ("w1", "w2")}
-    assert by_worker["w1"] and by_worker["w2"], by_worker  # one chunk each
-    assert not by_worker["w1"] & by_worker["w2"], by_worker
+    survivor = "w2" if victim == "w1" else "w1"
+    output = week.log("run").read_text(errors="replace")
+    assert run.returncode == 0 and "RUN_SUCCESS" in output, output[-4000:]
+    # The broker redelivered the task, not Dagster's retry policy: the step never failed.
+    assert "STEP_UP_FOR_RETRY" not in output and "STEP_FAILURE" not in output, output[-4000:]
+    logs = {n: week.log(n).read_text(errors="replace") for n in ("w1", "w2")}
+    by_worker = {n: set(chunk.findall(text)) for n, text in logs.items()}
+    # The dead worker got as far as starting its chunk; the survivor rendered every chunk, that one too.
+    assert by_worker[victim] == {killed}, by_worker
+    assert by_worker[survivor] == {"chunk_0", "chunk_1"}, by_worker
+    done = f'Finished execution of step "montage_renders.render_chunk[{killed}]"'
+    assert done in logs[survivor] and done not in logs[victim]
+    assert 'Finished execution of step "montage_renders.join_render"' in logs[survivor]
     checks = week.checks()
     for name in ("landscape_render", "portrait_render"):
         assert f"meets_platform_spec {name} passed" in checks, checks
@@ -295,4 +321,7 @@ def test_the_chunked_render_is_shared_by_two_workers(celery_week: CeleryWeek) ->
     for name in ("landscape_render", "portrait_render"):
         bundle = {k.rsplit("/", 1)[1] for k in names if f"/weeks/{WEEK}/{name}/" in f"/{k}"}
         assert bundle == {"video.mp4", "thumbnail.jpg", "contact_sheet.jpg", "manifest.json"}, bundle
-    assert any("/render/chunk_1/landscape_render/video.mp4" in k for k in names)  # a piece, via S3
+    # The killed chunk's pieces, via S3, were all stored after the kill: by the survivor.
+    pieces = [o for o in listed if f"/render/{killed}/" in f"/{o['Key']}"]
+    assert {"landscape_render", "portrait_render"} <= {o["Key"].split("/")[-2] for o in pieces}, pieces
+    assert all(o["LastModified"] >= killed_at for o in pieces), (killed_at, pieces)
