@@ -1,6 +1,7 @@
 """The render as steps (MONTAGE_RENDER_CHUNKS=n) against the single-step render of the same week: same
 outputs, frames, durations, bundles and passed spec checks; the main cut in several chunk steps, the
-short in a step of its own, the pieces passed through the media store."""
+short in a step of its own, the pieces passed through the media store; then `portrait_render` alone
+(a subset of the graph multi-asset) without touching the other outputs."""
 
 from __future__ import annotations
 
@@ -51,15 +52,30 @@ def _resources(db_url: str, uploads: Path, media: Path, cache: Path) -> dict[str
     }
 
 
-def _render(renders: dg.AssetsDefinition, resources: dict[str, object]) -> dg.ExecuteInProcessResult:
+def _render(
+    renders: dg.AssetsDefinition,
+    resources: dict[str, object],
+    selection: tuple[str, ...] = RENDERED,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
     upstream = [eligible_jobs, selected_clips, scene_segments, scored_highlights, short_highlights]
     return dg.materialize(
         [*upstream, renders],
-        selection=list(RENDERED),
+        selection=list(selection),
         partition_key=WEEK,
         resources=resources,
         run_config={"ops": {"montage_renders": CONFIG["montage_renders"]}},
+        instance=instance,
     )
+
+
+def _stored(root: Path) -> dict[str, tuple[int, int]]:
+    """Each stored file under `root`: (size, mtime in ns)."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _frames(path: Path) -> int:
@@ -89,7 +105,10 @@ def test_chunk_steps_build_the_single_step_render(tmp_path: Path) -> None:
     shutil.copytree(one, many)  # the same analysis cache, theme and short EDL for both forms
 
     single = _render(single_step_montage_renders(), _resources(db_url, uploads, one, tmp_path / "c1"))
-    chunked = _render(chunked_montage_renders(3), _resources(db_url, uploads, many, tmp_path / "c2"))
+    instance = dg.DagsterInstance.ephemeral()
+    chunked_renders = chunked_montage_renders(3)
+    chunked_resources = _resources(db_url, uploads, many, tmp_path / "c2")
+    chunked = _render(chunked_renders, chunked_resources, instance=instance)
     assert single.success and chunked.success
 
     # The main cut in several chunk steps (split at hard cuts), the short in its own, then the join.
@@ -123,6 +142,39 @@ def test_chunk_steps_build_the_single_step_render(tmp_path: Path) -> None:
         assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
         assert _frames(a / "video.mp4") == _frames(b / "video.mp4") == theirs["frames"].value
     assert str(meta["chunked"]["landscape_render"]["decode_pass"].value).endswith("chunk steps, joined")
+
+    # A subset of the graph multi-asset: `portrait_render` alone, after the full build. Dagster runs
+    # only the steps it needs (no short's step); the other outputs are neither rematerialized nor
+    # touched in the store.
+    others = {name: _stored(many / "weeks" / WEEK / name) for name in RENDERED if name != "portrait_render"}
+    landscape = dg.AssetKey("landscape_render")
+    before = len(instance.fetch_materializations(landscape, limit=100).records)
+    assert before == 1
+    portrait = _render(chunked_renders, chunked_resources, ("portrait_render",), instance)
+    assert portrait.success
+    steps = {e.step_key for e in portrait.all_events if e.event_type_value == "STEP_START"}
+    assert "montage_renders.render_chunk[short_portrait_render]" not in steps, steps
+    assert {"montage_renders.plan_render", "montage_renders.join_render"} <= steps, steps
+    # The chunk steps rendered the portrait's pieces only (the main pass without its landscape).
+    pieces = many / "runs" / portrait.run_id / "render"
+    assert {p.parent.name for p in pieces.glob("chunk_*/*/video.mp4")} == {"portrait_render"}
+    made = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in portrait.asset_materializations_for_node("montage_renders")
+    }
+    assert set(made) == {"portrait_render"}
+    evaluated = [
+        (e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.passed)
+        for e in portrait.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert evaluated == [("portrait_render", True)]
+    for key in ("frames", "duration_s", "fps", "size", "spec_failures"):
+        assert made["portrait_render"][key].value == meta["chunked"]["portrait_render"][key].value, key
+    again = many / "weeks" / WEEK / "portrait_render" / "video.mp4"
+    assert _frames(again) == meta["chunked"]["portrait_render"]["frames"].value
+    assert len(instance.fetch_materializations(landscape, limit=100).records) == before
+    assert {name: _stored(many / "weeks" / WEEK / name) for name in others} == others
 
 
 def test_both_forms_are_the_same_assets_in_the_catalogue() -> None:
