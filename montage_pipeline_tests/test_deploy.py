@@ -29,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import jsonschema
 import pytest
 import yaml
@@ -36,7 +37,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from montage_pipeline.defs.code_location import build_definitions
-from montage_pipeline.defs.executors import RENDER_POOL, STEP_PRELOAD
+from montage_pipeline.defs.executors import RENDER_POOL, STEP_PRELOAD, render_pool_ops
 from montage_pipeline.settings import DAGSTER_INSTANCE_VARS, ENV_VARS, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -357,6 +358,26 @@ def test_the_k8s_executor_gives_the_render_pools_steps_more_cpu(tmp_path: Path, 
     for job in ("__ASSET_JOB", "weekly_montage_job"):
         (line,) = [line for line in done.stdout.splitlines() if line.startswith(f"{job} ")]
         assert render in line and "mixed_audio" in line, line
+
+
+def test_a_leaf_op_name_in_and_outside_the_render_pool_is_refused() -> None:
+    """dagster-k8s tells steps apart by leaf op name only: two graphs' `encode` ops, one in the render
+    pool, would give both steps the render pod (or, keyed by graph, neither)."""
+
+    def graph_asset(name: str, pool: str | None) -> dg.AssetsDefinition:
+        @dg.op(name="encode", pool=pool)
+        def encode() -> int:
+            return 1
+
+        @dg.graph_asset(name=name)
+        def made() -> int:
+            return encode()
+
+        return made
+
+    assert render_pool_ops(dg.Definitions(assets=[graph_asset("a", RENDER_POOL)])) == {"encode"}
+    with pytest.raises(ValueError, match=r"\['encode'\]"):
+        render_pool_ops(dg.Definitions(assets=[graph_asset("a", RENDER_POOL), graph_asset("b", None)]))
 
 
 def test_local_steps_fork_from_a_server_that_imported_the_code_location_once(tmp_path: Path) -> None:
