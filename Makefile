@@ -97,7 +97,7 @@ validate: install
 # Two workers (the machine's two cores): tests wait on networks and retries as much as they compute.
 # The tests sharing the session's built week run on one worker, so it is built once (conftest.py).
 test: install services lint validate
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q -n 2 --dist loadgroup --durations=15
 	@$(MAKE) --no-print-directory test-py313
 
 # Python 3.13 runs what depends on the Python version: pydub over audioop-lts (the mix), the 3.13 wheels
