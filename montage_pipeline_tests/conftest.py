@@ -86,17 +86,13 @@ def _uses_module_fixture(item: pytest.Item) -> bool:
     return any(d and d[-1].scope == "module" for d in defs)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into the node ids
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker turns the groups into node-id suffixes
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n 2 --dist loadgroup` (make test), the tests on the shared built week run on one
-    worker, so the ~50 s week is built once, not once per worker; so do a module's tests that share a
-    module-scoped fixture (loadgroup would otherwise spread them, and each worker would build it: the
-    cut week's ~65 s twice). It runs before xdist's worker turns the groups into node-id suffixes.
-    (Under pytest 9.2 those suffixes are lost and no group holds: pyproject.toml keeps pytest below it.)"""
+    """Under `pytest -n 2 --dist loadgroup` (make test), a module's tests that share a module-scoped
+    fixture run on one worker, so that fixture's week is built once, not once per worker (the cut
+    week's ~60 s). The session's `built_week` tests are left to spread: each worker builds that week
+    once (~50 s), which finishes sooner than one worker running all of them after one build (15 min 51 s
+    for the suite that way). Under pytest 9.2 xdist loses every group: pyproject.toml keeps pytest below."""
     for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        if "built_week" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("built_week"))
-        elif _uses_module_fixture(item):
+        if item.get_closest_marker("xdist_group") is None and _uses_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(f"module:{item.nodeid.split('::')[0]}"))

@@ -51,7 +51,6 @@ def _stored_rows(db_url: str, asset: str) -> int:
         engine.dispose()
 
 
-@pytest.mark.xdist_group("built_week")
 def test_every_asset_of_a_built_week_loads_from_a_script(
     built_week: BuiltWeek, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -148,6 +148,10 @@ def test_two_cli_runs_of_one_week_at_once_export_one_generation_and_post_once(
     tmp_path: Path,
 ) -> None:
     week = built_week
+    # A deployment's instance exists before its runs (the webserver and the daemon make it); two
+    # processes creating a fresh one at once race in Dagster's own schema creation (DuplicateObject).
+    dagster = str(Path(sys.executable).parent / "dagster")
+    subprocess.run([dagster, "instance", "migrate"], env=cli_env, cwd=REPO, check=True, capture_output=True)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     runs = [_materialize(cli_env, "s3_exports,social_posts", log) for log in logs]
     outputs = [_finish(run, log) for run, log in zip(runs, logs, strict=True)]
