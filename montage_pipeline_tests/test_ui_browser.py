@@ -2,8 +2,9 @@
 
 A small demo week is seeded and built into an embedded instance up to what the test looks at (the
 landscape render and its upstream; the graph shows every asset whether materialized or not),
-`dagster-webserver` serves it, and headless Chromium (Debian's, driven by Selenium) looks at what an engineer would: the nine assets in
-the graph, and the week's `landscape_render` page with its contact sheet. Screenshots are kept.
+`dagster-webserver` serves it, and headless Chromium (Debian's, driven by Selenium) looks at what an
+engineer would: the nine assets in the graph, and the week's `landscape_render` page with its contact
+sheet. Screenshots are kept.
 """
 
 from __future__ import annotations
