@@ -36,8 +36,8 @@ def test_rebuild_portrait_render_for_one_week_from_the_cli(tmp_path: Path) -> No
     # The week up to both main renders: what the rerun reads, and the landscape render it must leave
     # alone. The other cuts (their EDLs and renders) and the steps after the renders (mix, exports,
     # posts) play no part in rebuilding one render of the main cut.
-    first = "*scored_highlights,landscape_render,portrait_render"
-    _run([dagster, "asset", "materialize", "--select", first, *common], env)
+    up_to_renders = "*scored_highlights,landscape_render,portrait_render"
+    _run([dagster, "asset", "materialize", "--select", up_to_renders, *common], env)
     video = tmp_path / "montage" / "media" / "weeks" / WEEK / "portrait_render" / "video.mp4"
     landscape = tmp_path / "montage" / "media" / "weeks" / WEEK / "landscape_render" / "video.mp4"
     assert video.is_file() and landscape.is_file()
