@@ -95,6 +95,7 @@ def _wait_ready(tmp: Path, name: str) -> None:
     _wait_for(lambda: "ready." in log.read_text(errors="replace"), 120, f"worker {name} ready")
 
 
+@pytest.mark.long
 def test_two_workers_share_the_weeks_clip_steps(env: dict[str, str], tmp_path: Path) -> None:
     workers = {}
     try:

@@ -41,7 +41,7 @@ BROKER = os.environ.get("MONTAGE_TEST_CELERY_BROKER", "pyamqp://guest:guest@127.
 SMALL_RENDER = '{"ops": {"montage_renders": {"config": {"width_scale": 0.25, "fps": 30}}}}'
 # Under `pytest -n 2 --dist loadgroup` (make test) the module's tests run on one xdist worker, so the
 # module-scoped week is built once, not once per worker.
-pytestmark = pytest.mark.xdist_group("celery_week")
+pytestmark = [pytest.mark.xdist_group("celery_week"), pytest.mark.long]
 STEPS = (
     "selected_clips",
     "scene_segments",

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 WEEK = "2025-01-27"
 SMALL_RENDER = json.dumps({"ops": {"montage_renders": {"config": {"width_scale": 0.25, "fps": 30}}}})
 
@@ -16,6 +18,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return done
 
 
+@pytest.mark.long
 def test_rebuild_portrait_render_for_one_week_from_the_cli(tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()

@@ -33,6 +33,7 @@ def _audio_packets(path: Path) -> list[bytes]:
         return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
 
 
+@pytest.mark.long
 def test_the_soundtrack_made_beside_the_render_is_the_one_made_after_it(
     sqlite_url: str, tmp_path: Path
 ) -> None:

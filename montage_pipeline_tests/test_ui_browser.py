@@ -63,6 +63,7 @@ def demo_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 @pytest.mark.timeout(420)
+@pytest.mark.long
 @pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (make services)"
 )
