@@ -80,6 +80,12 @@ def built_week(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> It
         yield week
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "long: a minute or more of real media work; under xdist its module is handed out first"
+    )
+
+
 def _uses_module_fixture(item: pytest.Item) -> bool:
     info = getattr(item, "_fixtureinfo", None)
     defs = info.name2fixturedefs.values() if info is not None else ()
@@ -93,6 +99,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     fixture (the cut week's ~60 s). Measured from fresh clones: 15 min 51 s this way, 17 min 3 s with
     the built week's tests spread (built once per worker). Under pytest 9.2 xdist loses every group:
     pyproject.toml keeps pytest below it."""
+    # xdist hands out the groups largest first, then the single tests in collection order: the modules
+    # marked `long` go first, so no minute-long test starts last while the other worker sits idle.
+    # A stable sort on whole modules: each module's tests stay together (module-scoped fixtures).
+    long_modules = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("long")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in long_modules)
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
             continue

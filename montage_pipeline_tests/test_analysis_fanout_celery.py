@@ -76,7 +76,7 @@ def env(tmp_path: Path, pg_url: str, s3_endpoint: str) -> Iterator[dict[str, str
         yield values
 
 
-def _start_worker(env: dict[str, str], tmp: Path, name: str) -> subprocess.Popen[bytes]:
+def _spawn_worker(env: dict[str, str], tmp: Path, name: str) -> subprocess.Popen[bytes]:
     home = tmp / name
     (home / "tmp").mkdir(parents=True)
     worker_env = {**env, "MONTAGE_HOME": str(home / "montage"), "TMPDIR": str(home / "tmp")}
@@ -85,18 +85,24 @@ def _start_worker(env: dict[str, str], tmp: Path, name: str) -> subprocess.Popen
     args += ["--", "--concurrency=1", "--without-gossip", "--without-mingle"]
     log = tmp / f"{name}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             args, env=worker_env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+
+
+def _wait_ready(tmp: Path, name: str) -> None:
+    log = tmp / f"{name}.log"
     _wait_for(lambda: "ready." in log.read_text(errors="replace"), 120, f"worker {name} ready")
-    return proc
 
 
+@pytest.mark.long
 def test_two_workers_share_the_weeks_clip_steps(env: dict[str, str], tmp_path: Path) -> None:
     workers = {}
     try:
-        for name in ("w1", "w2"):
-            workers[name] = _start_worker(env, tmp_path, name)
+        for name in ("w1", "w2"):  # side by side: each takes seconds to boot
+            workers[name] = _spawn_worker(env, tmp_path, name)
+        for name in workers:
+            _wait_ready(tmp_path, name)
         args = [str(BIN / "dagster"), "asset", "materialize", "-m", "montage_pipeline.definitions"]
         args += ["--select", "eligible_jobs,selected_clips,scene_segments", "--partition", WEEK]
         out = _run(args, env)

@@ -33,6 +33,7 @@ def _audio_packets(path: Path) -> list[bytes]:
         return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
 
 
+@pytest.mark.long
 def test_the_soundtrack_made_beside_the_render_is_the_one_made_after_it(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -40,7 +41,7 @@ def test_the_soundtrack_made_beside_the_render_is_the_one_made_after_it(
     root = tmp_path / "storage"
     db = PlatformDatabase(url=sqlite_url)
     with db.session() as s:
-        add_generated_uploads(s, root, 5, 14.0, seed=900)
+        add_generated_uploads(s, root, 4, 12.0, seed=900)
     store = LocalMediaStoreResource(root=str(tmp_path / "media"))
     resources = {
         "platform_db": db,
@@ -67,7 +68,7 @@ def test_the_soundtrack_made_beside_the_render_is_the_one_made_after_it(
         resources=resources,
         run_config={
             "ops": {
-                "scored_highlights": {"config": {"target_duration_s": 40.0, "min_clips": 3}},
+                "scored_highlights": {"config": {"target_duration_s": 30.0, "min_clips": 3}},
                 "short_highlights": {"config": {"target_duration_s": 15.0}},
                 "montage_renders": {"config": {"width_scale": 1 / 6}},
             }
@@ -115,7 +116,7 @@ def test_the_soundtrack_made_beside_the_render_is_the_one_made_after_it(
         selection=["scored_highlights", "landscape_render", "portrait_render", "mixed_audio"],
         run_config={
             "ops": {
-                "scored_highlights": {"config": {"target_duration_s": 30.0, "min_clips": 3}},
+                "scored_highlights": {"config": {"target_duration_s": 24.0, "min_clips": 3}},
                 "montage_renders": {"config": {"width_scale": 1 / 6}},
             }
         },
