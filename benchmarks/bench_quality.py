@@ -33,7 +33,7 @@ WEEK = "2025-03-03"  # the kit's manifest dates its clips in this week
 ASSETS = ["eligible_jobs", "selected_clips", "scene_segments", "scored_highlights"]
 
 
-def build_week(kit: Path, workdir: Path) -> dict[str, object]:
+def build_week(kit: Path, workdir: Path, scene_config: dict[str, object] | None = None) -> dict[str, object]:
     """Import the kit's week into a fresh embedded profile and build it through `scored_highlights`."""
     home = workdir / "montage"
     home.mkdir(parents=True)
@@ -48,7 +48,10 @@ def build_week(kit: Path, workdir: Path) -> dict[str, object]:
     with dg.instance_for_test() as instance:
         started = time.perf_counter()
         result = job.execute_in_process(
-            partition_key=WEEK, instance=instance, asset_selection=[dg.AssetKey(a) for a in ASSETS]
+            partition_key=WEEK,
+            instance=instance,
+            asset_selection=[dg.AssetKey(a) for a in ASSETS],
+            run_config={"ops": {"scene_segments": {"config": scene_config}}} if scene_config else None,
         )
         wall = time.perf_counter() - started
         assert result.success
@@ -90,6 +93,12 @@ def main() -> None:
     )
     parser.add_argument("--kit", type=Path, action="append", default=[], help="a kit week (repeatable)")
     parser.add_argument("--kit-tools", type=Path, default=KIT_TOOLS)
+    parser.add_argument(
+        "--scene-config",
+        type=json.loads,
+        help="scene_segments' run config as JSON, e.g. '{\"skip_loop_filter\": false}'",
+    )
+    parser.add_argument("--edl-out", type=Path, help="write each week's EDL as JSON into this folder")
     args = parser.parse_args()
     if not args.kit:  # `make bench` runs every script without arguments
         print(
@@ -104,8 +113,11 @@ def main() -> None:
             subprocess.run(["python3", str(args.kit_tools / "manifest.py"), str(kit)], check=True)
         with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
             print(f"building {kit.name} ...", flush=True)
-            built = build_week(kit, Path(tmp))
+            built = build_week(kit, Path(tmp), args.scene_config)
             floor = floor_decode([c.path for c in built["clips"]])  # type: ignore[attr-defined]
+        if args.edl_out:
+            args.edl_out.mkdir(parents=True, exist_ok=True)
+            (args.edl_out / f"{kit.name}.json").write_text(json.dumps(built["edl"], indent=1))
         truth = quality.load_gt(str(kit))
         ours = quality.summarize(truth, built["edl"])
         seed = quality.summarize(truth, quality.baseline(truth))

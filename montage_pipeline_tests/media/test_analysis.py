@@ -7,11 +7,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
 from montage_pipeline.highlights.edl import track_input
-from montage_pipeline.media.analysis import ClipAnalysis, analyze_clip, analyze_clips
+from montage_pipeline.media.analysis import ClipAnalysis, analyze_clip, analyze_clips, area_resize
 from montage_pipeline.media.excitement import WeekScale, bin_features, excitement_curve
 from montage_pipeline.media.synth import PlantedEvent, PlantedTimeline, plan_clip, write_clip
 from montage_pipeline.media.windows import best_window
@@ -45,6 +46,18 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, P
         path = d / f"{name}.mp4"
         out[name] = (path, write_clip(path, plan))
     return out
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720), (854, 480), (640, 360), (960, 540)])
+def test_the_shrunk_plane_is_one_area_average_within_a_level(size: tuple[int, int]) -> None:
+    """The halving fast path must not change what the analysis sees: within one level of one pass."""
+    rng = np.random.default_rng(size[0])
+    plane = cv2.GaussianBlur(rng.integers(0, 256, (size[1], size[0]), dtype=np.uint8), (0, 0), 2)
+    for w, h in ((320, 180), (160, 90)):
+        one_pass = cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA).astype(int)
+        shrunk = area_resize(plane, w, h)
+        assert shrunk.shape == (h, w)
+        assert np.abs(shrunk.astype(int) - one_pass).max() <= 1
 
 
 def _frame_index(times: np.ndarray, t: float) -> int:
