@@ -112,7 +112,9 @@ def main() -> None:
     )
 
     print(
-        f"\n{args.clips} clips × {args.duration:g}s, {w}×{h} @ {args.fps} fps H.264 "
+        f"\n{len(clips)} clips from {args.clips_dir} ({frames:,} frames), 2 cores\n"
+        if args.clips_dir
+        else f"\n{args.clips} clips × {args.duration:g}s, {w}×{h} @ {args.fps} fps H.264 "
         f"({frames:,} frames), 2 cores\n"
     )
     print(table(rows, ("run", "wall s", "frames/s", "ratio")))
