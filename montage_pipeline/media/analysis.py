@@ -9,8 +9,9 @@ Nothing of the clip is held but per-frame scalars, so memory does not grow with 
 The decode does only what a 320-px view needs: non-reference frames are skipped (`skip_nonref`) and so
 is H.264's in-loop deblocking filter (`skip_loop_filter`, ~20 % of the decode at 1080p). Without the
 filter, blocking edges that the encoder smoothed stay in the decoded references and drift within a GOP;
-averaged down to 320 px they move a pixel by well under one level, which no detector here can see
-(`benchmarks/bench_analysis.py --compare-options` measures cuts and tracks both ways).
+averaged down to 320 px little of it shows: on 1080p test clips 26 of 27 cuts stay on the same frame
+and a frame's mean brightness moves by at most 0.003, and on real gameplay the montage's quality does not
+change (`benchmarks/bench_analysis.py` prints the cuts and tracks both ways; README, "The whole week").
 """
 
 from __future__ import annotations
