@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,30 +96,6 @@ def prepare_cut(
     mix = make_mix(spans, lengths[0])
     encoded = encode_soundtracks(mix, lengths, workdir, bitrate)
     return PreparedCut(cut, main_fingerprint(spans), mix.duration_s, mix.music, mix.plan.tempo_bpm, encoded)
-
-
-def prepare_cuts(
-    cut_spans: Mapping[str, Sequence[EditSpan]],
-    lengths: Mapping[str, Sequence[float]],
-    make_mix: MixMaker,
-    workdir: Path,
-    bitrate: int,
-    workers: int | None = None,
-) -> list[PreparedCut]:
-    """Each cut named in `lengths` prepared (in that order, each in `workdir / cut`), `workers` cuts at a
-    time (default: one per core).
-
-    A cut's music, mix, master and AAC encodes run in numpy, SciPy and FFmpeg, which release the GIL, and
-    the cuts share nothing: the short and the long cut are made while the main one is.
-    """
-    names = list(lengths)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(names)))
-
-    def prepare(cut: str) -> PreparedCut:
-        return prepare_cut(cut, cut_spans[cut], lengths[cut], make_mix, workdir / cut, bitrate)
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="soundtrack") as pool:
-        return list(pool.map(prepare, names))
 
 
 @dataclass(frozen=True)
