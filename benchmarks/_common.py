@@ -51,9 +51,18 @@ def run_parallel(commands: Sequence[Sequence[str]], jobs: int) -> None:
             raise RuntimeError(f"{proc.args!r} failed")
 
 
-def table(rows: list[tuple[str, float, float | None, str]], headers: tuple[str, ...]) -> str:
+def markdown_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    """Rows of already formatted cells as a Markdown table."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for name, seconds, per_second, ratio in rows:
-        rate = f"{per_second:,.0f}" if per_second is not None else "—"
-        lines.append(f"| {name} | {seconds:.2f} | {rate} | {ratio} |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def table(rows: list[tuple[str, float, float | None, str]], headers: tuple[str, ...]) -> str:
+    """(name, seconds, per second or None, ratio) rows, seconds and rates formatted."""
+    return markdown_table(
+        [
+            (name, f"{seconds:.2f}", f"{per_second:,.0f}" if per_second is not None else "—", ratio)
+            for name, seconds, per_second, ratio in rows
+        ],
+        headers,
+    )

@@ -24,9 +24,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import av
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import CACHE, bench_clips, ffmpeg, run_parallel, table, timed
+from _common import CACHE, bench_clips, ffmpeg, markdown_table, run_parallel, table, timed
 
 from montage_pipeline.media.analysis import ClipAnalysis, analyze_clip, analyze_clips
 from montage_pipeline.storage.hashing import file_sha256
@@ -120,7 +123,7 @@ def main() -> None:
     print(table(rows, ("run", "wall s", "frames/s", "ratio")))
     print("\nWhat skipping the deblocking filter changes (today's analysis against the filter on):\n")
     print(
-        _markdown(
+        markdown_table(
             [_difference(c.name, a, b) for c, a, b in zip(clips, results, filtered, strict=True)],
             (
                 "clip",
@@ -134,22 +137,13 @@ def main() -> None:
     )
 
 
-def _markdown(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
 def _frame_count(path: Path) -> int:
-    import av
-
     with av.open(str(path)) as container:
         return container.streams.video[0].frames
 
 
 def _difference(name: str, today: object, before: object) -> tuple[str, str, str, str, str, str]:
     """One clip's row: cuts both ways and how many match within a frame, and the tracks' differences."""
-    import numpy as np
-
     assert isinstance(today, ClipAnalysis) and isinstance(before, ClipAnalysis), (today, before)
     frame = 1.0 / today.fps + 1e-6
     cuts_a = [s.start_s for s in today.scenes[1:]]

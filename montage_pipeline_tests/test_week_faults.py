@@ -33,6 +33,7 @@ from montage_pipeline_tests.test_exports_generations import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+DAGSTER = str(Path(sys.executable).parent / "dagster")
 TARGETS = 3  # ace on YouTube, TikTok and Instagram: the week's only opted-in Creator+ connections
 
 
@@ -77,8 +78,7 @@ def cli_env(built_week: BuiltWeek, fakes: Fakes, pg_url: str, tmp_path: Path) ->
 
 def _materialize(env: dict[str, str], select_: str, log: Path) -> subprocess.Popen[bytes]:
     """`dagster asset materialize` in its own process group (so a kill takes its children too)."""
-    dagster = str(Path(sys.executable).parent / "dagster")
-    args = [dagster, "asset", "materialize", "--select", select_, "--partition", WEEK]
+    args = [DAGSTER, "asset", "materialize", "--select", select_, "--partition", WEEK]
     args += ["-m", "montage_pipeline.definitions"]
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
@@ -150,8 +150,7 @@ def test_two_cli_runs_of_one_week_at_once_export_one_generation_and_post_once(
     week = built_week
     # A deployment's instance exists before its runs (the webserver and the daemon make it); two
     # processes creating a fresh one at once race in Dagster's own schema creation (DuplicateObject).
-    dagster = str(Path(sys.executable).parent / "dagster")
-    subprocess.run([dagster, "instance", "migrate"], env=cli_env, cwd=REPO, check=True, capture_output=True)
+    subprocess.run([DAGSTER, "instance", "migrate"], env=cli_env, cwd=REPO, check=True, capture_output=True)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     runs = [_materialize(cli_env, "s3_exports,social_posts", log) for log in logs]
     outputs = [_finish(run, log) for run, log in zip(runs, logs, strict=True)]
