@@ -9,7 +9,7 @@ the whole soundtrack can be built and tested without Dagster.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +94,8 @@ def build_mix(
         ],
         duration_s,
     )
-    return Mix(
-        combine(music * duck_gain(game, duck_db), game, music_gain_db), duration_s, plan, library_track
-    )
+    music *= duck_gain(game, duck_db)  # in place: the music is this mix's own
+    return Mix(combine(music, game, music_gain_db), duration_s, plan, library_track)
 
 
 @dataclass
@@ -142,7 +141,8 @@ def encode_soundtracks(
             encoded[key] = encode_cut(full, length, key[1], path, bitrate=bitrate) or master_and_encode(
                 fit_to(mix.samples, length, fade_out_s=key[1]), path, bitrate=bitrate
             )
-    return encoded
+    # Every length is encoded: the mastered samples (a copy of the track each) are not needed any more.
+    return {key: replace(track, mastered=None) for key, track in encoded.items()}
 
 
 def mux_and_check(

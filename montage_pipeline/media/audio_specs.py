@@ -5,13 +5,14 @@ Loudness, loudness range and true peak are FFmpeg's `ebur128` figures (`media/lo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 
-from montage_pipeline.media.loudness import measure_loudness
+from montage_pipeline.media.loudness import Loudness, LoudnessMeter
 from montage_pipeline.media.mix import RATE
 
 SILENCE = 10 ** (-90 / 20)  # digital silence: below -90 dBFS
@@ -34,17 +35,47 @@ class AudioSpecReport:
     short_term_lufs: tuple[float, ...]  # every 100 ms from 3 s on (`Loudness.short_term_lufs`)
 
 
-def decode_audio(path: Path) -> np.ndarray:
-    """The file's audio as float32 (channels, samples) at its own rate."""
-    chunks = []
+def decoded_chunks(path: Path) -> Iterator[np.ndarray]:
+    """The file's audio frame by frame, float32 (channels, samples) at its own rate."""
     with av.open(str(path)) as container:
         for frame in container.decode(audio=0):
-            chunks.append(
-                frame.to_ndarray().reshape(frame.layout.nb_channels, -1)
-                if frame.format.is_planar
-                else frame.to_ndarray().reshape(-1, frame.layout.nb_channels).T
-            )
-    return np.concatenate(chunks, axis=1).astype(np.float32) if chunks else np.zeros((2, 0), np.float32)
+            pcm = frame.to_ndarray()
+            channels = frame.layout.nb_channels
+            pcm = pcm.reshape(channels, -1) if frame.format.is_planar else pcm.reshape(-1, channels).T
+            yield pcm.astype(np.float32, copy=False)
+
+
+def decode_audio(path: Path) -> np.ndarray:
+    """The file's whole audio as float32 (channels, samples) at its own rate."""
+    chunks = list(decoded_chunks(path))
+    return np.concatenate(chunks, axis=1) if chunks else np.zeros((2, 0), np.float32)
+
+
+def measure_file(path: Path) -> Loudness:
+    """The file's EBU R128 figures, read frame by frame (never the whole soundtrack in memory)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        meter = LoudnessMeter(stream.channels, stream.rate)
+    for pcm in decoded_chunks(path):
+        meter.add(pcm)
+    return meter.result()
+
+
+@dataclass
+class _SilenceScan:
+    """The longest run of digital silence, kept across chunks (a run can span many frames)."""
+
+    current: int = 0
+    longest: int = 0
+
+    def add(self, quiet: np.ndarray) -> None:
+        loud = np.flatnonzero(~quiet)
+        if not loud.size:
+            self.current += len(quiet)
+        else:
+            self.longest = max(self.longest, self.current + int(loud[0]), _longest_run(quiet[loud[0] :]))
+            self.current = len(quiet) - 1 - int(loud[-1])
+        self.longest = max(self.longest, self.current)
 
 
 def _longest_run(mask: np.ndarray) -> int:
@@ -56,6 +87,7 @@ def _longest_run(mask: np.ndarray) -> int:
 
 
 def inspect_audio(path: Path) -> AudioSpecReport:
+    """The file's soundtrack as a platform's checks see it, read frame by frame."""
     with av.open(str(path)) as container:
         audio = container.streams.audio[0]
         video = container.streams.video[0] if container.streams.video else None
@@ -64,9 +96,15 @@ def inspect_audio(path: Path) -> AudioSpecReport:
             float(video.duration * video.time_base) if video and video.duration and video.time_base else 0.0
         )
         v_fps = float(video.average_rate) if video and video.average_rate else 30.0
-    pcm = decode_audio(path)
-    loudness = measure_loudness(pcm, rate)
-    quiet = np.abs(pcm).max(axis=0) < SILENCE if pcm.size else np.zeros(0, bool)
+    meter = LoudnessMeter(channels, rate)
+    silence = _SilenceScan()
+    clipped = 0
+    for pcm in decoded_chunks(path):
+        meter.add(pcm)
+        magnitude = np.abs(pcm)
+        silence.add(magnitude.max(axis=0) < SILENCE)
+        clipped += int((magnitude >= CLIP).sum())
+    loudness = meter.result()
     return AudioSpecReport(
         codec=codec,
         sample_rate=rate,
@@ -74,11 +112,11 @@ def inspect_audio(path: Path) -> AudioSpecReport:
         integrated_lufs=round(loudness.integrated_lufs, 2),
         true_peak_dbtp=round(loudness.true_peak_dbtp, 2),
         loudness_range_lu=round(loudness.loudness_range_lu, 2),
-        audio_duration_s=pcm.shape[1] / rate,
+        audio_duration_s=meter.samples / rate,
         video_duration_s=v_dur,
         video_fps=v_fps,
-        longest_silence_s=_longest_run(quiet) / rate,
-        clipped_samples=int((np.abs(pcm) >= CLIP).sum()),
+        longest_silence_s=silence.longest / rate,
+        clipped_samples=clipped,
         short_term_lufs=loudness.short_term_lufs,
     )
 

@@ -1,9 +1,9 @@
 """The montage's soundtrack: game audio per span, music ducked under the action, mastered for streaming.
 
 - Game audio: each span's audio decoded with PyAV and resampled to 48 kHz stereo (mono and 44.1 kHz
-  sources too; clips without audio give silence), loudness-matched per clip (ITU-R BS.1770 through
-  pyloudnorm) so every player sounds equally loud, with 10 ms fades at each cut and a crossfade under
-  dissolves.
+  sources too; clips without audio give silence), loudness-matched per clip (ITU-R BS.1770, FFmpeg's
+  `ebur128` as everywhere, `media/loudness.py`) so every player sounds equally loud, with 10 ms fades
+  at each cut and a crossfade under dissolves.
 - Ducking: a sidechain envelope of the game track (10 ms attack, 400 ms release) lowers the music by
   up to `duck_db` while the game is loud.
 - The two tracks are combined with pydub (PCM in, PCM out; pydub never calls ffmpeg here) at 32-bit
@@ -11,6 +11,9 @@
 - Master: integrated loudness to -14 LUFS, then a look-ahead limiter on the 4× oversampled signal keeps
   the true peak at or under -1 dBTP, measured on the encoded file. The reported loudness, loudness range
   and true peak are FFmpeg's `ebur128` figures (`media/loudness.py`).
+- Memory: the passes over the whole track (mixing, oversampling, loudness) go a block (`BLOCK`) at a
+  time, so mastering holds about three copies of the track (the 247 s long cut: ~100 MB each) where
+  the whole-track passes held twenty.
 """
 
 from __future__ import annotations
@@ -22,11 +25,16 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pyloudnorm
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly
 
-from montage_pipeline.media.loudness import Loudness, measure_loudness
+from montage_pipeline.media.loudness import (
+    SILENT_DB,
+    SILENT_LUFS,
+    Loudness,
+    integrated_loudness,
+    measure_loudness,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,8 @@ CLIP_LUFS = -20.0
 TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0
 FADE_S = 0.01
+BLOCK = 5 * RATE  # samples per block of the whole-track passes: a few MB each, whole milliseconds
+OVERSAMPLE_MARGIN = 64  # neighbours a block is oversampled with: resample_poly's filter reaches 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +105,11 @@ def decode_span_audio(span: AudioSpan) -> np.ndarray:
     return out
 
 
-def _loudness_match(pcm: np.ndarray, meter: pyloudnorm.Meter) -> np.ndarray:
+def _loudness_match(pcm: np.ndarray) -> np.ndarray:
     if pcm.shape[1] < int(0.4 * RATE) or not np.any(pcm):
         return pcm
-    loudness = meter.integrated_loudness(pcm.T)
-    if not np.isfinite(loudness):
+    loudness = integrated_loudness(pcm)
+    if loudness <= SILENT_LUFS:  # nothing over the absolute gate: leave it quiet
         return pcm
     return (pcm * 10 ** ((CLIP_LUFS - loudness) / 20)).astype(np.float32)
 
@@ -110,7 +120,6 @@ def game_track(spans: Sequence[AudioSpan], duration_s: float) -> np.ndarray:
     Under a dissolve the outgoing clip's audio plays on past its out-point and fades out while the
     incoming one fades in (a crossfade), like the pictures.
     """
-    meter = pyloudnorm.Meter(RATE)
     track = np.zeros((2, round(duration_s * RATE)), dtype=np.float32)
     fade = int(FADE_S * RATE)
     for index, span in enumerate(spans):
@@ -118,7 +127,7 @@ def game_track(spans: Sequence[AudioSpan], duration_s: float) -> np.ndarray:
         extended = replace(
             span, source_out_s=span.source_out_s + tail_s, montage_out_s=span.montage_out_s + tail_s
         )
-        pcm = _loudness_match(decode_span_audio(extended), meter)
+        pcm = _loudness_match(decode_span_audio(extended))
         n = pcm.shape[1]
         ramp_in = max(fade, int(span.crossfade_in_s * RATE))
         ramp_out = max(fade, int(tail_s * RATE))
@@ -134,28 +143,32 @@ def game_track(spans: Sequence[AudioSpan], duration_s: float) -> np.ndarray:
 def duck_gain(
     game: np.ndarray, duck_db: float = 9.0, attack_s: float = 0.01, release_s: float = 0.4
 ) -> np.ndarray:
-    """Per-sample music gain: 1 when the game is quiet, down to -duck_db while it is loud."""
+    """Per-sample music gain: 1 when the game is quiet, down to -duck_db while it is loud.
+
+    The level is followed every millisecond (a 20 ms moving average sampled every 48 samples), so only
+    the game's power and its average are whole-track arrays; the gain is spread back to samples last.
+    """
+    n = game.shape[1]
+    power = np.square(game[0])
+    for channel in game[1:]:
+        power += np.square(channel)
+    power /= game.shape[0]
+    step = RATE // 1000
     # A moving average of squares can dip a hair under zero in float arithmetic: clamp before the root.
-    power = np.maximum(uniform_filter1d((game**2).mean(axis=0), size=int(0.02 * RATE)), 0.0)
-    level = np.sqrt(power)
+    level = np.sqrt(np.maximum(uniform_filter1d(power, size=int(0.02 * RATE))[::step], 0.0))
+    del power
     db = 20 * np.log10(level + 1e-9)
     amount = np.clip((db + 40) / 25, 0, 1)  # -40 dBFS: no ducking; -15 dBFS and louder: full ducking
     # Fast attack, slow release: a one-pole follower that rises fast and falls slowly.
     a_up, a_down = np.exp(-1 / (attack_s * RATE)), np.exp(-1 / (release_s * RATE))
     follow = np.empty_like(amount)
-    # Decimated follower (every 1 ms) keeps this cheap for three minutes of audio.
-    step = RATE // 1000
-    coarse = amount[::step]
-    out = np.empty_like(coarse)
     acc = 0.0
     up, down = a_up**step, a_down**step
-    for k, v in enumerate(coarse):
+    for k, v in enumerate(amount):
         acc = v + (acc - v) * (up if v > acc else down)
-        out[k] = acc
-    follow = np.repeat(out, step)[: len(amount)]
-    if len(follow) < len(amount):
-        follow = np.pad(follow, (0, len(amount) - len(follow)), mode="edge")
-    return (10 ** (-duck_db * follow / 20)).astype(np.float32)
+        follow[k] = acc
+    gain = np.repeat((10 ** (-duck_db * follow / 20)).astype(np.float32), step)[:n]
+    return np.pad(gain, (0, n - len(gain)), mode="edge") if len(gain) < n else gain
 
 
 def combine(
@@ -177,10 +190,17 @@ def combine(
         return AudioSegment(data=data, sample_width=sample_width, frame_rate=RATE, channels=2)
 
     n = min(music.shape[1], game.shape[1])
-    # Headroom before summing: the master stage sets the final level.
-    mixed = segment(game[:, :n] * 0.5).overlay(segment(music[:, :n] * 0.5).apply_gain(music_gain_db))
-    samples = np.frombuffer(mixed.raw_data, dtype=dtype).reshape(-1, 2).T
-    return (samples / full_scale).astype(np.float32)
+    out = np.zeros((2, n), dtype=np.float32)
+    # A block at a time (overlay and gain act sample by sample): the whole track as float64 and bytes
+    # would be ten copies of it. pydub cuts a segment to whole milliseconds, so the blocks are whole
+    # milliseconds too: only the last one loses its fraction of a millisecond, as the whole track would.
+    for a in range(0, n, BLOCK):
+        b = min(n, a + BLOCK)
+        # Headroom before summing: the master stage sets the final level.
+        mixed = segment(game[:, a:b] * 0.5).overlay(segment(music[:, a:b] * 0.5).apply_gain(music_gain_db))
+        samples = np.frombuffer(mixed.raw_data, dtype=dtype).reshape(-1, 2).T[:, : b - a]
+        out[:, a : a + samples.shape[1]] = samples / full_scale
+    return out
 
 
 def true_peak_db(pcm: np.ndarray) -> float:
@@ -190,20 +210,35 @@ def true_peak_db(pcm: np.ndarray) -> float:
 
 def _true_peak_envelope(pcm: np.ndarray) -> np.ndarray:
     """Per sample, the largest magnitude on either channel among its 4× oversampled points (BS.1770):
-    where the limiter must act. The figure it is judged by is `ebur128`'s (`_limit`)."""
-    over = np.abs(resample_poly(pcm, 4, 1, axis=1)).max(axis=0)
-    return over[: 4 * pcm.shape[1]].reshape(-1, 4).max(axis=1)
+    where the limiter must act. The figure it is judged by is `ebur128`'s (`_limit`).
+
+    Oversampled a block at a time: the whole track at 4× in float64 would be 8× the track (760 MB for
+    the 247 s long cut). Each block is resampled with `OVERSAMPLE_MARGIN` neighbours on either side,
+    more than the interpolation filter reaches, so every point is what the whole-track pass gives.
+    """
+    n = pcm.shape[1]
+    envelope = np.empty(n, dtype=np.float32)
+    for a in range(0, n, BLOCK):
+        b = min(n, a + BLOCK)
+        lo, hi = max(0, a - OVERSAMPLE_MARGIN), min(n, b + OVERSAMPLE_MARGIN)
+        over = np.abs(resample_poly(pcm[:, lo:hi], 4, 1, axis=1)).max(axis=0)
+        k = 4 * (a - lo)
+        envelope[a:b] = over[k : k + 4 * (b - a)].reshape(-1, 4).max(axis=1)
+    return envelope
 
 
-def _limiter_gain(envelope: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
-    """Look-ahead gain that holds `envelope` under the ceiling: the minimum needed within ±5 ms of each
-    sample, smoothed (no clicks) by a moving average no wider than that window, so it stays at or under
-    what every peak needs."""
+def _limiter_gain(envelope: np.ndarray, ceiling_dbtp: float, scale: float = 1.0) -> np.ndarray:
+    """Look-ahead gain that holds `envelope` × `scale` under the ceiling: the minimum needed within ±5 ms
+    of each sample, smoothed (no clicks) by a moving average no wider than that window, so it stays at
+    or under what every peak needs."""
     ceiling = 10 ** (ceiling_dbtp / 20)
     look = int(0.005 * RATE)
-    needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-9))
-    gain = -maximum_filter1d(-needed, size=2 * look + 1)
-    return np.minimum(uniform_filter1d(gain, size=look), 1.0).astype(np.float32)
+    needed = np.multiply(envelope, np.float32(scale), dtype=np.float32)
+    np.maximum(needed, 1e-9, out=needed)
+    np.divide(ceiling, needed, out=needed)
+    np.minimum(needed, 1.0, out=needed)
+    gain = uniform_filter1d(minimum_filter1d(needed, size=2 * look + 1), size=look)
+    return np.minimum(gain, 1.0, out=gain)
 
 
 def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[np.ndarray, MixReport]:
@@ -214,18 +249,22 @@ def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[n
     with a gain, so it is oversampled once and each loudness iteration only rescales it; the limited
     result is then measured for real (the limiter's own gain moves inter-sample peaks a little).
     """
-    meter = pyloudnorm.Meter(RATE)
-    pcm = np.nan_to_num(pcm.astype(np.float32))
-    loud = meter.integrated_loudness(pcm.T)
-    if not np.isfinite(loud):  # silence: nothing to master
-        return pcm, MixReport(-70.0, -120.0, 0.0, pcm.shape[1] / RATE)
+    if pcm.dtype != np.float32 or not np.isfinite(pcm).all():  # else read as it is: no whole-track copy
+        pcm = np.nan_to_num(pcm).astype(np.float32, copy=False)
+    loud = integrated_loudness(pcm)
+    if loud <= SILENT_LUFS:  # nothing over the absolute gate: nothing to master
+        return pcm, MixReport(SILENT_LUFS, SILENT_DB, 0.0, pcm.shape[1] / RATE)
     envelope = _true_peak_envelope(pcm)
     gain_db = TARGET_LUFS - loud
     # Gain to the target, limit the peaks, measure: limiting lowers the loudness a little, so add that back.
+    out = np.empty_like(pcm)  # one buffer for every iteration's result
     for _ in range(6):
-        gain = np.float32(10 ** (gain_db / 20))
-        out = pcm * gain * _limiter_gain(envelope * gain, limiter_dbtp - 0.1)
-        loud = meter.integrated_loudness(out.T)
+        gain = 10 ** (gain_db / 20)
+        scale = _limiter_gain(envelope, limiter_dbtp - 0.1, gain)
+        scale *= gain
+        np.multiply(pcm, scale, out=out)
+        del scale
+        loud = integrated_loudness(out)
         if abs(loud - TARGET_LUFS) <= 0.1:
             break
         gain_db += TARGET_LUFS - loud
@@ -240,12 +279,13 @@ def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[n
 
 
 def _limit(pcm: np.ndarray, ceiling_dbtp: float) -> tuple[np.ndarray, Loudness]:
-    """The signal with its true peak ≤ `ceiling_dbtp` as `ebur128` measures it, and that measurement."""
+    """The signal with its true peak ≤ `ceiling_dbtp` as `ebur128` measures it (limited in place), and
+    that measurement."""
     out = pcm
     for attempt in range(5):
         measured = measure_loudness(out, RATE)
         if measured.true_peak_dbtp <= ceiling_dbtp or attempt == 4:
             break
         gain = _limiter_gain(_true_peak_envelope(out), ceiling_dbtp - 0.1 * (attempt + 1))
-        out = (out * gain).astype(np.float32)
+        out *= gain
     return out, measured

@@ -152,8 +152,9 @@ def generate(plan: MusicPlan) -> np.ndarray:
     pick = random.Random(plan.seed)
     progression = pick.choice(PROGRESSIONS)
     key = pick.randint(-9, -2)  # the key's root, in semitones from A4 (C4..G4 region, bass an octave+ down)
-    n = int(np.ceil(plan.duration_s * RATE)) + RATE  # a second of tail for the last chord
-    bus = np.zeros((2, n), dtype=np.float32)
+    # Sounds that ring past the end are cut there (`_add`); the track is normalised in place, so the
+    # bus is the only whole-track array.
+    bus = np.zeros((2, round(plan.duration_s * RATE)), dtype=np.float32)
     beat = plan.beat_s
     bar_s = 4 * beat
     first_cut = plan.intro_s
@@ -174,9 +175,9 @@ def generate(plan: MusicPlan) -> np.ndarray:
     for cut in plan.cut_times_s:  # a crash on each cut
         _add(bus, cut, _crash(rng), pan=0.2)
     _ending(bus, progression[0], key, last_cut, kit)
-    bus = bus[:, : round(plan.duration_s * RATE)]
-    peak = float(np.max(np.abs(bus))) or 1.0
-    return (bus * (10 ** (-6 / 20) / peak)).astype(np.float32)
+    peak = max(float(bus.max(initial=0.0)), -float(bus.min(initial=0.0))) or 1.0
+    bus *= np.float32(10 ** (-6 / 20) / peak)
+    return bus
 
 
 def _energy_at(plan: MusicPlan, cuts: Sequence[float], t: float) -> float:
@@ -236,8 +237,9 @@ def _arpeggio(bus: np.ndarray, bar: _Bar) -> None:
 
 
 def _ending(bus: np.ndarray, final: tuple[int, ...], key: int, last_cut: float, kit: _Kit) -> None:
-    """A full chord from the last cut, ringing out, on a last kick."""
-    tail_n = bus.shape[1] - round(last_cut * RATE)
+    """A full chord from the last cut, ringing out a second past the track's end (where it is cut), on
+    a last kick."""
+    tail_n = bus.shape[1] + RATE - round(last_cut * RATE)
     if tail_n <= 0:
         return
     ring = sum(_saw(_note_hz(key + s - 12), tail_n, detune=6) for s in (*final, 12))

@@ -16,21 +16,20 @@ from pathlib import Path
 import av
 import numpy as np
 
-from montage_pipeline.media.mix import MixReport, master, true_peak_db
+from montage_pipeline.media.mix import MixReport, master
 
 RATE = 48_000
 AAC_FRAME = 1024
 
 
-def _audio_frames(pcm: np.ndarray, start: int = 0) -> list[av.AudioFrame]:
-    frames = []
+def _audio_frames(pcm: np.ndarray, start: int = 0) -> Iterator[av.AudioFrame]:
+    """The samples as AAC-frame-sized frames, made one at a time as the encoder takes them."""
     for i in range(0, pcm.shape[1], AAC_FRAME):
         chunk = np.ascontiguousarray(pcm[:, i : i + AAC_FRAME], dtype=np.float32)
         frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
         frame.sample_rate = RATE
         frame.pts = start + i
-        frames.append(frame)
-    return frames
+        yield frame
 
 
 def video_duration(path: Path) -> float:
@@ -41,8 +40,11 @@ def video_duration(path: Path) -> float:
 
 
 def fit_to(pcm: np.ndarray, duration_s: float, fade_out_s: float = 0.0) -> np.ndarray:
-    """The soundtrack cut or padded to exactly `duration_s`, with an optional fade-out at the end."""
+    """The soundtrack cut or padded to exactly `duration_s`, with an optional fade-out at the end: the
+    samples themselves (no copy) when they already are that."""
     n = round(duration_s * RATE)
+    if pcm.shape[1] == n and fade_out_s <= 0 and pcm.dtype == np.float32:
+        return pcm
     out = np.zeros((2, n), dtype=np.float32)
     m = min(n, pcm.shape[1])
     out[:, :m] = pcm[:, :m]
@@ -143,10 +145,10 @@ def master_and_encode(
 
 def _encode_and_measure(pcm: np.ndarray, audio_path: Path, bitrate: int) -> float:
     """Encode, then the encoded file's true peak (ebur128's, as the spec check reads it)."""
-    from montage_pipeline.media.audio_specs import decode_audio
+    from montage_pipeline.media.audio_specs import measure_file
 
     encode_soundtrack(pcm, audio_path, bitrate)
-    return true_peak_db(decode_audio(audio_path))
+    return measure_file(audio_path).true_peak_dbtp
 
 
 def encode_cut(
