@@ -33,6 +33,7 @@ import os
 import resource
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -87,6 +88,47 @@ def _step_seconds(result: Any) -> dict[str, float]:
     }
 
 
+class RssSampler:
+    """This process's resident memory every 100 ms, in a thread: which step holds the week's peak."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []  # (unix time, MiB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        status = Path("/proc/self/status")
+        while not self._stop.wait(0.1):
+            kib = next(
+                int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmRSS")
+            )
+            self.samples.append((time.time(), kib / 1024))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_per_step(self, instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
+        """The most memory sampled while each step ran (steps run one after another in-process)."""
+        starts: dict[str, float] = {}
+        peaks: dict[str, float] = {}
+        for entry in instance.all_logs(run_id):
+            event = entry.dagster_event
+            if event is None or not event.step_key:
+                continue
+            if event.event_type_value == "STEP_START":
+                starts[event.step_key] = entry.timestamp
+            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+                begin = starts[event.step_key]
+                window = [mib for t, mib in self.samples if begin <= t <= entry.timestamp]
+                peaks[event.step_key] = max(window, default=0.0)
+        return peaks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -134,6 +176,7 @@ def main() -> None:
     job = defs.resolve_job_def("bench_week")
     with dg.instance_for_test() as instance, contextlib.ExitStack() as results:
         start = time.perf_counter()
+        step_rss: dict[str, float] = {}  # in-process only: the multiprocess steps have their own
         if args.executor == "multiprocess":
             cold: Any = results.enter_context(
                 dg.execute_job(  # the location's executor: steps forked, two at a time
@@ -144,7 +187,9 @@ def main() -> None:
                 )
             )
         else:
-            cold = job.execute_in_process(partition_key=WEEK, instance=instance, run_config=cut_config)
+            with RssSampler() as rss:
+                cold = job.execute_in_process(partition_key=WEEK, instance=instance, run_config=cut_config)
+            step_rss = rss.peak_per_step(instance, cold.run_id)
         cold_s = time.perf_counter() - start
         assert cold.success
         steps = _step_seconds(cold)
@@ -214,11 +259,12 @@ def main() -> None:
         f"\nweek {WEEK}: {args.clips} generated clips at {args.size}, {len(clips)} candidates, "
         f"{len(spans)} spans, montage {spans[-1].montage_out_s:.0f} s at {fps} fps\n"
     )
-    print("| step | ours cold s |")
-    print("|---|---|")
+    print("| step | ours cold s | peak RSS while it ran, MiB |")
+    print("|---|---|---|")
     for step, seconds in steps.items():
-        print(f"| {step} | {seconds:.1f} |")
-    print(f"| **whole week (wall)** | **{cold_s:.1f}** |")
+        peak = f"{step_rss[step]:.0f}" if step in step_rss else ""
+        print(f"| {step} | {seconds:.1f} | {peak} |")
+    print(f"| **whole week (wall)** | **{cold_s:.1f}** | |")
     print()
     if floor_rows:
         print("| floor | s |")
