@@ -63,7 +63,7 @@ def main() -> None:
     music = stage("music (generated)", functools.partial(generate, plan))
     game = _game(args.seconds)
     music *= stage("ducking envelope", functools.partial(mix.duck_gain, game))
-    mixed = stage("combine (pydub)", functools.partial(mix.combine, music, game))
+    mixed = stage("combine (pydub)", functools.partial(mix.combine, music, game, out=music))
     music = game = np.zeros((2, 0), np.float32)  # only the mix goes on, as in `build_mix`
     stage("master", functools.partial(mix.master, mixed))
     with tempfile.TemporaryDirectory() as tmp:

@@ -95,7 +95,7 @@ def build_mix(
         duration_s,
     )
     music *= duck_gain(game, duck_db)  # in place: the music is this mix's own
-    return Mix(combine(music, game, music_gain_db), duration_s, plan, library_track)
+    return Mix(combine(music, game, music_gain_db, out=music), duration_s, plan, library_track)
 
 
 @dataclass

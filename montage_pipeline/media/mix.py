@@ -12,8 +12,8 @@
   the true peak at or under -1 dBTP, measured on the encoded file. The reported loudness, loudness range
   and true peak are FFmpeg's `ebur128` figures (`media/loudness.py`).
 - Memory: the passes over the whole track (mixing, oversampling, loudness) go a block (`BLOCK`) at a
-  time, so mastering holds about three copies of the track (the 247 s long cut: ~100 MB each) where
-  the whole-track passes held twenty.
+  time and the mix is written into the music's buffer, so mastering holds about two copies of the
+  track beside its input (the 247 s long cut: ~100 MB each) where the whole-track passes held twenty.
 """
 
 from __future__ import annotations
@@ -172,12 +172,18 @@ def duck_gain(
 
 
 def combine(
-    music: np.ndarray, game: np.ndarray, music_gain_db: float = -4.0, sample_width: int = 4
+    music: np.ndarray,
+    game: np.ndarray,
+    music_gain_db: float = -4.0,
+    sample_width: int = 4,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Overlay the ducked music and the game audio with pydub, as integer PCM of `sample_width` bytes.
 
     32-bit (the default) keeps what the master needs: it raises the mix by 10 dB or more, and at 16 bits
     a quiet passage (a fade, ambience under -60 dBFS) would carry its quantisation noise up with it.
+    `out` takes the mix instead of a new array; it may be `music` or `game` (each block is read before
+    it is written), which saves a whole-track copy.
     """
     from pydub import AudioSegment  # imported here: pydub warns at import when no ffmpeg is on PATH
 
@@ -190,7 +196,7 @@ def combine(
         return AudioSegment(data=data, sample_width=sample_width, frame_rate=RATE, channels=2)
 
     n = min(music.shape[1], game.shape[1])
-    out = np.zeros((2, n), dtype=np.float32)
+    target = np.zeros((2, n), dtype=np.float32) if out is None else out[:, :n]
     # A block at a time (overlay and gain act sample by sample): the whole track as float64 and bytes
     # would be ten copies of it. pydub cuts a segment to whole milliseconds, so the blocks are whole
     # milliseconds too: only the last one loses its fraction of a millisecond, as the whole track would.
@@ -199,8 +205,9 @@ def combine(
         # Headroom before summing: the master stage sets the final level.
         mixed = segment(game[:, a:b] * 0.5).overlay(segment(music[:, a:b] * 0.5).apply_gain(music_gain_db))
         samples = np.frombuffer(mixed.raw_data, dtype=dtype).reshape(-1, 2).T[:, : b - a]
-        out[:, a : a + samples.shape[1]] = samples / full_scale
-    return out
+        target[:, a : a + samples.shape[1]] = samples / full_scale
+        target[:, a + samples.shape[1] : b] = 0.0
+    return target
 
 
 def true_peak_db(pcm: np.ndarray) -> float:
@@ -233,11 +240,13 @@ def _limiter_gain(envelope: np.ndarray, ceiling_dbtp: float, scale: float = 1.0)
     or under what every peak needs."""
     ceiling = 10 ** (ceiling_dbtp / 20)
     look = int(0.005 * RATE)
-    needed = np.multiply(envelope, np.float32(scale), dtype=np.float32)
-    np.maximum(needed, 1e-9, out=needed)
-    np.divide(ceiling, needed, out=needed)
-    np.minimum(needed, 1.0, out=needed)
-    gain = uniform_filter1d(minimum_filter1d(needed, size=2 * look + 1), size=look)
+    # One mono array, worked in place (SciPy's 1-D filters read each line into a buffer first).
+    gain = np.multiply(envelope, np.float32(scale), dtype=np.float32)
+    np.maximum(gain, 1e-9, out=gain)
+    np.divide(ceiling, gain, out=gain)
+    np.minimum(gain, 1.0, out=gain)
+    minimum_filter1d(gain, size=2 * look + 1, output=gain)
+    uniform_filter1d(gain, size=look, output=gain)
     return np.minimum(gain, 1.0, out=gain)
 
 
