@@ -11,15 +11,16 @@
 - Master: integrated loudness to -14 LUFS, then a look-ahead limiter on the 4× oversampled signal keeps
   the true peak at or under -1 dBTP, measured on the encoded file. The reported loudness, loudness range
   and true peak are FFmpeg's `ebur128` figures (`media/loudness.py`).
-- Memory: the passes over the whole track (mixing, oversampling, loudness) go a block (`BLOCK`) at a
-  time and the mix is written into the music's buffer, so mastering holds about two copies of the
-  track beside its input (the 247 s long cut: ~100 MB each) where the whole-track passes held twenty.
+- Memory: the passes over the whole track (mixing, oversampling, loudness, the ducking and limiter
+  filters) go a block (`BLOCK`) at a time and the mix is written into the music's buffer, so mastering
+  holds about two copies of the track beside its input (the 247 s long cut: ~100 MB each) where the
+  whole-track passes held twenty.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,6 +46,8 @@ CEILING_DBTP = -1.0
 FADE_S = 0.01
 BLOCK = 5 * RATE  # samples per block of the whole-track passes: a few MB each, whole milliseconds
 OVERSAMPLE_MARGIN = 64  # neighbours a block is oversampled with: resample_poly's filter reaches 10
+# How far under its ceiling the limiter aims: `ebur128` reads inter-sample peaks ~0.1 dB over the envelope.
+LIMIT_MARGIN_DB = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,18 +148,24 @@ def duck_gain(
 ) -> np.ndarray:
     """Per-sample music gain: 1 when the game is quiet, down to -duck_db while it is loud.
 
-    The level is followed every millisecond (a 20 ms moving average sampled every 48 samples), so only
-    the game's power and its average are whole-track arrays; the gain is spread back to samples last.
+    The level is followed every millisecond (a 20 ms moving average sampled every 48 samples), worked
+    out a block at a time, so only the gain itself is a whole-track array.
     """
     n = game.shape[1]
-    power = np.square(game[0])
-    for channel in game[1:]:
-        power += np.square(channel)
-    power /= game.shape[0]
     step = RATE // 1000
+    window = int(0.02 * RATE)
+    level = np.empty(-(-n // step), dtype=np.float32)
+    for a in range(0, n, BLOCK):  # BLOCK is whole milliseconds: each block starts on a sampled point
+        b = min(n, a + BLOCK)
+        lo, hi = max(0, a - window), min(n, b + window)
+        power = np.square(game[0, lo:hi])
+        for channel in game[1:]:
+            power += np.square(channel[lo:hi])
+        power /= game.shape[0]
+        averaged = uniform_filter1d(power, size=window)[a - lo : b - lo : step]
+        level[a // step : a // step + len(averaged)] = averaged
     # A moving average of squares can dip a hair under zero in float arithmetic: clamp before the root.
-    level = np.sqrt(np.maximum(uniform_filter1d(power, size=int(0.02 * RATE))[::step], 0.0))
-    del power
+    np.sqrt(np.maximum(level, 0.0, out=level), out=level)
     db = 20 * np.log10(level + 1e-9)
     amount = np.clip((db + 40) / 25, 0, 1)  # -40 dBFS: no ducking; -15 dBFS and louder: full ducking
     # Fast attack, slow release: a one-pole follower that rises fast and falls slowly.
@@ -167,8 +176,8 @@ def duck_gain(
     for k, v in enumerate(amount):
         acc = v + (acc - v) * (up if v > acc else down)
         follow[k] = acc
-    gain = np.repeat((10 ** (-duck_db * follow / 20)).astype(np.float32), step)[:n]
-    return np.pad(gain, (0, n - len(gain)), mode="edge") if len(gain) < n else gain
+    # One gain per millisecond, spread to its samples (the last millisecond may be cut short).
+    return np.repeat((10 ** (-duck_db * follow / 20)).astype(np.float32), step)[:n]
 
 
 def combine(
@@ -245,9 +254,25 @@ def _limiter_gain(envelope: np.ndarray, ceiling_dbtp: float, scale: float = 1.0)
     np.maximum(gain, 1e-9, out=gain)
     np.divide(ceiling, gain, out=gain)
     np.minimum(gain, 1.0, out=gain)
-    minimum_filter1d(gain, size=2 * look + 1, output=gain)
-    uniform_filter1d(gain, size=look, output=gain)
+    _filter_in_blocks(minimum_filter1d, gain, 2 * look + 1)
+    _filter_in_blocks(uniform_filter1d, gain, look)
     return np.minimum(gain, 1.0, out=gain)
+
+
+def _filter_in_blocks(filter1d: Callable[..., np.ndarray], line: np.ndarray, size: int) -> None:
+    """`line` replaced by `filter1d(line, size)` (SciPy's 1-D minimum or moving average), a block at a
+    time. SciPy copies a whole line into two float64 buffers (183 MB for the 247 s long cut, out of
+    tracemalloc's sight); each block is filtered with `size` neighbours either side instead, more than
+    the filter reaches, so every point sees what the whole-line pass sees. The neighbours before a block
+    are kept as they were before the previous block overwrote them."""
+    n = len(line)
+    before = line[:0].copy()  # the original samples just before the block
+    for a in range(0, n, BLOCK):
+        b = min(n, a + BLOCK)
+        segment = np.concatenate((before, line[a : min(n, b + size)]))
+        filtered = filter1d(segment, size=size)[len(before) : len(before) + b - a]
+        before = line[max(0, b - size) : b].copy()
+        line[a:b] = filtered
 
 
 def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[np.ndarray, MixReport]:
@@ -269,7 +294,7 @@ def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[n
     out = np.empty_like(pcm)  # one buffer for every iteration's result
     for _ in range(6):
         gain = 10 ** (gain_db / 20)
-        scale = _limiter_gain(envelope, limiter_dbtp - 0.1, gain)
+        scale = _limiter_gain(envelope, limiter_dbtp - LIMIT_MARGIN_DB, gain)
         scale *= gain
         np.multiply(pcm, scale, out=out)
         del scale
@@ -289,12 +314,18 @@ def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[n
 
 def _limit(pcm: np.ndarray, ceiling_dbtp: float) -> tuple[np.ndarray, Loudness]:
     """The signal with its true peak ≤ `ceiling_dbtp` as `ebur128` measures it (limited in place), and
-    that measurement."""
+    that measurement.
+
+    `ebur128`'s interpolation reads inter-sample peaks a little higher than the envelope's (~0.1 dB on
+    real mixes), so each pass aims under the ceiling by what the last one overshot, plus a margin: one
+    pass, where a fixed step of 0.1 dB took two or three (a whole-track measure and envelope each).
+    """
     out = pcm
+    aim = ceiling_dbtp - LIMIT_MARGIN_DB
     for attempt in range(5):
         measured = measure_loudness(out, RATE)
         if measured.true_peak_dbtp <= ceiling_dbtp or attempt == 4:
             break
-        gain = _limiter_gain(_true_peak_envelope(out), ceiling_dbtp - 0.1 * (attempt + 1))
-        out *= gain
+        aim -= measured.true_peak_dbtp - ceiling_dbtp + LIMIT_MARGIN_DB
+        out *= _limiter_gain(_true_peak_envelope(out), aim)
     return out, measured

@@ -42,7 +42,7 @@ from montage_pipeline.settings import Settings
 
 CHECK = "meets_audio_spec"
 # mixed_audio's code version: bump it when the same cut and renders give another soundtrack.
-MIX_VERSION = "1"
+MIX_VERSION = "2"
 
 
 class MixConfig(dg.Config):
