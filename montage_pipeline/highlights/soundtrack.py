@@ -16,6 +16,7 @@ import numpy as np
 
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.media.audio_specs import AudioSpecReport, audio_failures, inspect_audio
+from montage_pipeline.media.heap import give_back_freed_memory
 from montage_pipeline.media.mix import RATE, AudioSpan, combine, duck_gain, game_track
 from montage_pipeline.media.music import MusicPlan, generate, plan_for_week
 from montage_pipeline.media.music_library import TrackBeats, fit_track, week_track
@@ -142,7 +143,9 @@ def encode_soundtracks(
                 fit_to(mix.samples, length, fade_out_s=key[1]), path, bitrate=bitrate
             )
     # Every length is encoded: the mastered samples (a copy of the track each) are not needed any more.
-    return {key: replace(track, mastered=None) for key, track in encoded.items()}
+    encoded = {key: replace(track, mastered=None) for key, track in encoded.items()}
+    give_back_freed_memory()
+    return encoded
 
 
 def mux_and_check(

@@ -28,6 +28,7 @@ import numpy as np
 from av.filter.context import FilterContext
 from PIL import Image
 
+from montage_pipeline.media.heap import give_back_freed_memory
 from montage_pipeline.media.overlay import (
     DEFAULT_PALETTE,
     Palette,
@@ -476,6 +477,8 @@ def render(
         report.still_spans = enc.stills.finish(enc.frames / fps)
         report.seconds = elapsed
         report.size_bytes = report.path.stat().st_size
+    # The pass's frames and x264's buffers are freed: hand their pages back before the next step.
+    give_back_freed_memory()
     return reports + sub_reports
 
 
