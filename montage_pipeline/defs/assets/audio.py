@@ -27,7 +27,7 @@ from montage_pipeline.highlights.prepared_soundtrack import (
     bundle_name,
     finish_cut,
     mix_maker,
-    prepare_cut,
+    prepare_cuts,
     read_manifest,
     write_manifest,
 )
@@ -87,11 +87,9 @@ def soundtrack(
     make = mix_maker(week, settings.music_library, mix, theme.slug)
     workdir = Path(tempfile.mkdtemp(prefix="montage-soundtrack-"))
     try:
-        cuts = [
-            prepare_cut(cut, cut_spans[cut], lengths[cut], make, workdir / cut, mix.bitrate)
-            for cut in CUTS
-            if cut in lengths
-        ]
+        cuts = prepare_cuts(
+            cut_spans, {cut: lengths[cut] for cut in CUTS if cut in lengths}, make, workdir, mix.bitrate
+        )
         files = {MANIFEST: MediaFile(write_manifest(cuts, mix, workdir), "application/json")}
         for prepared in cuts:
             for track in prepared.encoded.values():
