@@ -38,11 +38,15 @@ class AudioSpecReport:
 def decoded_chunks(path: Path) -> Iterator[np.ndarray]:
     """The file's audio frame by frame, float32 (channels, samples) at its own rate."""
     with av.open(str(path)) as container:
-        for frame in container.decode(audio=0):
-            pcm = frame.to_ndarray()
-            channels = frame.layout.nb_channels
-            pcm = pcm.reshape(channels, -1) if frame.format.is_planar else pcm.reshape(-1, channels).T
-            yield pcm.astype(np.float32, copy=False)
+        yield from _chunks(container)
+
+
+def _chunks(container: av.container.InputContainer) -> Iterator[np.ndarray]:
+    for frame in container.decode(audio=0):
+        pcm = frame.to_ndarray()
+        channels = frame.layout.nb_channels
+        pcm = pcm.reshape(channels, -1) if frame.format.is_planar else pcm.reshape(-1, channels).T
+        yield pcm.astype(np.float32, copy=False)
 
 
 def decode_audio(path: Path) -> np.ndarray:
@@ -56,8 +60,8 @@ def measure_file(path: Path) -> Loudness:
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
         meter = LoudnessMeter(stream.channels, stream.rate)
-    for pcm in decoded_chunks(path):
-        meter.add(pcm)
+        for pcm in _chunks(container):
+            meter.add(pcm)
     return meter.result()
 
 
@@ -96,14 +100,14 @@ def inspect_audio(path: Path) -> AudioSpecReport:
             float(video.duration * video.time_base) if video and video.duration and video.time_base else 0.0
         )
         v_fps = float(video.average_rate) if video and video.average_rate else 30.0
-    meter = LoudnessMeter(channels, rate)
-    silence = _SilenceScan()
-    clipped = 0
-    for pcm in decoded_chunks(path):
-        meter.add(pcm)
-        magnitude = np.abs(pcm)
-        silence.add(magnitude.max(axis=0) < SILENCE)
-        clipped += int((magnitude >= CLIP).sum())
+        meter = LoudnessMeter(channels, rate)
+        silence = _SilenceScan()
+        clipped = 0
+        for pcm in _chunks(container):
+            meter.add(pcm)
+            magnitude = np.abs(pcm)
+            silence.add(magnitude.max(axis=0) < SILENCE)
+            clipped += int((magnitude >= CLIP).sum())
     loudness = meter.result()
     return AudioSpecReport(
         codec=codec,
