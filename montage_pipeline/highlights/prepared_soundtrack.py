@@ -100,8 +100,8 @@ def prepare_cut(
 
 
 # Cuts made at once: the mix, master and AAC encoder each run on one core, and in-process the soundtrack
-# step has the machine to itself. Two cuts at once hold both working sets (the long and the main cut:
-# ~475 MiB over the process, against ~275 for the long cut alone).
+# step has the machine to itself. Two cuts at once hold both working sets (the bench week's long and
+# main cut: ~490 MiB over the process, against ~320 one cut at a time).
 CONCURRENT_CUTS = 2
 
 
