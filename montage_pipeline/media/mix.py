@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -143,6 +143,14 @@ def game_track(spans: Sequence[AudioSpan], duration_s: float) -> np.ndarray:
     return track
 
 
+def _blocks(n: int, margin: int) -> Iterator[tuple[int, int, int, int]]:
+    """(a, b, lo, hi) per `BLOCK` of n samples: the block [a, b) and the span [lo, hi) it is read with,
+    `margin` neighbours either side where the track has them."""
+    for a in range(0, n, BLOCK):
+        b = min(n, a + BLOCK)
+        yield a, b, max(0, a - margin), min(n, b + margin)
+
+
 def duck_gain(
     game: np.ndarray, duck_db: float = 9.0, attack_s: float = 0.01, release_s: float = 0.4
 ) -> np.ndarray:
@@ -155,9 +163,7 @@ def duck_gain(
     step = RATE // 1000
     window = int(0.02 * RATE)
     level = np.empty(-(-n // step), dtype=np.float32)
-    for a in range(0, n, BLOCK):  # BLOCK is whole milliseconds: each block starts on a sampled point
-        b = min(n, a + BLOCK)
-        lo, hi = max(0, a - window), min(n, b + window)
+    for a, b, lo, hi in _blocks(n, window):  # BLOCK is whole milliseconds: each starts on a sampled point
         power = np.square(game[0, lo:hi])
         for channel in game[1:]:
             power += np.square(channel[lo:hi])
@@ -234,9 +240,7 @@ def _true_peak_envelope(pcm: np.ndarray) -> np.ndarray:
     """
     n = pcm.shape[1]
     envelope = np.empty(n, dtype=np.float32)
-    for a in range(0, n, BLOCK):
-        b = min(n, a + BLOCK)
-        lo, hi = max(0, a - OVERSAMPLE_MARGIN), min(n, b + OVERSAMPLE_MARGIN)
+    for a, b, lo, hi in _blocks(n, OVERSAMPLE_MARGIN):
         over = np.abs(resample_poly(pcm[:, lo:hi], 4, 1, axis=1)).max(axis=0)
         k = 4 * (a - lo)
         envelope[a:b] = over[k : k + 4 * (b - a)].reshape(-1, 4).max(axis=1)
@@ -267,9 +271,8 @@ def _filter_in_blocks(filter1d: Callable[..., np.ndarray], line: np.ndarray, siz
     are kept as they were before the previous block overwrote them."""
     n = len(line)
     before = line[:0].copy()  # the original samples just before the block
-    for a in range(0, n, BLOCK):
-        b = min(n, a + BLOCK)
-        segment = np.concatenate((before, line[a : min(n, b + size)]))
+    for a, b, _, hi in _blocks(n, size):  # the neighbours before come from `before`, not the line
+        segment = np.concatenate((before, line[a:hi]))
         filtered = filter1d(segment, size=size)[len(before) : len(before) + b - a]
         before = line[max(0, b - size) : b].copy()
         line[a:b] = filtered
