@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,8 +24,10 @@ from montage_pipeline.defs.assets.publish import s3_exports, social_posts
 from montage_pipeline.defs.assets.render import montage_renders
 from montage_pipeline.defs.assets.selection import eligible_jobs, selected_clips
 from montage_pipeline.highlights.cuts import StoredCut, load_cut, store_cut
+from montage_pipeline.highlights.render_plan import render_spans
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline.media.mux import video_duration
+from montage_pipeline.media.span_copies import shared_spans
 from montage_pipeline.media.synth import plan_clip, write_clip
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.models import Job, SubscriptionTier
@@ -273,6 +276,31 @@ def test_post_cuts_setting_refuses_what_a_platform_cannot_post() -> None:
         load_settings({"MONTAGE_POST_CUTS": "youtube"})
     with pytest.raises(SettingsError, match=r"MONTAGE_SHORT_DURATION=90 is outside 15\.\.60"):
         load_settings({"MONTAGE_SHORT_DURATION": "90"})
+
+
+def test_the_long_cut_shows_the_main_cuts_moments_as_the_main_cut_does_and_copies_them(
+    cut_week: BuiltWeek,
+) -> None:
+    """A moment in both cuts is the main cut's span (its source range, to under a frame, and its length
+    in beats) in the long cut, and the long render copies such spans from the main landscape file."""
+    main = sorted(cut_week.stored_rows("scored_highlights", EditSpan), key=lambda s: s.order)
+    long = sorted(cut_week.stored_rows("long_highlights", EditSpan), key=lambda s: s.order)
+    by_clip = {s.clip_id: s for s in main}
+    both = [s for s in long if s.clip_id in by_clip]
+    assert both and len(both) < len(long)  # the long cut has moments of its own too
+    for s in both:
+        m = by_clip[s.clip_id]
+        assert abs(s.source_in_s - m.source_in_s) < 1 / 30 and abs(s.source_out_s - m.source_out_s) < 1 / 30
+        assert s.out_beat - s.in_beat == m.out_beat - m.in_beat
+    for a, b in itertools.pairwise(long):  # still one contiguous cut on the beat grid
+        assert b.montage_in_s == pytest.approx(a.montage_out_s, abs=1e-3)
+    fps = 30  # CUT_CONFIG's render rate
+    shared = shared_spans(
+        render_spans(long, {}), long[0].intro_s, render_spans(main, {}), main[0].intro_s, fps
+    )
+    copied = _meta(BUILDS[cut_week.bucket], "long_landscape_render")["copied_spans"]
+    assert copied == len(shared) >= 1
+    assert _meta(BUILDS[cut_week.bucket], "landscape_render")["copied_spans"] == 0
 
 
 def test_a_long_cut_that_adds_too_little_is_skipped_with_its_reason(cut_week: BuiltWeek) -> None:

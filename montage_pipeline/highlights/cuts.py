@@ -10,8 +10,11 @@
   pass's decoded frames (`render_plan.short_parents`).
 - The **long** YouTube cut (landscape, 3–10 min) is every good moment of the week (windows scoring at
   least `min_score`), each at its own window length, never stretched and never padded with dull clips.
-  It is skipped, with its reason, when the good material does not reach the long cut's minimum
-  (`thin_week`) or when it would barely add to the main cut (`no_gain_over_main`).
+  A moment the main cut also shows is shown as the main cut shows it (its source range and length in
+  beats; `as_in_main`), so the long cut's render copies it from the main landscape file instead of
+  encoding it again (`media.span_copies`). It is skipped, with its reason, when the good material does
+  not reach the long cut's minimum (`thin_week`) or when it would barely add to the main cut
+  (`no_gain_over_main`).
 """
 
 from __future__ import annotations
@@ -19,14 +22,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from montage_pipeline.highlights.edl import ScoredCandidate, build_edl
+from montage_pipeline.highlights.render_plan import output_fps
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.media.timeline import Candidate, PlacedSpan, Timeline, TimelineRules, build_timeline
+from montage_pipeline.media.timeline import (
+    BEATS_PER_BAR,
+    Candidate,
+    PlacedSpan,
+    Timeline,
+    TimelineRules,
+    build_timeline,
+)
 from montage_pipeline.media.windows import Window
 from montage_pipeline.rules import RULES
 from montage_pipeline.storage import keys
@@ -162,12 +174,86 @@ def long_cut(
     if abs(timeline.total_s - long_rules.target_s) > 0.01:  # the target the fit reached, exactly
         long_rules = dataclasses.replace(long_rules, target_s=timeline.total_s)
         timeline, spans = build_edl(week, good, long_rules)
-    if timeline.total_s < main_s + rules.min_gain_s or {s.clip_id for s in spans} <= {
-        s.clip_id for s in main
-    }:
-        detail = f"{timeline.total_s:.0f}s against the main cut's {main_s:.0f}s, no new moment worth it"
+    shown = as_in_main(spans, main, output_fps(main, 0)) if main else spans
+    if rules.min_s <= shown[-1].montage_out_s <= rules.max_s:
+        spans = shown
+    total_s = spans[-1].montage_out_s
+    if total_s < main_s + rules.min_gain_s or {s.clip_id for s in spans} <= {s.clip_id for s in main}:
+        detail = f"{total_s:.0f}s against the main cut's {main_s:.0f}s, no new moment worth it"
         return LongCut([], NO_GAIN, good_s, detail, timeline)
-    return LongCut(spans, None, good_s, f"{len(spans)} moments, {timeline.total_s:.0f}s", timeline)
+    return LongCut(spans, None, good_s, f"{len(spans)} moments, {total_s:.0f}s", timeline)
+
+
+def _first_frame(montage_in_s: float, fps: int) -> int:
+    return math.ceil(montage_in_s * fps - 1e-9)
+
+
+def _trimmed(span: EditSpan, beats: int, beat: float) -> EditSpan | None:
+    """The span `beats` shorter at its end, or None when that would leave under two beats or end it less
+    than a beat after its peak."""
+    out_beat = span.out_beat - beats
+    m_out = round(out_beat * beat, 4)
+    if out_beat - span.in_beat < 2 or span.peak_montage_s > m_out - beat:
+        return None
+    cut = span.montage_out_s - m_out
+    return dataclasses.replace(
+        span, out_beat=out_beat, montage_out_s=m_out, source_out_s=round(span.source_out_s - cut, 4)
+    )
+
+
+def as_in_main(spans: Sequence[EditSpan], main: Sequence[EditSpan], fps: int) -> list[EditSpan]:
+    """The cut's spans (on the main cut's beat grid) with every moment the main cut shows with a hard cut
+    taken as the main cut shows it: its source range and its length in beats. The spans after it move
+    by whole beats; the span before it gives up to three beats at its end so that the moment's peak
+    stays on a downbeat as in the main cut. The source range moves by under one frame at `fps` (the
+    renders' rate), so that each output frame of the span shows the same source frame as in the main
+    cut, and the render can copy it."""
+    by_clip = {m.clip_id: m for m in main if m.transition_in == "cut"}
+    out: list[EditSpan] = []
+    ordered = sorted(spans, key=lambda s: s.order)
+    if not ordered:
+        return []
+    beat = 60.0 / ordered[0].tempo_bpm
+    cursor = ordered[0].in_beat
+    for span in ordered:
+        m = by_clip.get(span.clip_id)
+        if m is None or m.source_path != span.source_path or span.transition_in != "cut":
+            beats, source_in, source_out, lead = (
+                span.out_beat - span.in_beat,
+                span.source_in_s,
+                span.source_out_s,
+                span.peak_montage_s - span.montage_in_s,
+            )
+        else:
+            beats, lead = m.out_beat - m.in_beat, m.peak_montage_s - m.montage_in_s
+            late = (cursor - m.in_beat) % BEATS_PER_BAR  # beats past where its peak meets a downbeat
+            if late and out and out[-1].clip_id not in by_clip and (trimmed := _trimmed(out[-1], late, beat)):
+                out[-1] = trimmed  # the span before gives up those beats at its end
+                cursor -= late
+            m_in = round(cursor * beat, 4)
+            # Where each cut's frame grid falls in the span: move the source by the difference.
+            shift = (_first_frame(m.montage_in_s, fps) / fps - m.montage_in_s) - (
+                _first_frame(m_in, fps) / fps - m_in
+            )
+            shift = shift if m.source_in_s + shift >= 0 else 0.0
+            source_in, source_out = round(m.source_in_s + shift, 4), round(m.source_out_s + shift, 4)
+        m_in, m_out = round(cursor * beat, 4), round((cursor + beats) * beat, 4)
+        peak_beat = (m_in + lead) / beat
+        out.append(
+            dataclasses.replace(
+                span,
+                source_in_s=source_in,
+                source_out_s=source_out,
+                montage_in_s=m_in,
+                montage_out_s=m_out,
+                in_beat=cursor,
+                out_beat=cursor + beats,
+                peak_montage_s=round(m_in + lead, 4),
+                peak_on_downbeat=abs(peak_beat - round(peak_beat)) < 1e-3 and round(peak_beat) % 4 == 0,
+            )
+        )
+        cursor += beats
+    return out
 
 
 def spans_inside(short: Sequence[EditSpan], main: Sequence[EditSpan], tolerance_s: float = 1e-3) -> bool:

@@ -16,6 +16,7 @@ from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.media.overlay import DEFAULT_PALETTE, Palette
 from montage_pipeline.media.reframe import ActionTrack
 from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderSpan, SubCut
+from montage_pipeline.media.span_copies import shared_spans
 from montage_pipeline.storage.media_store import MediaStore
 
 PORTRAIT_MAX_S = 180.0  # YouTube Shorts' limit, also fine for Reels and TikTok
@@ -76,7 +77,8 @@ def render_spans(
     return out
 
 
-OUTPUTS = {"landscape_render": (1920, 1080), "portrait_render": (1080, 1920)}
+LANDSCAPE = "landscape_render"
+OUTPUTS = {LANDSCAPE: (1920, 1080), "portrait_render": (1080, 1920)}
 UNBRANDED = "portrait_unbranded"  # the portrait without branding, rendered beside a branded one
 # The other cuts' renders (highlights/cuts.py): the short in portrait, the long YouTube cut in landscape.
 SHORT = "short_portrait_render"
@@ -114,6 +116,10 @@ class RenderGroup:
     intro_s: float | None = None  # None: the plan's (the main cut's)
     sub: SubCut | None = None
     sub_names: tuple[str, ...] = ()
+    # Spans (index -> index in the `copies_from` output's spans) copied from that output's file, rendered
+    # in an earlier group, instead of encoded again (`media.span_copies`; whole renders only).
+    copies: dict[int, int] = field(default_factory=dict)
+    copies_from: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +231,8 @@ def plan_renders(
 ) -> RenderPlan:
     """What to render for the selected outputs (names in OUTPUTS and CUT_OUTPUTS) into `workdir`, and in
     which passes. The short rides on a main pass (one decode) when one is selected and it fits inside;
-    the long cut, which has spans of its own, gets a pass of its own."""
+    the long cut, which has spans of its own, gets a pass of its own that copies the spans the main
+    landscape render makes frame for frame (that render keeps them as closed-GOP pieces)."""
     branding = branding_files(options)
     outro_s = options.outro_s if "outro_image" in branding else 0.0
     selected = [n for n in selected if (n != SHORT or short) and (n != LONG or long)]
@@ -245,13 +252,20 @@ def plan_renders(
             groups[groups.index(host)] = dataclasses.replace(host, sub=sub, sub_names=short_names)
         else:
             groups.append(RenderGroup(short_names, short_spans, intro_s=short[0].intro_s))
+    fps = output_fps(spans, options.fps)
     if LONG in specs:
         cut_times[LONG] = (max(s.montage_out_s for s in long), long[0].intro_s)
-        groups.append(RenderGroup((LONG,), render_spans(long, tracks), intro_s=long[0].intro_s))
+        long_spans = render_spans(long, tracks)
+        copies = _copies_from_main(specs, long_spans, long[0].intro_s, landscape, spans[0].intro_s, fps)
+        if copies:
+            main = specs[LANDSCAPE]
+            specs[LANDSCAPE] = dataclasses.replace(main, pieces=tuple(sorted(set(copies.values()))))
+        group = RenderGroup((LONG,), long_spans, long[0].intro_s, copies=copies, copies_from=LANDSCAPE)
+        groups.append(group)
     return RenderPlan(
         outputs=specs,
         groups=groups,
-        settings=EncodeSettings(fps=output_fps(spans, options.fps), crf=options.crf, preset=options.preset),
+        settings=EncodeSettings(fps=fps, crf=options.crf, preset=options.preset),
         title=title,
         intro_s=spans[0].intro_s,
         outro_s=outro_s,
@@ -259,6 +273,25 @@ def plan_renders(
         palette=options.palette,
         cut_times=cut_times,
     )
+
+
+def _copies_from_main(
+    specs: dict[str, OutputSpec],
+    long: Sequence[RenderSpan],
+    long_intro_s: float,
+    landscape: Sequence[RenderSpan],
+    intro_s: float,
+    fps: int,
+) -> dict[int, int]:
+    """The long cut's spans the main landscape render makes frame for frame, when both are rendered
+    and their outputs differ only by file (same size, layout, credits and branding)."""
+    if LANDSCAPE not in specs or LONG not in specs:
+        return {}
+    anywhere = Path()
+    long_spec, main_spec = (dataclasses.replace(specs[n], path=anywhere) for n in (LONG, LANDSCAPE))
+    if long_spec != main_spec:
+        return {}
+    return shared_spans(long, long_intro_s, landscape, intro_s, fps)
 
 
 def planned_lengths(

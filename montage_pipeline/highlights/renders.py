@@ -24,6 +24,7 @@ from montage_pipeline.highlights.render_plan import (
 )
 from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.media.render import RenderChunk, RenderReport, contact_sheet, encoded_spec, render
+from montage_pipeline.media.span_copies import render_copying, shared_from
 from montage_pipeline.media.specs import SpecReport, spec_failures
 from montage_pipeline.storage.media_store import MediaStore
 
@@ -125,7 +126,23 @@ def run_plan(plan: RenderPlan, progress: Callable[[int, int], None] | None = Non
     plan says so); the reports by output name."""
     reports: dict[str, RenderReport] = {}
     for group in plan.groups:
-        done = render_group(plan, group, progress)
+        source = reports.get(group.copies_from)
+        if group.copies and source is not None and len(group.names) == 1 and group.sub is None:
+            shared = {i: shared_from(source, j) for i, j in group.copies.items() if j in source.pieces}
+            done = [
+                render_copying(
+                    group.spans,
+                    plan.outputs[group.names[0]],
+                    plan.settings,
+                    shared,
+                    title=plan.title,
+                    intro_s=plan.intro_s if group.intro_s is None else group.intro_s,
+                    palette=plan.palette,
+                    progress=progress,
+                )
+            ]
+        else:
+            done = render_group(plan, group, progress)
         reports.update(zip((*group.names, *group.sub_names), done, strict=True))
     return reports
 

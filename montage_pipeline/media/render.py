@@ -77,6 +77,9 @@ class OutputSpec:
     intro_image: Path | None = None  # the title card's background
     outro_image: Path | None = None  # shown for `outro_s` after the last span
     outro_s: float = 0.0
+    # Spans (indices) encoded as closed-GOP pieces another cut copies instead of encoding them again: an
+    # IDR picture on the span's first frame and on the frame after it, its still runs measured on their own.
+    pieces: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,15 @@ class SubCut:
     intro_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class SpanPiece:
+    """A span of a rendered file that is a closed-GOP piece of its own (`OutputSpec.pieces`)."""
+
+    first_frame: int
+    frames: int
+    still_spans: tuple[tuple[float, float], ...]  # every still run, in seconds from the piece's start
+
+
 @dataclass(slots=True)
 class RenderReport:
     path: Path
@@ -121,6 +133,8 @@ class RenderReport:
     crop_plans: list[CropPlan] = field(default_factory=list)
     # Black or frozen stretches (start, end seconds), measured on the frames as they were encoded.
     still_spans: tuple[tuple[float, float], ...] = ()
+    pieces: dict[int, SpanPiece] = field(default_factory=dict)  # by span index (`OutputSpec.pieces`)
+    copied_spans: int = 0  # spans copied from another render's file (`media.span_copies`)
 
     @property
     def bitrate_kbps(self) -> float:
@@ -205,6 +219,7 @@ class _Encoder:
             "bf": "2",
             "maxrate": f"{maxrate}k",
             "bufsize": f"{2 * maxrate}k",
+            "forced-idr": "1",  # a picture sent as I starts a closed GOP (`keep_piece`)
             "x264-params": f"scenecut=0:open-gop=0:partitions={settings.partitions}"
             ":colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv",
         }
@@ -214,7 +229,10 @@ class _Encoder:
         # being encoded, instead of decoding the finished file again (~10 s per 90 s output at 1080p).
         self.stills = StillDetector(still_min_s)
         self._sample_every = max(1, round(fps / STILL_SAMPLE_HZ))
-        self._queue: queue.Queue[tuple[av.VideoFrame, int] | None] = queue.Queue(self.QUEUE_FRAMES)
+        self._keys: set[int] = set()  # frame numbers encoded as IDR pictures
+        self._piece: tuple[int, int, int, StillDetector] | None = None  # (span, first, end, its stills)
+        self.pieces: dict[int, SpanPiece] = {}
+        self._queue: queue.Queue[tuple[av.VideoFrame, int, bool] | None] = queue.Queue(self.QUEUE_FRAMES)
         self._error: BaseException | None = None
         self._stopping = False
         self._worker = threading.Thread(
@@ -222,15 +240,34 @@ class _Encoder:
         )
         self._worker.start()
 
+    def keep_piece(self, span: int, first: int, end: int) -> None:
+        """Encode frames [first, end) as a closed-GOP piece of their own (IDR pictures at `first` and at
+        `end`), with their still runs measured apart, so that another cut can copy its packets."""
+        self._finish_piece()
+        self._keys.update((first, end))
+        self._piece = (span, first, end, StillDetector(0.0))
+
+    def _finish_piece(self) -> None:
+        if self._piece is not None:
+            span, first, end, stills = self._piece
+            fps = self.settings.fps
+            self.pieces[span] = SpanPiece(first, end - first, stills.finish((end - first) / fps))
+            self._piece = None
+
     def encode(self, frame: av.VideoFrame) -> None:
         """Queue the frame as the output's next picture. The frame is not changed until its turn comes
         (one object may be queued again, as a held picture is)."""
+        if self._piece is not None and self.frames >= self._piece[2]:
+            self._finish_piece()
         if self.frames % self._sample_every == 0:
-            self.stills.feed(self.frames / self.settings.fps, _small_luma(frame))
-        self._put((frame, self.frames - self.first_frame))
+            luma = _small_luma(frame)
+            self.stills.feed(self.frames / self.settings.fps, luma)
+            if self._piece is not None and self.frames >= self._piece[1]:
+                self._piece[3].feed((self.frames - self._piece[1]) / self.settings.fps, luma)
+        self._put((frame, self.frames - self.first_frame, self.frames in self._keys))
         self.frames += 1
 
-    def _put(self, item: tuple[av.VideoFrame, int] | None) -> None:
+    def _put(self, item: tuple[av.VideoFrame, int, bool] | None) -> None:
         while True:
             if self._error is not None:
                 raise RuntimeError(f"encoding {self.spec.path.name} failed: {self._error}") from self._error
@@ -246,9 +283,10 @@ class _Encoder:
             while (item := self._queue.get()) is not None:
                 if self._stopping:
                     continue  # an aborted render: drop what is queued
-                frame, pts = item
+                frame, pts, key = item
                 frame.pts, frame.time_base = pts, time_base
-                frame.pict_type = av.video.frame.PictureType.NONE  # never force the source's frame types
+                # Never the source's frame types; an IDR where a piece starts or ends.
+                frame.pict_type = av.video.frame.PictureType.I if key else av.video.frame.PictureType.NONE
                 self.container.mux(self.stream.encode(frame))
             if not self._stopping:
                 self.container.mux(self.stream.encode(None))
@@ -258,6 +296,7 @@ class _Encoder:
                 pass
 
     def close(self) -> None:
+        self._finish_piece()
         self._put(None)
         self._worker.join()
         if self._error is not None:
@@ -475,6 +514,7 @@ def render(
         report.frames = enc.frames - enc.first_frame
         report.duration_s = report.frames / fps
         report.still_spans = enc.stills.finish(enc.frames / fps)
+        report.pieces = dict(enc.pieces)
         report.seconds = elapsed
         report.size_bytes = report.path.stat().st_size
     # The pass's frames and x264's buffers are freed: hand their pages back before the next step.
@@ -599,6 +639,9 @@ def _render_span(
     for report in reports:
         report.span_first_frames.append(first_k)
         report.crop_plans.append(crop)
+    for enc in encoders:
+        if index in enc.spec.pieces and span.transition_in != "dissolve":
+            enc.keep_piece(index, first_k, last_k)
     riding = None
     if rider is not None:
         seen = rider.place(span, first_k, last_k, fps)

@@ -151,6 +151,7 @@ def report(
             "spec_failures": "; ".join(failures) or "none",
             "title": title,
             "decode_pass": decode_pass,
+            "copied_spans": rep.copied_spans,  # the long cut's moments copied from the main landscape
         },
     )
     yield dg.AssetCheckResult(
