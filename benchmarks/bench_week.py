@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import os
 import resource
@@ -39,8 +40,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import dagster as dg
-from _common import ffmpeg, run_parallel, timed
-from bench_render import cli_command
+from _common import ffmpeg, markdown_table, run_parallel, timed
+from bench_render import cli_command, similarity
 from sqlalchemy.orm import Session
 
 from montage_pipeline.defs.partitions import weekly_partitions
@@ -143,6 +144,12 @@ def main() -> None:
     parser.add_argument("--no-floor", action="store_true", help="skip the ffmpeg CLI floor")
     parser.add_argument("--no-cut-rows", action="store_true", help="skip rendering each cut again")
     parser.add_argument(
+        "--long-copies",
+        action="store_true",
+        help="render the long cut again with and without the spans copied from the main landscape, "
+        "and each against a near-lossless render of its EDL (needs ffmpeg)",
+    )
+    parser.add_argument(
         "--executor",
         choices=("in_process", "multiprocess"),
         default="in_process",
@@ -204,6 +211,14 @@ def main() -> None:
         warm_s = time.perf_counter() - warm_start
         assert warm.success
         warm_steps = _step_seconds(warm)
+        if args.long_copies and (binary := ffmpeg()):
+            long_copies(
+                spans,
+                LocalMediaStore(workdir / "montage" / "media"),
+                workdir / "long_copies",
+                RenderOptions(width_scale=args.render_scale),
+                binary,
+            )
         if not args.no_cut_rows:
             cut_rows(
                 spans,
@@ -283,6 +298,47 @@ def main() -> None:
     speedup = cold_analysis / max(warm_analysis, 1e-3)
     print(f"analysis cold {cold_analysis:.1f} s, warm {warm_analysis:.2f} s: {speedup:.0f}× faster")
     print(f"peak memory: this process {peak_self:.0f} MB, largest child {peak_children:.0f} MB")
+
+
+def long_copies(
+    spans: list[Any], store: LocalMediaStore, out: Path, options: RenderOptions, binary: str
+) -> None:
+    """The long cut's render with the spans it shares with the main landscape copied from that file,
+    against the same EDL encoded whole: the seconds it adds to the main landscape render, and each file's
+    SSIM and PSNR against a near-lossless render of the EDL."""
+    long = load_cut(store, WEEK, "long", spans).spans
+    if not long:
+        print("\nno long cut this week: nothing to copy")
+        return
+
+    def render_s(
+        selected: list[str], tag: str, opts: RenderOptions = options
+    ) -> tuple[float, dict[str, Any]]:
+        workdir = out / tag
+        workdir.mkdir(parents=True)
+        start = time.perf_counter()
+        rendered = render_week(spans, [], store, selected, "bench", opts, workdir, long=long)
+        return time.perf_counter() - start, {r.name: r for r in rendered}
+
+    main_s, _ = render_s(["landscape_render"], "main")
+    both_s, both = render_s(["landscape_render", LONG], "both")
+    whole_s, whole = render_s([LONG], "whole")
+    _, reference = render_s([LONG], "reference", dataclasses.replace(options, crf=1, preset="ultrafast"))
+    copied = both[LONG].report.copied_spans
+    ref_path = reference[LONG].report.path
+    rows = []
+    for name, seconds, rendered in (
+        (f"copying {copied} of {len(long)} spans from the main landscape", both_s - main_s, both[LONG]),
+        ("encoded whole (the long cut alone)", whole_s, whole[LONG]),
+    ):
+        ssim, psnr = similarity(binary, rendered.report.path, ref_path)
+        size = rendered.report.size_bytes / 1e6
+        rows.append((name, f"{seconds:.1f}", f"{size:.1f}", f"{ssim:.5f}", f"{psnr:.2f}"))
+    print(
+        f"\nthe long cut's landscape ({long[-1].montage_out_s:.0f} s); "
+        f"the main landscape alone: {main_s:.1f} s"
+    )
+    print(markdown_table(rows, ("long render", "s", "MB", "SSIM", "PSNR dB")))
 
 
 def cut_rows(
