@@ -12,6 +12,7 @@ output frame: `shared_spans` only pairs such spans.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,8 @@ from montage_pipeline.media.render import (
     render,
 )
 from montage_pipeline.media.render_chunks import join_chunks, join_reports
+
+log = logging.getLogger(__name__)
 
 # Two spans whose output frames map to source times this close show the same source frames (the EDL's
 # times are kept to 0.1 ms).
@@ -201,14 +204,27 @@ def render_copying(
                 )
             if progress and end > first:
                 progress(end, len(spans))
-        join_chunks([p for p, r in zip(parts, reports, strict=True) if r.frames], output.path)
+        kept = [(p, r) for p, r in zip(parts, reports, strict=True) if r.frames]
+        if len({_stream_header(p) for p, _ in kept}) > 1:
+            raise ValueError("the copied pieces' H.264 headers differ from this encoder's")
+        join_chunks([p for p, _ in kept], output.path)
+    except ValueError as exc:  # a file that does not hold its pieces as this encoder writes them
+        log.warning("%s: encoding it whole, copying nothing: %s", output.path.name, exc)
+        (whole,) = render(spans, [output], settings, title=title, intro_s=intro_s, palette=palette)
+        return whole
     finally:
         for part in parts:
             part.unlink(missing_ok=True)
-    joined = join_reports([r for r in reports if r.frames], output.path)
+    joined = join_reports([r for _, r in kept], output.path)
     joined.seconds = time.perf_counter() - started
     joined.copied_spans = len(shared)
     return joined
+
+
+def _stream_header(path: Path) -> bytes:
+    """The file's H.264 parameter sets (the avcC record): pieces with other ones cannot be joined."""
+    with av.open(str(path)) as container:
+        return bytes(container.streams.video[0].codec_context.extradata or b"")
 
 
 def _copied(

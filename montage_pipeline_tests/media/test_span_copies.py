@@ -142,8 +142,11 @@ def test_a_copied_render_is_the_plain_render_with_the_main_files_packets(
         piece = main_report.pieces[j]
         assert piece.frames == long_frames[i][1] - long_frames[i][0]
         copied = _packets(report.path, *long_frames[i])
-        assert copied and copied == _packets(main_spec.path, piece.first_frame, piece.first_frame + piece.frames)
+        assert copied and copied == _packets(
+            main_spec.path, piece.first_frame, piece.first_frame + piece.frames
+        )
 
+    assert report.copied_spans == 2
     # And the file is what a plain render of the long cut gives.
     assert (report.frames, report.span_first_frames) == (plain.frames, plain.span_first_frames)
     assert len(report.span_thumbnails) == len(long)
@@ -218,3 +221,20 @@ def test_a_span_a_frame_longer_in_the_main_cut_is_copied_when_an_encoded_span_fo
     assert report.frames == frames[-1][1]
     assert report.span_first_frames == [frames[0][0], frames[0][0] + main_report.pieces[0].frames]
     assert len(_lumas(report.path)) == report.frames
+
+
+def test_pieces_from_a_file_encoded_otherwise_are_not_joined(sources: list[Path], tmp_path: Path) -> None:
+    """A main file encoded with other stream headers (here another preset: CAVLC instead of CABAC) cannot
+    share its packets: the long cut is encoded whole, and says it copied nothing."""
+    main, long = _cuts(sources)
+    shared = shared_spans(long, LONG_INTRO, main, MAIN_INTRO, FPS)
+    other = EncodeSettings(fps=FPS, preset="ultrafast")
+    main_spec = OutputSpec(tmp_path / "main.mp4", *SIZE, pieces=tuple(shared.values()))
+    (main_report,) = render(main, [main_spec], other, title="Main", intro_s=MAIN_INTRO)
+    copies = {i: shared_from(main_report, j) for i, j in shared.items()}
+    out = OutputSpec(tmp_path / "long.mp4", *SIZE)
+    report = render_copying(long, out, EncodeSettings(fps=FPS), copies, title="Long", intro_s=LONG_INTRO)
+    assert report.copied_spans == 0
+    assert report.frames == span_frames(long, LONG_INTRO, FPS)[-1][1]
+    assert len(_lumas(report.path)) == report.frames
+    assert not list(tmp_path.glob(".long.part*"))  # no piece left behind
