@@ -236,7 +236,9 @@ def as_in_main(spans: Sequence[EditSpan], main: Sequence[EditSpan], fps: int) ->
                 _first_frame(m_in, fps) / fps - m_in
             )
             shift = shift if m.source_in_s + shift >= 0 else 0.0
-            source_in, source_out = round(m.source_in_s + shift, 4), round(m.source_out_s + shift, 4)
+            # Not rounded: a source frame sits exactly on the grid's times when the source's rate is a
+            # multiple of the output's, and a rounding of 0.1 ms would take its neighbour instead.
+            source_in, source_out = m.source_in_s + shift, m.source_out_s + shift
         m_in, m_out = round(cursor * beat, 4), round((cursor + beats) * beat, 4)
         peak_beat = (m_in + lead) / beat
         out.append(

@@ -38,9 +38,10 @@ from montage_pipeline.media.render_chunks import join_chunks, join_reports
 
 log = logging.getLogger(__name__)
 
-# Two spans whose output frames map to source times this close show the same source frames (the EDL's
-# times are kept to 0.1 ms).
-SAME_TIME_S = 5e-4
+# Two spans whose output frames map to source times this close show the same source frames. Float
+# rounding only: a 60 fps source's frames sit exactly on a 30 fps grid's times, so any real difference
+# (an EDL time rounded to 0.1 ms) takes the neighbouring frame on every other output frame.
+SAME_TIME_S = 1e-9
 
 
 def span_frames(spans: Sequence[RenderSpan], intro_s: float, fps: int) -> list[tuple[int, int]]:
