@@ -218,14 +218,19 @@ def as_in_main(spans: Sequence[EditSpan], main: Sequence[EditSpan], fps: int) ->
     for span in ordered:
         m = by_clip.get(span.clip_id)
         if m is None or m.source_path != span.source_path or span.transition_in != "cut":
-            beats, source_in, source_out, lead = (
+            beats, source_in, source_out, lead, peak_source = (
                 span.out_beat - span.in_beat,
                 span.source_in_s,
                 span.source_out_s,
                 span.peak_montage_s - span.montage_in_s,
+                span.peak_source_s,
             )
         else:
-            beats, lead = m.out_beat - m.in_beat, m.peak_montage_s - m.montage_in_s
+            beats, lead, peak_source = (
+                m.out_beat - m.in_beat,
+                m.peak_montage_s - m.montage_in_s,
+                m.peak_source_s,
+            )
             late = (cursor - m.in_beat) % BEATS_PER_BAR  # beats past where its peak meets a downbeat
             if late and out and out[-1].clip_id not in by_clip and (trimmed := _trimmed(out[-1], late, beat)):
                 out[-1] = trimmed  # the span before gives up those beats at its end
@@ -250,6 +255,7 @@ def as_in_main(spans: Sequence[EditSpan], main: Sequence[EditSpan], fps: int) ->
                 montage_out_s=m_out,
                 in_beat=cursor,
                 out_beat=cursor + beats,
+                peak_source_s=peak_source,
                 peak_montage_s=round(m_in + lead, 4),
                 peak_on_downbeat=abs(peak_beat - round(peak_beat)) < 1e-3 and round(peak_beat) % 4 == 0,
             )

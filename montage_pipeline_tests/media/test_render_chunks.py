@@ -21,6 +21,7 @@ from montage_pipeline.media.render import (
 from montage_pipeline.media.render_chunks import join_chunks, join_reports, plan_chunks
 from montage_pipeline.media.specs import spec_failures
 from montage_pipeline.media.synth import plan_clip, write_clip
+from montage_pipeline_tests.media.pictures import lumas, psnr
 
 FPS = 30
 INTRO = 1.0
@@ -60,16 +61,6 @@ def _outputs(folder: Path, tag: str) -> list[OutputSpec]:
     return [OutputSpec(folder / f"{name}_{tag}.mp4", w, h) for name, (w, h) in SIZES.items()]
 
 
-def _lumas(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="gray").astype(np.float64) for f in c.decode(video=0)]
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a - b) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
-
-
 def _keyframe_indices(path: Path) -> set[int]:
     with av.open(str(path)) as c:
         return {i for i, f in enumerate(c.decode(video=0)) if f.key_frame}
@@ -106,9 +97,9 @@ def test_pieces_joined_by_stream_copy_are_the_single_step_render(
         assert (spec.width, spec.height, spec.fps, spec.constant_fps) == (w, h, FPS, True)
         assert spec_failures(spec, width=w, height=h, allowed_stills=((0.0, INTRO + 0.2),)) == []
 
-        ours, theirs = _lumas(joined), _lumas(ref.path)
+        ours, theirs = lumas(joined), lumas(ref.path)
         assert len(ours) == len(theirs) == ref.frames
-        quality = [_psnr(a, b) for a, b in zip(ours, theirs, strict=True)]
+        quality = [psnr(a, b) for a, b in zip(ours, theirs, strict=True)]
         assert min(quality) > 32, f"worst frame {int(np.argmin(quality))}: {min(quality):.1f} dB"
         for k in seams:  # no seam: the pictures either side are the single render's, and a new GOP starts
             assert min(quality[k - 1], quality[k]) > 32

@@ -17,6 +17,7 @@ from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderSpan
 from montage_pipeline.media.span_copies import render_copying, shared_from, shared_spans, span_frames
 from montage_pipeline.media.specs import inspect_video, spec_failures
 from montage_pipeline.media.synth import plan_clip, write_clip
+from montage_pipeline_tests.media.pictures import lumas, psnr
 
 FPS = 30
 SIZE = (640, 360)
@@ -77,16 +78,6 @@ def _cuts(sources: list[Path]) -> tuple[list[RenderSpan], list[RenderSpan]]:
         _span(b, 1.3, 6.5, 2.0, "b"),  # the same clip from another in-point: encoded
     ]
     return main, long
-
-
-def _lumas(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="gray").astype(np.float64) for f in c.decode(video=0)]
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a - b) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
 def _packets(path: Path, first: int, end: int) -> list[bytes]:
@@ -151,9 +142,9 @@ def test_a_copied_render_is_the_plain_render_with_the_main_files_packets(
     assert (report.frames, report.span_first_frames) == (plain.frames, plain.span_first_frames)
     assert len(report.span_thumbnails) == len(long)
     assert report.best_frame is not None
-    ours, theirs = _lumas(report.path), _lumas(plain.path)
+    ours, theirs = lumas(report.path), lumas(plain.path)
     assert len(ours) == len(theirs) == plain.frames
-    quality = [_psnr(a, b) for a, b in zip(ours, theirs, strict=True)]
+    quality = [psnr(a, b) for a, b in zip(ours, theirs, strict=True)]
     assert min(quality) > 30, f"worst frame {int(np.argmin(quality))}: {min(quality):.1f} dB"
     spec = encoded_spec(report)
     assert (spec.width, spec.height, spec.fps, spec.constant_fps) == (*SIZE, FPS, True)
@@ -220,7 +211,7 @@ def test_a_span_a_frame_longer_in_the_main_cut_is_copied_when_an_encoded_span_fo
     )
     assert report.frames == frames[-1][1]
     assert report.span_first_frames == [frames[0][0], frames[0][0] + main_report.pieces[0].frames]
-    assert len(_lumas(report.path)) == report.frames
+    assert len(lumas(report.path)) == report.frames
 
 
 def test_pieces_from_a_file_encoded_otherwise_are_not_joined(sources: list[Path], tmp_path: Path) -> None:
@@ -236,5 +227,5 @@ def test_pieces_from_a_file_encoded_otherwise_are_not_joined(sources: list[Path]
     report = render_copying(long, out, EncodeSettings(fps=FPS), copies, title="Long", intro_s=LONG_INTRO)
     assert report.copied_spans == 0
     assert report.frames == span_frames(long, LONG_INTRO, FPS)[-1][1]
-    assert len(_lumas(report.path)) == report.frames
+    assert len(lumas(report.path)) == report.frames
     assert not list(tmp_path.glob(".long.part*"))  # no piece left behind
