@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pathlib import Path
 from montage_pipeline.highlights.edl import ScoredCandidate, build_edl
 from montage_pipeline.highlights.render_plan import output_fps
 from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.media.span_copies import frame_at
 from montage_pipeline.media.timeline import (
     BEATS_PER_BAR,
     Candidate,
@@ -184,10 +184,6 @@ def long_cut(
     return LongCut(spans, None, good_s, f"{len(spans)} moments, {total_s:.0f}s", timeline)
 
 
-def _first_frame(montage_in_s: float, fps: int) -> int:
-    return math.ceil(montage_in_s * fps - 1e-9)
-
-
 def _trimmed(span: EditSpan, beats: int, beat: float) -> EditSpan | None:
     """The span `beats` shorter at its end, or None when that would leave under two beats or end it less
     than a beat after its peak."""
@@ -237,8 +233,8 @@ def as_in_main(spans: Sequence[EditSpan], main: Sequence[EditSpan], fps: int) ->
                 cursor -= late
             m_in = round(cursor * beat, 4)
             # Where each cut's frame grid falls in the span: move the source by the difference.
-            shift = (_first_frame(m.montage_in_s, fps) / fps - m.montage_in_s) - (
-                _first_frame(m_in, fps) / fps - m_in
+            shift = (frame_at(m.montage_in_s, fps) / fps - m.montage_in_s) - (
+                frame_at(m_in, fps) / fps - m_in
             )
             shift = shift if m.source_in_s + shift >= 0 else 0.0
             # Not rounded: a source frame sits exactly on the grid's times when the source's rate is a

@@ -44,14 +44,18 @@ log = logging.getLogger(__name__)
 SAME_TIME_S = 1e-9
 
 
+def frame_at(t: float, fps: int) -> int:
+    """The first output frame at or after `t` seconds: where a render starts whatever begins at `t`."""
+    return math.ceil(t * fps - 1e-9)
+
+
 def span_frames(spans: Sequence[RenderSpan], intro_s: float, fps: int) -> list[tuple[int, int]]:
     """Each span's output frames [first, end) in a single-pass render: a span starts where the frames
     before it end (the title card's, then the previous span's), and ends at its out-point's frame."""
     out = []
     previous_end = intro_s
     for span in spans:
-        first = math.ceil(previous_end * fps - 1e-9)
-        end = math.ceil(span.montage_out_s * fps - 1e-9)
+        first, end = frame_at(previous_end, fps), frame_at(span.montage_out_s, fps)
         out.append((first, end))
         previous_end = span.montage_out_s
     return out
@@ -176,7 +180,7 @@ def render_copying(
             runs.append((i, i + 1))
         else:
             runs[-1] = (runs[-1][0], i + 1)
-    if (not runs or 0 in shared) and math.ceil(intro_s * fps - 1e-9) > 0:
+    if (not runs or 0 in shared) and frame_at(intro_s, fps) > 0:
         runs.insert(0, (0, 0))  # the title card on its own
     if spans and len(spans) - 1 in shared and output.outro_image is not None and output.outro_s > 0:
         runs.append((len(spans), len(spans)))  # the end card on its own
