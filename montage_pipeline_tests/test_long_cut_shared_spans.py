@@ -93,10 +93,10 @@ def test_a_shared_moment_is_the_main_cuts_span_on_the_same_source_frames(fps: in
     long_spans, main_spans = render_spans(shown, {}), render_spans(main, {})
     long_frames = span_frames(long_spans, shown[0].intro_s, fps)
     main_frames = span_frames(main_spans, main[0].intro_s, fps)
-    for i, s in enumerate(long_spans):
-        j = next((j for j, m in enumerate(main_spans) if m.source_path == s.source_path), None)
+    for i, rs in enumerate(long_spans):
+        j = next((j for j, ms in enumerate(main_spans) if ms.source_path == rs.source_path), None)
         if j is not None:
-            gap = source_offset(s, long_frames[i][0], fps) - source_offset(
+            gap = source_offset(rs, long_frames[i][0], fps) - source_offset(
                 main_spans[j], main_frames[j][0], fps
             )
             assert abs(gap) < 1e-9  # the same source time on every output frame, to float rounding
