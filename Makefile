@@ -13,7 +13,10 @@ endif
 VENV313 := .venv313
 WEEK ?= 2025-01-27
 CLIPS ?= 20
-SIZE ?= 1920x1080
+# The demo's uploads: 720p, three in four at 30 fps, so the montage renders at 30 fps (README, "Two
+# commands"); SIZE=1920x1080 FPS=30,60 is the heavier week (1080p uploads, mostly 60 fps output).
+SIZE ?= 1280x720
+FPS ?= 30,30,30,60
 # The embedded profile's Dagster instance (SQLite); production points DAGSTER_HOME elsewhere.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
@@ -63,7 +66,7 @@ lock:
 
 demo: install
 	$(BIN)/montage db upgrade
-	$(BIN)/montage -v seed demo --week $(WEEK) --clips $(CLIPS) --size $(SIZE)
+	$(BIN)/montage -v seed demo --week $(WEEK) --clips $(CLIPS) --size $(SIZE) --fps $(FPS)
 	$(BIN)/dagster asset materialize --select '*' --partition $(WEEK) -m montage_pipeline.definitions
 	@echo
 	@echo "Week $(WEEK) built. Platform DB and asset tables: .montage/platform.sqlite;"

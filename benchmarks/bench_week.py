@@ -1,12 +1,14 @@
 """The whole week, measured: a generated week end to end on the embedded profile, cold and warm.
 
 Ours: every asset of `weekly_montage_job` in one process (analysis fans out to 2 workers), seconds per
-asset and peak memory. Warm: the analysis rerun on the same clips (cached by content hash). The floor,
-in the same run: the ffmpeg CLI decoding every candidate clip once (two at a time, one per core) plus
-rendering every output the week made, each from its own EDL (one `-filter_complex` each, same x264
-settings): the main cut's landscape and portrait, and the short's portrait and the long cut's landscape
-when the week has those cuts (the ratio against the main cut's two alone is printed too). The CLI does
-no analysis, no music, no mastering, no checks: it is a floor, not a competitor.
+asset, peak memory and how many cores the machine kept busy while each step ran (read from /proc/stat,
+machine-wide: run it on a quiet machine; under 2 on these 2 cores is idle capacity the step leaves).
+Warm: the analysis rerun on the same clips (cached by content hash). The floor, in the same run: the
+ffmpeg CLI decoding every candidate clip once (two at a time, one per core) plus rendering every output
+the week made, each from its own EDL (one `-filter_complex` each, same x264 settings): the main cut's
+landscape and portrait, and the short's portrait and the long cut's landscape when the week has those
+cuts (the ratio against the main cut's two alone is printed too). The CLI does no analysis, no music, no
+mastering, no checks: it is a floor, not a competitor.
 Debian's ffmpeg is used for this benchmark only.
 
 The cuts (README, "Cuts of every length"): the extra time each cut adds, a row per cut. Its EDL step
@@ -89,11 +91,19 @@ def _step_seconds(result: Any) -> dict[str, float]:
     }
 
 
+def _busy_cpu_s() -> float:
+    """Seconds the machine's CPUs have been busy since boot (all cores; /proc/stat less idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler:
-    """This process's resident memory every 100 ms, in a thread: which step holds the week's peak."""
+    """This process's resident memory and the machine's busy CPU every 100 ms, in a thread: which step
+    holds the week's peak, and which leaves cores idle (the analysis workers are other processes, so the
+    CPU is read machine-wide: run it on a quiet machine)."""
 
     def __init__(self) -> None:
-        self.samples: list[tuple[float, float]] = []  # (unix time, MiB)
+        self.samples: list[tuple[float, float, float]] = []  # (unix time, MiB, busy CPU s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -103,7 +113,7 @@ class RssSampler:
             kib = next(
                 int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmRSS")
             )
-            self.samples.append((time.time(), kib / 1024))
+            self.samples.append((time.time(), kib / 1024, _busy_cpu_s()))
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -113,10 +123,11 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
-    def peak_per_step(self, instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
-        """The most memory sampled while each step ran (steps run one after another in-process)."""
+    def per_step(self, instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+        """The most memory sampled while each step ran, and the cores it kept busy on average (steps run
+        one after another in-process)."""
         starts: dict[str, float] = {}
-        peaks: dict[str, float] = {}
+        peaks: dict[str, tuple[float, float]] = {}
         for entry in instance.all_logs(run_id):
             event = entry.dagster_event
             if event is None or not event.step_key:
@@ -125,8 +136,11 @@ class RssSampler:
                 starts[event.step_key] = entry.timestamp
             elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
                 begin = starts[event.step_key]
-                window = [mib for t, mib in self.samples if begin <= t <= entry.timestamp]
-                peaks[event.step_key] = max(window, default=0.0)
+                window = [(t, mib, cpu) for t, mib, cpu in self.samples if begin <= t <= entry.timestamp]
+                if len(window) < 2:
+                    continue
+                cores = (window[-1][2] - window[0][2]) / max(window[-1][0] - window[0][0], 1e-3)
+                peaks[event.step_key] = (max(mib for _, mib, _ in window), cores)
         return peaks
 
 
@@ -183,7 +197,9 @@ def main() -> None:
     job = defs.resolve_job_def("bench_week")
     with dg.instance_for_test() as instance, contextlib.ExitStack() as results:
         start = time.perf_counter()
-        step_rss: dict[str, float] = {}  # in-process only: the multiprocess steps have their own
+        step_rss: dict[
+            str, tuple[float, float]
+        ] = {}  # in-process only: the multiprocess steps have their own
         if args.executor == "multiprocess":
             cold: Any = results.enter_context(
                 dg.execute_job(  # the location's executor: steps forked, two at a time
@@ -196,7 +212,7 @@ def main() -> None:
         else:
             with RssSampler() as rss:
                 cold = job.execute_in_process(partition_key=WEEK, instance=instance, run_config=cut_config)
-            step_rss = rss.peak_per_step(instance, cold.run_id)
+            step_rss = rss.per_step(instance, cold.run_id)
         cold_s = time.perf_counter() - start
         assert cold.success
         steps = _step_seconds(cold)
@@ -274,12 +290,15 @@ def main() -> None:
         f"\nweek {WEEK}: {args.clips} generated clips at {args.size}, {len(clips)} candidates, "
         f"{len(spans)} spans, montage {spans[-1].montage_out_s:.0f} s at {fps} fps\n"
     )
-    print("| step | ours cold s | peak RSS while it ran, MiB |")
-    print("|---|---|---|")
+    print("| step | ours cold s | peak RSS while it ran, MiB | cores busy (machine) |")
+    print("|---|---|---|---|")
     for step, seconds in steps.items():
-        peak = f"{step_rss[step]:.0f}" if step in step_rss else ""
-        print(f"| {step} | {seconds:.1f} | {peak} |")
-    print(f"| **whole week (wall)** | **{cold_s:.1f}** | |")
+        peak, cores = (
+            (f"{step_rss[step][0]:.0f}", f"{step_rss[step][1]:.2f}") if step in step_rss else ("", "")
+        )
+        print(f"| {step} | {seconds:.1f} | {peak} | {cores} |")
+    print(f"| between and around the steps (Dagster's own work) | {cold_s - sum(steps.values()):.1f} | | |")
+    print(f"| **whole week (wall)** | **{cold_s:.1f}** | | |")
     print()
     if floor_rows:
         print("| floor | s |")

@@ -29,6 +29,16 @@ def _size(raw: str) -> tuple[int, int]:
     return w, h
 
 
+def _rates(raw: str) -> tuple[int, ...]:
+    try:
+        rates = tuple(int(v) for v in raw.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"frame rates {raw!r} must look like 30,60") from exc
+    if not rates or any(not 1 <= r <= 120 for r in rates):
+        raise argparse.ArgumentTypeError(f"frame rates {raw!r} must each be 1–120")
+    return rates
+
+
 def _positive_mb(raw: str) -> int:
     try:
         value = float(raw)
@@ -78,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--week", required=True, help="the Monday the week starts, e.g. 2025-01-27")
     demo.add_argument("--clips", type=int, default=20, help="good clips to generate (default 20)")
     demo.add_argument("--size", type=_size, default=(1920, 1080), help="clip size (default 1920x1080)")
+    demo.add_argument(
+        "--fps",
+        type=_rates,
+        default=(30, 60),
+        help="each clip's frame rate is drawn from this list; repeat a rate to weight it (default 30,60)",
+    )
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: derived from the week)")
     api = sub.add_parser("api", help="serve the read API for the frontend (/v2/weekly-montages)")
     api.add_argument("--host", default="127.0.0.1")
@@ -187,6 +203,7 @@ def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
                 args.size,
                 args.seed,
                 timezone=settings.week_timezone,
+                fps=args.fps,
             )
             summary = report.summary() + f"\nplanted events: {report.planted_path}"
     except ValueError as exc:

@@ -19,27 +19,34 @@ from montage_pipeline.platform.models import Job, JobStatus, Render, SocialConne
 WEEK = "2025-01-27"
 
 
+def _seed(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MONTAGE_HOME": str(home), "MONTAGE_PROFILE": "embedded"}
+    cmd = [sys.executable, "-m", "montage_pipeline.cli", "seed", "demo", "--week", WEEK, *args]
+    return subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=600)
+
+
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("montage_home")
-    env = {**os.environ, "MONTAGE_HOME": str(home), "MONTAGE_PROFILE": "embedded"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "montage_pipeline.cli",
-        "seed",
-        "demo",
-        "--week",
-        WEEK,
-        "--clips",
-        "4",
-        "--size",
-        "320x180",
-    ]
-    done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=600)
+    done = _seed(home, "--clips", "4", "--size", "320x180")
     assert done.returncode == 0, done.stderr
     assert "clips written" in done.stdout
     return home
+
+
+def test_the_good_clips_frame_rates_come_from_the_list_asked_for(tmp_path: Path) -> None:
+    """`--fps` sets the rates the good clips are drawn from (what `make demo` uses to keep its week
+    at 30 fps); a rate out of range is refused before anything is written."""
+    done = _seed(tmp_path, "--clips", "3", "--size", "160x90", "--fps", "60")
+    assert done.returncode == 0, done.stderr
+    planted = json.loads((tmp_path / "storage" / "demo" / WEEK / "planted.json").read_text())
+    good = [rel for rel in planted["clips"] if Path(rel).name.startswith("clip_")]
+    assert len(good) == 3 and {planted["clips"][rel]["fps"] for rel in good} == {60}
+    with av.open(str(tmp_path / "storage" / good[0])) as container:
+        assert container.streams.video[0].average_rate == 60
+    refused = _seed(tmp_path / "other", "--clips", "1", "--fps", "30,0")
+    assert refused.returncode == 2 and "1–120" in refused.stderr
+    assert not (tmp_path / "other" / "storage").exists()
 
 
 def _luma_and_audio(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

@@ -143,11 +143,16 @@ def seed_demo(
     seed: int | None = None,
     workers: int | None = None,
     timezone: str = DEFAULT_TIMEZONE,
+    fps: tuple[int, ...] = (30, 60),
 ) -> DemoReport:
     """Seed one week (cut in `timezone`, the deployment's `settings.week_timezone`); reseeding the same
-    week replaces what the previous seeding wrote."""
+    week replaces what the previous seeding wrote. Each good clip's frame rate is drawn from `fps` (a
+    rate listed twice is drawn twice as often); the montage renders at 60 fps when most of its sources
+    are 60 fps, so the mix decides the cost of the renders too."""
     if clips < 1:
         raise ValueError("--clips must be at least 1")
+    if not fps:
+        raise ValueError("--fps needs at least one frame rate")
     parse_week(week)
     week_start, week_end = week_window(week, timezone)
     rng = random.Random(seed if seed is not None else int(week_start.timestamp()))
@@ -161,7 +166,7 @@ def seed_demo(
     users = _get_or_create_users(session)
     handles = [u.handle for u in DEMO_USERS if not u.opted_out]
     # The rng is drawn in this order (good clips, then the traps' clips): a seed gives the same week.
-    to_write, job_specs = _good_clips(rng, clips, clip_dir, handles, size, week_start, week_end)
+    to_write, job_specs = _good_clips(rng, clips, clip_dir, handles, size, fps, week_start, week_end)
     traps = _trap_clips(rng, clip_dir, size, to_write)
     job_specs += _trap_jobs(traps, to_write, job_specs[0], handles, week_start, week_end)
 
@@ -203,16 +208,18 @@ def _good_clips(
     clip_dir: Path,
     handles: list[str],
     size: tuple[int, int],
+    rates: tuple[int, ...],
     week_start: datetime,
     week_end: datetime,
 ) -> tuple[list[_ClipJob], list[dict[str, Any]]]:
-    """Good clips: spread over the week, mixed fps, durations 8–45 s; their clips and their jobs."""
+    """Good clips: spread over the week, each at a rate drawn from `rates`, durations 8–45 s; their clips
+    and their jobs."""
     week_seconds = (week_end - week_start).total_seconds()  # 167 or 169 h across a DST change
     width, height = size
     to_write: list[_ClipJob] = []
     job_specs: list[dict[str, Any]] = []
     for i in range(clips):
-        fps = rng.choice((30, 60))
+        fps = rng.choice(rates)
         duration = round(rng.uniform(8.0, 45.0), 2)
         rel = str(clip_dir / f"clip_{i:02d}.mp4")
         to_write.append(
