@@ -299,16 +299,26 @@ def _trap_jobs(
 def _write_clips(
     to_write: list[_ClipJob], root: Path, workers: int | None, report: DemoReport
 ) -> dict[str, dict[str, Any]]:
-    """Write every clip, one process per core; each clip's planted timeline by its path."""
+    """Write every clip, one process per core; each clip's planted timeline by its path.
+
+    The costliest clips (pixels × frames: the encode) go first, so that the short ones fill in at the
+    end instead of one core encoding a long 60 fps clip alone; the results are read in `to_write`'s
+    order."""
     planted: dict[str, Any] = {}
+    costliest_first = sorted(range(len(to_write)), key=lambda i: -_encode_cost(to_write[i].plan))
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        futures = [pool.submit(_write, job, str(root)) for job in to_write]
+        submitted = {i: pool.submit(_write, to_write[i], str(root)) for i in costliest_first}
+        futures = [submitted[i] for i in range(len(to_write))]
         for future in futures:
             rel, timeline = future.result()
             planted[rel] = timeline
             report.generated += 1
             log.info("wrote %s", rel)
     return planted
+
+
+def _encode_cost(plan: ClipPlan) -> float:
+    return plan.duration_s * plan.fps * plan.width * plan.height
 
 
 def _add_jobs(

@@ -176,3 +176,20 @@ def test_reencoded_and_trimmed_copies_are_near_duplicates(clips: Path, tmp_path:
     assert best_alignment(a, other)[0] > DEFAULT_THRESHOLD * 1.5
     stored = VisualFingerprint.from_hex(a.to_hex())  # the DB keeps the keyframe hashes
     assert (stored.times_s, stored.hashes) == (a.times_s, a.hashes)
+
+
+def test_generated_clips_have_their_keyframes_on_the_planned_cuts(tmp_path: Path) -> None:
+    """The demo's uploads place keyframes as a scene-cut encoder does: on each planned cut, else every
+    two seconds (the GOP), and not on a flash, which is one scene brightening, not a new scene."""
+    plan = plan_clip(12.0, 30, seed=1, width=320, height=180)
+    assert plan.cut_times_s and any(e.kind == "flash" for e in plan.events or ())
+    path = tmp_path / "clip.mp4"
+    write_clip(path, plan)
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        video.codec_context.skip_frame = "NONKEY"
+        keys = [round(float(f.time) * 30) for f in container.decode(video)]
+    cuts = [round(c * 30 + 0.5) for c in plan.cut_times_s]  # the first frame at or after each cut
+    assert set(cuts) <= set(keys)
+    for before, key in zip(keys, keys[1:], strict=False):
+        assert key - before == 60 or key in cuts, f"keyframe at frame {key}: neither a cut nor the GOP's"
