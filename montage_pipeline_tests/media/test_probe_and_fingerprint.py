@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from fractions import Fraction
@@ -191,5 +192,5 @@ def test_generated_clips_have_their_keyframes_on_the_planned_cuts(tmp_path: Path
         keys = [round(float(f.time) * 30) for f in container.decode(video)]
     cuts = [round(c * 30 + 0.5) for c in plan.cut_times_s]  # the first frame at or after each cut
     assert set(cuts) <= set(keys)
-    for before, key in zip(keys, keys[1:], strict=False):
+    for before, key in itertools.pairwise(keys):
         assert key - before == 60 or key in cuts, f"keyframe at frame {key}: neither a cut nor the GOP's"
