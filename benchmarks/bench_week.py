@@ -91,11 +91,10 @@ def _step_seconds(result: Any) -> dict[str, float]:
     }
 
 
-def _steps_running_s(instance: dg.DagsterInstance, run_id: str) -> float:
-    """Seconds during which at least one step was running: the union of the steps' start-to-end times,
-    so steps that overlap (the multiprocess executor) are not counted twice."""
+def _step_windows(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, float, float]]:
+    """(step, start, end) of every step of the run that ended, from its event log (Unix times)."""
     starts: dict[str, float] = {}
-    spans: list[tuple[float, float]] = []
+    windows: list[tuple[str, float, float]] = []
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None or not event.step_key:
@@ -103,9 +102,15 @@ def _steps_running_s(instance: dg.DagsterInstance, run_id: str) -> float:
         if event.event_type_value == "STEP_START":
             starts[event.step_key] = entry.timestamp
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
-            spans.append((starts[event.step_key], entry.timestamp))
+            windows.append((event.step_key, starts[event.step_key], entry.timestamp))
+    return windows
+
+
+def _steps_running_s(instance: dg.DagsterInstance, run_id: str) -> float:
+    """Seconds during which at least one step was running: the union of the steps' start-to-end times,
+    so steps that overlap (the multiprocess executor) are not counted twice."""
     total, reached = 0.0, float("-inf")
-    for begin, end in sorted(spans):
+    for begin, end in sorted((b, e) for _, b, e in _step_windows(instance, run_id)):
         total += max(0.0, end - max(begin, reached))
         reached = max(reached, end)
     return total
@@ -146,21 +151,13 @@ class RssSampler:
     def per_step(self, instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
         """The most memory sampled while each step ran, and the cores it kept busy on average (steps run
         one after another in-process)."""
-        starts: dict[str, float] = {}
         peaks: dict[str, tuple[float, float]] = {}
-        for entry in instance.all_logs(run_id):
-            event = entry.dagster_event
-            if event is None or not event.step_key:
+        for step, begin, end in _step_windows(instance, run_id):
+            window = [(t, mib, cpu) for t, mib, cpu in self.samples if begin <= t <= end]
+            if len(window) < 2:
                 continue
-            if event.event_type_value == "STEP_START":
-                starts[event.step_key] = entry.timestamp
-            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
-                begin = starts[event.step_key]
-                window = [(t, mib, cpu) for t, mib, cpu in self.samples if begin <= t <= entry.timestamp]
-                if len(window) < 2:
-                    continue
-                cores = (window[-1][2] - window[0][2]) / max(window[-1][0] - window[0][0], 1e-3)
-                peaks[event.step_key] = (max(mib for _, mib, _ in window), cores)
+            cores = (window[-1][2] - window[0][2]) / max(window[-1][0] - window[0][0], 1e-3)
+            peaks[step] = (max(mib for _, mib, _ in window), cores)
         return peaks
 
 
