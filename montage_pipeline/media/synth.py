@@ -192,8 +192,12 @@ class _Painter:
         cv2.line(self.hud, (cx - 6, cy), (cx + 6, cy), 255, 1)
         cv2.line(self.hud, (cx, cy - 6), (cx, cy + 6), 255, 1)
 
+    def scene_index(self, t: float) -> int:
+        """Which planned scene time `t` shows: one more for every cut at or before it."""
+        return sum(1 for c in self.cuts if t >= c)
+
     def frame(self, t: float) -> np.ndarray:
-        scene = self.scenes[sum(1 for c in self.cuts if t >= c)]
+        scene = self.scenes[self.scene_index(t)]
         fast = any(a <= t < b for a, b in self.fast)
         speed = 14.0 if fast else 0.8
         shake = self.rng.normal(0, 4.0, 2) if fast else np.zeros(2)
@@ -260,18 +264,20 @@ def write_clip(path: Path, plan: ClipPlan, *, preset: str = "superfast", crf: in
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     n_frames = round(plan.duration_s * plan.fps)
     painter = _Painter(plan, *_canvas_size(plan))
-    cut_frames = _cut_frames(plan, n_frames)
     with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
         video = _add_video(container, plan, preset, crf)
         audio = _ClipAudio(container, plan) if plan.has_audio else None
+        previous_scene = 0
         for i in range(n_frames):
             small = painter.frame(i / plan.fps)
             frame = av.VideoFrame.from_ndarray(small, format="rgb24").reformat(
                 width=plan.width, height=plan.height, format="yuv420p", interpolation="BILINEAR"
             )
             frame.pts = i
-            if i in cut_frames:  # a scene's first frame: an IDR picture, as a scene-cut detector places it
+            scene = painter.scene_index(i / plan.fps)
+            if scene != previous_scene:  # a scene's first frame: IDR, where a scene-cut detector puts it
                 frame.pict_type = PictureType.I
+            previous_scene = scene
             container.mux(video.encode(frame))
             if audio is not None:  # keep audio up to the video's clock, frame by frame
                 audio.fill_to(round((i + 1) / plan.fps * plan.audio_rate), last=i == n_frames - 1)
@@ -290,13 +296,6 @@ def write_clip(path: Path, plan: ClipPlan, *, preset: str = "superfast", crf: in
         calm_spans_s=_calm_spans(plan.duration_s, plan.events),
         has_audio=plan.has_audio,
     )
-
-
-def _cut_frames(plan: ClipPlan, n_frames: int) -> set[int]:
-    """The frame numbers where a planned scene starts: the first frame at or after each cut time, the
-    frame `_Painter` switches scenes on."""
-    cuts = plan.cut_times_s or ()
-    return {i for c in cuts if (i := math.ceil(c * plan.fps - 1e-9)) < n_frames}
 
 
 def _canvas_size(plan: ClipPlan) -> tuple[int, int]:

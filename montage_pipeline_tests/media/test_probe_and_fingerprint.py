@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import shutil
 from fractions import Fraction
@@ -190,7 +191,7 @@ def test_generated_clips_have_their_keyframes_on_the_planned_cuts(tmp_path: Path
         video = container.streams.video[0]
         video.codec_context.skip_frame = "NONKEY"
         keys = [round(float(f.time) * 30) for f in container.decode(video)]
-    cuts = [round(c * 30 + 0.5) for c in plan.cut_times_s]  # the first frame at or after each cut
+    cuts = [math.ceil(round(c * 30, 6)) for c in plan.cut_times_s]  # the first frame at or after each cut
     assert set(cuts) <= set(keys)
     for before, key in itertools.pairwise(keys):
         assert key - before == 60 or key in cuts, f"keyframe at frame {key}: neither a cut nor the GOP's"
