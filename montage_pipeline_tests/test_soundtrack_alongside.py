@@ -19,7 +19,8 @@ from montage_pipeline.defs.resources.platform_db import PlatformDatabase
 from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.highlights.cuts import load_cut
 from montage_pipeline.highlights.prepared_soundtrack import PREPARED, MixSettings, finish_cut, mix_maker
-from montage_pipeline.highlights.soundtrack import cut_renders
+from montage_pipeline.highlights.soundtrack import AUDIO_MEASUREMENTS, cut_renders
+from montage_pipeline.media.audio_specs import AudioMeasurements, audio_digest
 from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.settings import load_settings
 from montage_pipeline.storage.media_store import LocalMediaStore
@@ -79,6 +80,17 @@ def test_the_soundtrack_made_beside_the_render_is_the_one_made_after_it(
     assert meta["soundtrack_made"].value == PREPARED
     assert meta["short_soundtrack_made"].value == PREPARED
     assert meta["audio_failures"].value == "none"
+    # Every final carries its soundtrack's packets: its check is the soundtrack's own measurement, and
+    # the measurements go beside the finals for the export gate, one per distinct soundtrack.
+    assert meta["finals_audio_from_soundtrack"].value == "3 of 3"
+    measured = AudioMeasurements.read(
+        tmp_path / "media" / "weeks" / WEEK / "mixed_audio" / AUDIO_MEASUREMENTS
+    )
+    finals_digests = {
+        audio_digest(tmp_path / "media" / "weeks" / WEEK / "mixed_audio" / name)[0]
+        for name in ("final_landscape.mp4", "final_portrait.mp4", "final_short_portrait.mp4")
+    }
+    assert finals_digests <= set(measured.reports)
 
     # The same cuts' soundtracks made after the render, from the renders' own lengths.
     spans = result.output_for_node("scored_highlights")

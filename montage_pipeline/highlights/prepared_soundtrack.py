@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from montage_pipeline.highlights.cuts import main_fingerprint
 from montage_pipeline.highlights.rows import EditSpan
@@ -28,6 +29,7 @@ from montage_pipeline.highlights.soundtrack import (
     mux_and_check,
     soundtrack_key,
 )
+from montage_pipeline.media.audio_specs import MeasuredAudio, report_fields, report_from_fields
 from montage_pipeline.media.mix import MixReport
 from montage_pipeline.media.mux import EncodedSoundtrack, video_duration
 
@@ -182,6 +184,14 @@ def write_manifest(cuts: Sequence[PreparedCut], settings: MixSettings, folder: P
                         "report": dataclasses.asdict(track.report),
                         "encoded_peak_dbtp": track.encoded_peak_dbtp,
                         "rounds": track.rounds,
+                        **(
+                            {
+                                "digest": track.measured.digest,
+                                "measured": report_fields(track.measured.report),
+                            }
+                            if track.measured is not None
+                            else {}
+                        ),
                     }
                     for key, track in c.encoded.items()
                 ],
@@ -218,6 +228,7 @@ def read_manifest(files: Mapping[str, Path]) -> tuple[MixSettings, dict[str, Pre
                     track["encoded_peak_dbtp"],
                     track["rounds"],
                     None,
+                    _measured(track),
                 )
                 for track in entry["soundtracks"]
             },
@@ -225,3 +236,10 @@ def read_manifest(files: Mapping[str, Path]) -> tuple[MixSettings, dict[str, Pre
         for cut, entry in document["cuts"].items()
     }
     return settings, cuts
+
+
+def _measured(track: Mapping[str, Any]) -> MeasuredAudio | None:
+    """A manifest track's own measurement; None in a manifest written before soundtracks carried one."""
+    if "digest" not in track:
+        return None
+    return MeasuredAudio(track["digest"], report_from_fields(track["measured"]), track["encoded_peak_dbtp"])

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.media.audio_specs import AudioSpecReport, audio_failures, inspect_audio
+from montage_pipeline.media.audio_specs import AudioMeasurements, AudioSpecReport, audio_failures
 from montage_pipeline.media.heap import give_back_freed_memory
 from montage_pipeline.media.mix import RATE, AudioSpan, combine, duck_gain, game_track
 from montage_pipeline.media.music import MusicPlan, generate, plan_for_week
@@ -106,6 +106,9 @@ class FinishedCuts:
     finals: dict[str, Path] = field(default_factory=dict)
     measured: dict[str, AudioSpecReport] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    # The finals' audio by its packets' digest, for the export gate; `.reused` counts the finals checked
+    # from their soundtrack's own measurement instead of being decoded again.
+    audio: AudioMeasurements = field(default_factory=AudioMeasurements)
     soundtrack: EncodedSoundtrack | None = None  # the full-length one (the landscape cut's)
     master_rounds: int = 0
 
@@ -155,13 +158,20 @@ def mux_and_check(
     workdir: Path,
 ) -> FinishedCuts:
     """Mux each render (name → video) with its encoded soundtrack (packets copied) and check sound and
-    picture again. Every render's length must have its soundtrack in `encoded`."""
+    picture again. Every render's length must have its soundtrack in `encoded`.
+
+    A final whose audio packets are the soundtrack's, byte for byte, decodes to the samples measured when
+    that soundtrack was encoded: its audio check reads that measurement (`AudioMeasurements`); any other
+    audio is decoded and measured."""
     done = FinishedCuts()
+    for track in encoded.values():
+        if track.measured is not None:
+            done.audio.add(track.measured)
     for name, video in renders.items():
         track = encoded[soundtrack_key(video_duration(video), mix_duration_s)]
         final = workdir / name
         mux(video, track.path, final)
-        spec = done.measured[name] = inspect_audio(final)
+        spec = done.measured[name] = done.audio.inspect(final)
         done.failures += [f"{name}: {f}" for f in audio_failures(spec)]
         # Muxing rewrites the container: the video must still be what the render check passed.
         video_spec = inspect_video(final, stills=False)
@@ -177,6 +187,9 @@ def mux_and_check(
 
 # The other cuts' final files, by cut (their renders' `video.mp4` / `video_unbranded.mp4` muxed).
 CUT_FINALS = {"short": "final_short_portrait.mp4", "long": "final_long_landscape.mp4"}
+# Beside the finals in `mixed_audio`'s bundle: their audio's measurements by packet digest
+# (`AudioMeasurements.write`), which the export gate reads instead of decoding the same audio again.
+AUDIO_MEASUREMENTS = "audio_measurements.json"
 
 
 def cut_renders(cut: str, render_files: dict[str, Path]) -> dict[str, Path]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from montage_pipeline.media.audio_specs import MeasuredAudio, measure_audio
 from montage_pipeline.media.mix import MixReport, master
 
 RATE = 48_000
@@ -124,6 +125,9 @@ class EncodedSoundtrack:
     # The mastered PCM that was encoded: shorter cuts are cut from it (`encode_cut`). None for one read
     # back from the media store, whose other lengths were encoded when it was made.
     mastered: np.ndarray | None
+    # The encoded file's audio as the spec check measures it, by its packets' digest: every final these
+    # packets are muxed into is checked from it (`AudioMeasurements`). None: not measured (older manifest).
+    measured: MeasuredAudio | None = None
 
 
 def master_and_encode(
@@ -136,19 +140,17 @@ def master_and_encode(
     while True:
         rounds += 1
         soundtrack, report = master(mixed, limiter_dbtp=ceiling_dbtp - margin)
-        encoded_peak = _encode_and_measure(soundtrack, audio_path, bitrate)
-        if encoded_peak <= ceiling_dbtp or rounds == 4:  # the check reports a peak still over
+        measured = _encode_and_measure(soundtrack, audio_path, bitrate)
+        if measured.true_peak_dbtp <= ceiling_dbtp or rounds == 4:  # the check reports a peak still over
             break
-        margin += encoded_peak - ceiling_dbtp + 0.2
-    return EncodedSoundtrack(audio_path, report, encoded_peak, rounds, soundtrack)
+        margin += measured.true_peak_dbtp - ceiling_dbtp + 0.2
+    return EncodedSoundtrack(audio_path, report, measured.true_peak_dbtp, rounds, soundtrack, measured)
 
 
-def _encode_and_measure(pcm: np.ndarray, audio_path: Path, bitrate: int) -> float:
-    """Encode, then the encoded file's true peak (ebur128's, as the spec check reads it)."""
-    from montage_pipeline.media.audio_specs import measure_file
-
+def _encode_and_measure(pcm: np.ndarray, audio_path: Path, bitrate: int) -> MeasuredAudio:
+    """Encode, then measure the encoded file as the spec check does (its true peak is ebur128's)."""
     encode_soundtrack(pcm, audio_path, bitrate)
-    return measure_file(audio_path).true_peak_dbtp
+    return measure_audio(audio_path)
 
 
 def encode_cut(
@@ -168,7 +170,7 @@ def encode_cut(
     if full.mastered is None:
         raise ValueError(f"{full.path.name}: no mastered samples to cut a {duration_s:.3f} s copy from")
     cut = fit_to(full.mastered, duration_s, fade_out_s=fade_out_s)
-    peak = _encode_and_measure(cut, audio_path, bitrate)
-    if peak > ceiling_dbtp:
+    measured = _encode_and_measure(cut, audio_path, bitrate)
+    if measured.true_peak_dbtp > ceiling_dbtp:
         return None
-    return EncodedSoundtrack(audio_path, full.report, peak, 0, cut)
+    return EncodedSoundtrack(audio_path, full.report, measured.true_peak_dbtp, 0, cut, measured)

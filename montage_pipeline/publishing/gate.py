@@ -3,7 +3,9 @@
 The render and mix steps run the full checks (blocking asset checks). This gate repeats the ones that
 matter to a platform on the exact bytes about to be exported, so a CLI rerun of `s3_exports` alone can
 never publish a file whose checks failed. It skips the black/frozen decode pass (the render check's
-job) and costs a few seconds per file.
+job). The audio is read from the exact bytes too: when its packets' digest is one `mixed_audio` measured
+(`AudioMeasurements`), that measurement is the file's, as the same packets decode to the same samples;
+otherwise it is decoded and measured here (~1 s per 180 s final).
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from montage_pipeline.media.audio_specs import audio_failures, inspect_audio
+from montage_pipeline.media.audio_specs import AudioMeasurements, audio_failures
 from montage_pipeline.media.specs import inspect_video, spec_failures
 
 PORTRAIT_MAX_S = 180.0
 
 
-def export_failures(path: Path, orientation: Literal["landscape", "portrait"]) -> list[str]:
-    """Why this file must not be published; empty when it may."""
+def export_failures(
+    path: Path, orientation: Literal["landscape", "portrait"], measured: AudioMeasurements | None = None
+) -> list[str]:
+    """Why this file must not be published; empty when it may. `measured`: audio already measured."""
     try:
         video = inspect_video(path, stills=False)
-        audio = inspect_audio(path)
+        audio = (measured or AudioMeasurements()).inspect(path)
     except Exception as exc:  # unreadable: that is the reason, not a crash
         return [f"unreadable: {type(exc).__name__}: {exc}"]
     failures = spec_failures(

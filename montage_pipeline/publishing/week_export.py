@@ -26,7 +26,9 @@ from montage_pipeline.highlights.editor_package import PACKAGE_NAME, build_packa
 from montage_pipeline.highlights.editor_timeline import EXPORT_TYPES
 from montage_pipeline.highlights.edl_export import write_json, write_otio
 from montage_pipeline.highlights.rows import EditSpan
+from montage_pipeline.highlights.soundtrack import AUDIO_MEASUREMENTS
 from montage_pipeline.highlights.theme import load_theme
+from montage_pipeline.media.audio_specs import AudioMeasurements
 from montage_pipeline.media.mux import video_duration
 from montage_pipeline.platform.montage_record import (
     MontageEvent,
@@ -114,9 +116,11 @@ class ExportGatedError(RuntimeError):
 
 
 def gate_failures(files: Mapping[str, Path]) -> dict[str, list[str]]:
-    """Each final video among `files` that must not be published, with its reasons."""
+    """Each final video among `files` that must not be published, with its reasons (the audio that
+    `mixed_audio` measured, listed in its `AUDIO_MEASUREMENTS` among `files`, is not decoded again)."""
+    measured = AudioMeasurements.read(files.get(AUDIO_MEASUREMENTS))
     failures = {
-        name: export_failures(files[name], orientation)
+        name: export_failures(files[name], orientation, measured)
         for name, orientation in VIDEOS.items()
         if name in files
     }

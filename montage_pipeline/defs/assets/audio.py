@@ -33,8 +33,9 @@ from montage_pipeline.highlights.prepared_soundtrack import (
 )
 from montage_pipeline.highlights.render_plan import RenderOptions, planned_lengths
 from montage_pipeline.highlights.rows import EditSpan
-from montage_pipeline.highlights.soundtrack import CUT_FINALS, cut_renders
+from montage_pipeline.highlights.soundtrack import AUDIO_MEASUREMENTS, CUT_FINALS, cut_renders
 from montage_pipeline.highlights.theme import load_theme
+from montage_pipeline.media.audio_specs import AudioMeasurements
 from montage_pipeline.media.loudness import loudness_plot
 from montage_pipeline.media.mix import TARGET_LUFS
 from montage_pipeline.media.mux import video_duration
@@ -194,6 +195,7 @@ def mixed_audio(
         )
         cut_metadata: dict[str, Any] = {}
         all_failures = list(done.failures)
+        audio, reused, finals = AudioMeasurements(done.audio.reports), done.audio.reused, len(done.finals)
         for cut, render in (("short", short_portrait_render), ("long", long_landscape_render)):
             spans = load_cut(store, week, cut).spans
             if not spans or render.skip_reason or "video.mp4" not in render.files:
@@ -211,16 +213,23 @@ def mixed_audio(
             )
             files.update({name: MediaFile(path, "video/mp4") for name, path in other.done.finals.items()})
             all_failures += other.done.failures
+            audio.reports.update(other.done.audio.reports)
+            reused += other.done.audio.reused
+            finals += len(other.done.finals)
             measured = other.done.measured[CUT_FINALS[cut]]
             cut_metadata[f"{cut}_cut"] = f"{video_duration(other.done.finals[CUT_FINALS[cut]]):.1f}s"
             cut_metadata[f"{cut}_loudness_lufs"] = measured.integrated_lufs
             cut_metadata[f"{cut}_soundtrack_made"] = other.made
+        files[AUDIO_MEASUREMENTS] = MediaFile(audio.write(workdir / AUDIO_MEASUREMENTS), "application/json")
         failures = "; ".join(all_failures) or "none"
         yield dg.Output(
             MediaBundle(files),
             metadata={
                 **_mix_metadata(main, video_duration(landscape), failures),
                 **cut_metadata,
+                # Finals whose audio packets are their soundtrack's: checked from the soundtrack's own
+                # measurement, not decoded again (`AudioMeasurements`).
+                "finals_audio_from_soundtrack": f"{reused} of {finals}",
                 "loudness_plot": dg.MetadataValue.md(image_markdown(plot, "loudness", image_format="PNG")),
                 **settings_metadata(settings),
             },
