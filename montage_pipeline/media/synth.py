@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 from av.container import OutputContainer
 from av.video.frame import PictureType
+from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 from scipy.ndimage import gaussian_filter
 from scipy.signal import lfilter
@@ -264,14 +265,21 @@ def write_clip(path: Path, plan: ClipPlan, *, preset: str = "superfast", crf: in
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     n_frames = round(plan.duration_s * plan.fps)
     painter = _Painter(plan, *_canvas_size(plan))
+    # One scaler for the whole clip: `VideoFrame.reformat` sets up a new one (filters, slice threads)
+    # for every frame, which took more time than the scaling itself (1.26 against 0.52 ms a 720p frame).
+    upscale = VideoReformatter()
     with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
         video = _add_video(container, plan, preset, crf)
         audio = _ClipAudio(container, plan) if plan.has_audio else None
         previous_scene = 0
         for i in range(n_frames):
             small = painter.frame(i / plan.fps)
-            frame = av.VideoFrame.from_ndarray(small, format="rgb24").reformat(
-                width=plan.width, height=plan.height, format="yuv420p", interpolation="BILINEAR"
+            frame = upscale.reformat(
+                av.VideoFrame.from_ndarray(small, format="rgb24"),
+                width=plan.width,
+                height=plan.height,
+                format="yuv420p",
+                interpolation="BILINEAR",
             )
             frame.pts = i
             scene = painter.scene_index(i / plan.fps)
@@ -343,7 +351,12 @@ class _ClipAudio:
 
     def __init__(self, container: OutputContainer, plan: ClipPlan) -> None:
         layout = "mono" if plan.audio_channels == 1 else "stereo"
-        self.stream = container.add_stream("aac", rate=plan.audio_rate, layout=layout)
+        # FFmpeg's fast AAC coder: a quarter of the default (twoloop) coder's CPU, and the audio encode
+        # was a sixth of a generated clip's time. These clips stand in for uploads, which come from
+        # every kind of encoder; the montage's own soundtrack keeps twoloop (`mux.encode_soundtrack`).
+        self.stream = container.add_stream(
+            "aac", rate=plan.audio_rate, layout=layout, options={"aac_coder": "fast"}
+        )
         self.stream.bit_rate = 160_000
         self.container, self.plan = container, plan
         self.sound = _Sound(plan)
