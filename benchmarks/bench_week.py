@@ -46,7 +46,6 @@ from _common import ffmpeg, markdown_table, run_parallel, timed
 from bench_render import cli_command, similarity
 from sqlalchemy.orm import Session
 
-from montage_pipeline.defs.partitions import weekly_partitions
 from montage_pipeline.highlights.cuts import load_cut
 from montage_pipeline.highlights.prepared_soundtrack import MixSettings, finish_cut, mix_maker
 from montage_pipeline.highlights.render_plan import (
@@ -72,9 +71,8 @@ def week_defs() -> dg.Definitions:
     """The code location this process's environment configures, with a job of every asset."""
     from montage_pipeline.defs.code_location import build_definitions
 
-    week = dg.define_asset_job(
-        "bench_week", selection=dg.AssetSelection.all(), partitions_def=weekly_partitions
-    )
+    # Weekly: Dagster takes the partitioning from the selected assets.
+    week = dg.define_asset_job("bench_week", selection=dg.AssetSelection.all())
     return dg.Definitions.merge(build_definitions(dict(os.environ)), dg.Definitions(jobs=[week]))
 
 
