@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import CACHE, bench_clips, ffmpeg, timed
+from _common import CACHE, bench_clips, ffmpeg, markdown_table, timed
 
 from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderSpan, render
 
@@ -151,22 +151,25 @@ def quality_table(
     references, earlier = moved("reference"), moved("previous")
     render(spans, references, near_lossless, title=title, intro_s=intro)
     previous_s = timed(lambda: render(spans, earlier, previous, title=title, intro_s=intro))
-    lines = [
-        "| output | x264 settings | both outputs, s | size MB | SSIM | PSNR dB |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows: list[tuple[str, ...]] = []
     for ref, before, now in zip(references, earlier, outputs, strict=True):
         for name, spec, used, seconds in (
             (f"previous (partitions {previous.partitions})", before, previous, previous_s),
             (f"today (partitions {settings.partitions})", now, settings, None),
         ):
             ssim, psnr = similarity(binary, spec.path, ref.path)
-            shown = f"{seconds:.1f}" if seconds is not None else "(row above)"
-            lines.append(
-                f"| {spec.width}×{spec.height} | {used.preset} CRF {used.crf}, {name} | {shown} "
-                f"| {spec.path.stat().st_size / 1e6:.1f} | {ssim:.5f} | {psnr:.2f} |"
+            rows.append(
+                (
+                    f"{spec.width}×{spec.height}",
+                    f"{used.preset} CRF {used.crf}, {name}",
+                    f"{seconds:.1f}" if seconds is not None else "(row above)",
+                    f"{spec.path.stat().st_size / 1e6:.1f}",
+                    f"{ssim:.5f}",
+                    f"{psnr:.2f}",
+                )
             )
-    return "\n".join(lines)
+    headers = ("output", "x264 settings", "both outputs, s", "size MB", "SSIM", "PSNR dB")
+    return markdown_table(rows, headers)
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import boto3
 import dagster as dg
+from _common import markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -312,18 +313,25 @@ def _print_table(
         "speed-up analysis / render / run",
         "launch → start per step s (mean / max)",
     )
-    print("| " + " | ".join(headers) + " |\n|" + "---|" * len(headers))
+    cells: list[tuple[str, ...]] = []
     for name, f in rows:
         over: list[float] = f["overhead_s"]  # type: ignore[assignment]
         speed = " / ".join(
             f"{float(base[k]) / float(f[k]):.2f}×"  # type: ignore[arg-type]
             for k in ("analysis_wall_s", "render_wall_s", "run_wall_s")
         )
-        print(
-            f"| {name} | {f['steps']} ({f['analysis_steps']} / {f['render_steps']}) | "
-            f"{f['analysis_wall_s']:.1f} | {f['render_wall_s']:.1f} | {f['run_wall_s']:.1f} | {speed} | "
-            f"{statistics.mean(over):.2f} / {max(over):.2f} |"
+        cells.append(
+            (
+                name,
+                f"{f['steps']} ({f['analysis_steps']} / {f['render_steps']})",
+                f"{f['analysis_wall_s']:.1f}",
+                f"{f['render_wall_s']:.1f}",
+                f"{f['run_wall_s']:.1f}",
+                speed,
+                f"{statistics.mean(over):.2f} / {max(over):.2f}",
+            )
         )
+    print(markdown_table(cells, headers))
     for name, f in rows:
         print(
             f"\n{name}: {f['events']} event log entries; S3 requests {f['s3_requests']}; "
