@@ -1,6 +1,6 @@
 """The outbox under trouble (issue 14): one post's problem stays its own, leases hold through long work,
-retries end, and what YouTube is sent meets its rules. `run_outbox` against the local fakes, on the real
-PostgreSQL and on SQLite."""
+retries end, and what YouTube is sent meets its rules. `run_outbox` against the local fakes (YouTube,
+Instagram, TikTok), on the real PostgreSQL and on SQLite."""
 
 from __future__ import annotations
 
@@ -27,14 +27,15 @@ from montage_pipeline.publishing.instagram import InstagramClient
 from montage_pipeline.publishing.outbox import PostTarget, claim_next, ensure_rows
 from montage_pipeline.publishing.post_admin import PostAdminError, list_posts, mark_published, retry
 from montage_pipeline.publishing.posting import PlatformClient, post_targets, run_outbox
+from montage_pipeline.publishing.tiktok import TikTokClient
 from montage_pipeline.publishing.tokens import TokenCipher
 from montage_pipeline.publishing.youtube import YouTubeClient
-from montage_pipeline_tests.fake_social import InstagramFake, YouTubeFake
+from montage_pipeline_tests.fake_social import InstagramFake, TikTokFake, YouTubeFake
 
 WEEK = datetime(2025, 1, 27, tzinfo=UTC)
 KEY = Fernet.generate_key().decode()
 MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40  # small: one YouTube chunk
-YT, IG = SocialPlatform.YOUTUBE, SocialPlatform.INSTAGRAM
+YT, IG, TT = SocialPlatform.YOUTUBE, SocialPlatform.INSTAGRAM, SocialPlatform.TIKTOK
 UPLOAD = "/upload/youtube/v3/videos"
 
 
@@ -45,16 +46,17 @@ class Outbox:
     sessions: sessionmaker[Session]
     youtube: YouTubeFake
     instagram: InstagramFake
+    tiktok: TikTokFake
     tmp: Path
     user_id: int
     cipher: TokenCipher = field(default_factory=lambda: TokenCipher(KEY))
-    polls: list[Callable[[], None]] = field(default_factory=list)  # run on each Instagram poll
+    polls: list[Callable[[], None]] = field(default_factory=list)  # run on each Instagram or TikTok poll
     backoffs: list[Callable[[], None]] = field(default_factory=list)  # run on each backoff wait
 
     def connect(self, platform: SocialPlatform, account: str, token: str | None = "issued") -> PostTarget:
         """A connection opted in to weekly posts; `token`: "issued" by the fake, None, or a ciphertext's
         plaintext made with another key (a key that rotated away)."""
-        fake = self.youtube if platform == YT else self.instagram
+        fake = {YT: self.youtube, IG: self.instagram, TT: self.tiktok}[platform]
         issued = fake.issue_tokens(account)
         encrypted: bytes | None = None
         if token == "issued":
@@ -106,7 +108,10 @@ class Outbox:
         instagram = InstagramClient(
             self.instagram.url, self.instagram.url, poll_interval_s=0, sleep=poll_wait
         )
-        return {YT: youtube, IG: instagram}
+        tiktok = TikTokClient(
+            self.tiktok.url, "test-client-id", "test-client-secret", poll_interval_s=0, sleep=poll_wait
+        )
+        return {YT: youtube, IG: instagram, TT: tiktok}
 
     def run(self, worker: str = "worker-1", content: PostContent | None = None, **kwargs: object) -> None:
         def backoff_wait(_: float) -> None:
@@ -133,15 +138,20 @@ class Outbox:
 
 
 @pytest.fixture
-def outbox(db_url: str, tmp_path: Path) -> Iterator[Outbox]:
+def outbox(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbox]:
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the TikTok fake speaks plain HTTP on 127.0.0.1
     sessions = sessionmaker(create_engine(db_url), expire_on_commit=False)
     with sessions() as s, s.begin():
         user = User(handle="ace", email="ace@example.com", subscription_tier=SubscriptionTier.CREATOR_PLUS)
         s.add(user)
         s.flush()
         user_id = user.id
-    with YouTubeFake(processing_polls=1) as youtube, InstagramFake(processing_polls=1) as instagram:
-        yield Outbox(sessions, youtube, instagram, tmp_path, user_id)
+    with (
+        YouTubeFake(processing_polls=1) as youtube,
+        InstagramFake(processing_polls=1) as instagram,
+        TikTokFake(processing_polls=1) as tiktok,
+    ):
+        yield Outbox(sessions, youtube, instagram, tiktok, tmp_path, user_id)
 
 
 # -- 1. one connection never blocks the others ----------------------------------------------------------
@@ -229,6 +239,48 @@ def test_a_long_instagram_poll_keeps_its_lease_and_a_second_worker_backs_off(out
     assert len(second_worker) >= 3 and second_worker == [None] * len(second_worker)
     row = outbox.post(target)
     assert row.state == PostState.PUBLISHED and len(outbox.instagram.posts) == 1
+
+
+def test_a_long_tiktok_poll_keeps_its_lease_and_a_second_worker_backs_off(outbox: Outbox) -> None:
+    outbox.tiktok.processing_polls = 3
+    target = outbox.connect(TT, "patient")
+    second_worker: list[object] = []
+
+    def poll() -> None:
+        with outbox.sessions() as s, s.begin():
+            second_worker.append(claim_next(s, WEEK, "worker-2"))
+        _expire_lease(outbox, target)  # the next poll must renew it before anyone else looks
+
+    outbox.polls.append(poll)
+    outbox.run()
+    assert len(second_worker) >= 3 and second_worker == [None] * len(second_worker)
+    row = outbox.post(target)
+    assert row.state == PostState.PUBLISHED and len(outbox.tiktok.publishes) == 1
+
+
+def test_a_tiktok_worker_whose_lease_was_taken_mid_poll_stops_and_leaves_the_post_to_its_holder(
+    outbox: Outbox,
+) -> None:
+    outbox.tiktok.processing_polls = 3
+    target = outbox.connect(TT, "contested")
+
+    def taken() -> None:
+        with outbox.sessions() as s, s.begin():
+            s.execute(
+                update(SocialPost)
+                .where(SocialPost.connection_id == target.connection_id)
+                .values(claimed_by="worker-2", lease_expires_at=datetime.now(UTC) + timedelta(minutes=15))
+            )
+
+    outbox.polls.append(taken)
+    outbox.run()
+    row = outbox.post(target)
+    assert row.claimed_by == "worker-2" and row.state == PostState.PROCESSING  # left to its holder
+    assert len(outbox.tiktok.publishes) == 1  # the one upload; nothing started again
+    # Two status queries: the one before the upload (what to resume) and the first poll; the heartbeat
+    # after that poll found the lease gone, so no more (without it the worker polls on to the end).
+    polls = [r for r in outbox.tiktok.requests_log if r[1].startswith("/v2/post/publish/status/fetch")]
+    assert len(polls) == 2
 
 
 def test_a_worker_whose_lease_was_taken_stops_before_publishing(outbox: Outbox) -> None:
