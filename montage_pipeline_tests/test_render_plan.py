@@ -14,6 +14,7 @@ from montage_pipeline.highlights.render_plan import (
     BrandingFileError,
     RenderOptions,
     plan_renders,
+    planned_lengths,
 )
 from montage_pipeline.highlights.rows import EditSpan
 from montage_pipeline_tests.test_publishing_parts import SPAN
@@ -82,3 +83,26 @@ def test_a_missing_branding_file_is_refused_before_any_work(tmp_path: Path) -> N
     options = RenderOptions(intro_image=str(tmp_path / "nowhere.png"))
     with pytest.raises(BrandingFileError, match=r"intro_image .*nowhere.png is not a file"):
         plan_renders(_spans(2, 8.0), {}, BOTH, "T", options, tmp_path)
+
+
+def test_the_planned_lengths_cover_every_render_the_plan_makes_whatever_the_branding(tmp_path: Path) -> None:
+    """The soundtrack is made beside the render from `planned_lengths`: a render length it misses is
+    made again after the render. An outro image alone (no logo) also adds the unbranded portrait."""
+    logo, outro = tmp_path / "logo.png", tmp_path / "outro.png"
+    Image.new("RGBA", (10, 10)).save(logo)
+    Image.new("RGB", (10, 10)).save(outro)
+    spans = _spans(2, 8.0)
+    for branding in (
+        {},
+        {"branding_logo": str(logo)},
+        {"outro_image": str(outro)},
+        {"branding_logo": str(logo), "outro_image": str(outro)},
+    ):
+        options = RenderOptions(fps=30, outro_s=3.0, **branding)  # type: ignore[arg-type]
+        plan = plan_renders(spans, {}, BOTH, "T", options, tmp_path)
+        rendered = {
+            max(s.montage_out_s for s in group.spans) + plan.outputs[name].outro_s
+            for group in plan.groups
+            for name in group.names
+        }
+        assert set(planned_lengths(spans, options)["main"]) == rendered, branding

@@ -140,6 +140,17 @@ class RenderPlan:
         return self.cut_times.get(name, (self.total_s, self.intro_s))
 
 
+def end_card_s(options: RenderOptions) -> float:
+    """The end card's seconds on the branded renders: `outro_s` with an outro image, else none."""
+    return options.outro_s if options.outro_image else 0.0
+
+
+def renders_unbranded(options: RenderOptions) -> bool:
+    """Whether each branded portrait gets an unbranded copy beside it (what TikTok receives): when any
+    branding is set. The copy has no end card."""
+    return bool(options.branding_logo or options.intro_image or options.outro_image)
+
+
 def branding_files(options: RenderOptions) -> dict[str, Path]:
     """The configured branding images by role; `BrandingFileError` if one is not a file."""
     branding = {
@@ -177,7 +188,7 @@ def output_specs(
             outro_image=branding.get("outro_image"),
             outro_s=outro_s,
         )
-        if name in PORTRAITS and branding:
+        if name in PORTRAITS and renders_unbranded(options):
             unbranded = UNBRANDED if name == "portrait_render" else SHORT_UNBRANDED
             specs[unbranded] = OutputSpec(workdir / f"{name}_unbranded.mp4", w, h, layout=layout)
     return specs
@@ -234,7 +245,7 @@ def plan_renders(
     the long cut, which has spans of its own, gets a pass of its own that copies the spans the main
     landscape render makes frame for frame (that render keeps them as closed-GOP pieces)."""
     branding = branding_files(options)
-    outro_s = options.outro_s if "outro_image" in branding else 0.0
+    outro_s = end_card_s(options)
     selected = [n for n in selected if (n != SHORT or short) and (n != LONG or long)]
     specs = output_specs(selected, options, branding, outro_s, workdir)
     landscape = render_spans(spans, tracks)
@@ -305,21 +316,20 @@ def planned_lengths(
     while they render. A render's frames run to the last span's out-point (then the end card), at the
     main cut's rate."""
     fps = output_fps(spans, options.fps)
-    outro_frames = round(options.outro_s * fps) if options.outro_image else 0
+    outro_s = end_card_s(options)
+    outro_frames = round(outro_s * fps)
 
     def length(cut: Sequence[RenderSpan] | Sequence[EditSpan], end_card: bool = True) -> float:
         frames = math.ceil(max(s.montage_out_s for s in cut) * fps - 1e-9)
         return (frames + (outro_frames if end_card else 0)) / fps
 
-    outro_s = options.outro_s if options.outro_image else 0.0
     portrait = render_spans(spans, {}, max_duration_s=PORTRAIT_MAX_S - outro_s)
+    unbranded = renders_unbranded(options)
     lengths = {"main": [length(spans), length(portrait)]}
-    if options.branding_logo:
+    if unbranded:
         lengths["main"].append(length(portrait, end_card=False))
     if short:
-        lengths["short"] = [length(short)] + (
-            [length(short, end_card=False)] if options.branding_logo else []
-        )
+        lengths["short"] = [length(short)] + ([length(short, end_card=False)] if unbranded else [])
     if long:
         lengths["long"] = [length(long)]
     return lengths
