@@ -3,6 +3,8 @@
 Ours: every asset of `weekly_montage_job` in one process (analysis fans out to 2 workers), seconds per
 asset, peak memory and how many cores the machine kept busy while each step ran (read from /proc/stat,
 machine-wide: run it on a quiet machine; under 2 on these 2 cores is idle capacity the step leaves).
+Memory per step: in-process, this process while the step ran; under `--executor multiprocess`, the
+step's own process with every process under it (its analysis workers), sampled from /proc.
 Warm: the analysis rerun on the same clips (cached by content hash). The floor, in the same run: the
 ffmpeg CLI decoding every candidate clip once (two at a time, one per core) plus rendering every output
 the week made, each from its own EDL (one `-filter_complex` each, same x264 settings): the main cut's
@@ -121,22 +123,27 @@ def _busy_cpu_s() -> float:
 
 
 class RssSampler:
-    """This process's resident memory and the machine's busy CPU every 100 ms, in a thread: which step
-    holds the week's peak, and which leaves cores idle (the analysis workers are other processes, so the
-    CPU is read machine-wide: run it on a quiet machine)."""
+    """Resident memory and the machine's busy CPU every 100 ms, in a thread: which step holds the week's
+    peak, and which leaves cores idle (the analysis workers are other processes, so the CPU is read
+    machine-wide: run it on a quiet machine). Memory is sampled for this process and for every process
+    under it, so that under the multiprocess executor each step's own process (and its analysis workers)
+    is measured too."""
 
     def __init__(self) -> None:
-        self.samples: list[tuple[float, float, float]] = []  # (unix time, MiB, busy CPU s)
+        self.samples: list[tuple[float, float, float]] = []  # (unix time, MiB of this process, busy CPU s)
+        self.trees: dict[int, float] = {}  # descendant pid → the most MiB its process tree held at once
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        status = Path("/proc/self/status")
+        me = os.getpid()
         while not self._stop.wait(0.1):
-            kib = next(
-                int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmRSS")
-            )
-            self.samples.append((time.time(), kib / 1024, _busy_cpu_s()))
+            children = _children_below(me)
+            rss = {pid: _rss_mib(pid) for pid in children}
+            self.samples.append((time.time(), rss[me], _busy_cpu_s()))
+            for pid in children:
+                if pid != me:
+                    self.trees[pid] = max(self.trees.get(pid, 0.0), _tree_mib(pid, children, rss))
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -147,16 +154,64 @@ class RssSampler:
         self._thread.join()
 
     def per_step(self, instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
-        """The most memory sampled while each step ran, and the cores it kept busy on average (steps run
-        one after another in-process)."""
+        """Each step's peak memory and the cores the machine kept busy on average while it ran. A step
+        run in a process of its own (the multiprocess executor) is measured as that process's tree; one
+        run here, as this process while it ran (steps run one after another in-process)."""
+        pids = _step_pids(instance, run_id)
         peaks: dict[str, tuple[float, float]] = {}
         for step, begin, end in _step_windows(instance, run_id):
             window = [(t, mib, cpu) for t, mib, cpu in self.samples if begin <= t <= end]
             if len(window) < 2:
                 continue
             cores = (window[-1][2] - window[0][2]) / max(window[-1][0] - window[0][0], 1e-3)
-            peaks[step] = (max(mib for _, mib, _ in window), cores)
+            own = self.trees.get(pids.get(step, -1))
+            peaks[step] = (own if own is not None else max(mib for _, mib, _ in window), cores)
         return peaks
+
+
+def _children_below(root: int) -> dict[int, list[int]]:
+    """Every process under `root`, each with its own children (from /proc/<pid>/task/*/children)."""
+    found: dict[int, list[int]] = {}
+    below = [root]
+    while below:
+        pid = below.pop()
+        kids: list[int] = []
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                kids += [int(k) for k in task.read_text().split()]
+            except OSError:  # the thread or the process ended meanwhile
+                continue
+        found[pid] = kids
+        below += [k for k in kids if k not in found]
+    return found
+
+
+def _tree_mib(pid: int, children: dict[int, list[int]], rss: dict[int, float]) -> float:
+    """The resident MiB of `pid` and every process under it."""
+    return rss.get(pid, 0.0) + sum(_tree_mib(child, children, rss) for child in children.get(pid, []))
+
+
+def _rss_mib(pid: int) -> float:
+    """The process's resident memory in MiB; 0 when it has ended."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _step_pids(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
+    """The process each step ran in, as its STEP_START event recorded it."""
+    return {
+        entry.dagster_event.step_key: entry.dagster_event.pid
+        for entry in instance.all_logs(run_id)
+        if entry.dagster_event is not None
+        and entry.dagster_event.step_key
+        and entry.dagster_event.event_type_value == "STEP_START"
+        and entry.dagster_event.pid is not None
+    }
 
 
 def main() -> None:
@@ -212,22 +267,19 @@ def main() -> None:
     job = defs.resolve_job_def("bench_week")
     with dg.instance_for_test() as instance, contextlib.ExitStack() as results:
         start = time.perf_counter()
-        step_rss: dict[
-            str, tuple[float, float]
-        ] = {}  # in-process only: the multiprocess steps have their own
-        if args.executor == "multiprocess":
-            cold: Any = results.enter_context(
-                dg.execute_job(  # the location's executor: steps forked, two at a time
-                    dg.reconstructable(week_job),
-                    instance,
-                    run_config=cut_config,
-                    tags={"dagster/partition": WEEK},
+        with RssSampler() as rss:
+            if args.executor == "multiprocess":
+                cold: Any = results.enter_context(
+                    dg.execute_job(  # the location's executor: steps forked, two at a time
+                        dg.reconstructable(week_job),
+                        instance,
+                        run_config=cut_config,
+                        tags={"dagster/partition": WEEK},
+                    )
                 )
-            )
-        else:
-            with RssSampler() as rss:
+            else:
                 cold = job.execute_in_process(partition_key=WEEK, instance=instance, run_config=cut_config)
-            step_rss = rss.per_step(instance, cold.run_id)
+        step_rss = rss.per_step(instance, cold.run_id)
         cold_s = time.perf_counter() - start
         assert cold.success
         steps = _step_seconds(cold)
@@ -306,7 +358,8 @@ def main() -> None:
         f"\nweek {WEEK}: {args.clips} generated clips at {args.size}, {len(clips)} candidates, "
         f"{len(spans)} spans, montage {spans[-1].montage_out_s:.0f} s at {fps} fps\n"
     )
-    print("| step | ours cold s | peak RSS while it ran, MiB | cores busy (machine) |")
+    memory = "peak RSS, MiB (the step's process tree; in-process, this process while it ran)"
+    print(f"| step | ours cold s | {memory} | cores busy (machine) |")
     print("|---|---|---|---|")
     for step, seconds in steps.items():
         peak, cores = (
