@@ -3,8 +3,10 @@
 Ours: every asset of `weekly_montage_job` in one process (analysis fans out to 2 workers), seconds per
 asset, peak memory and how many cores the machine kept busy while each step ran (read from /proc/stat,
 machine-wide: run it on a quiet machine; under 2 on these 2 cores is idle capacity the step leaves).
-Memory per step: in-process, this process while the step ran; under `--executor multiprocess`, the
-step's own process with every process under it (its analysis workers), sampled from /proc.
+Memory per step: in-process, this process's RSS while the step ran; under `--executor multiprocess`,
+the step's own process with every process under it (its analysis workers), as PSS (the pages a forked
+step shares with the fork server counted once), sampled from /proc. The last line adds every process
+of the cold week at once, this one included.
 Warm: the analysis rerun on the same clips (cached by content hash). The floor, in the same run: the
 ffmpeg CLI decoding every candidate clip once (two at a time, one per core) plus rendering every output
 the week made, each from its own EDL (one `-filter_complex` each, same x264 settings): the main cut's
@@ -131,7 +133,8 @@ class RssSampler:
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float, float]] = []  # (unix time, MiB of this process, busy CPU s)
-        self.trees: dict[int, float] = {}  # descendant pid → the most MiB its process tree held at once
+        self.trees: dict[int, float] = {}  # descendant pid → the most MiB (PSS) its process tree held
+        self.whole_peak = 0.0  # the most MiB (PSS) this process and all under it held at once
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -139,11 +142,12 @@ class RssSampler:
         me = os.getpid()
         while not self._stop.wait(0.1):
             children = _children_below(me)
-            rss = {pid: _rss_mib(pid) for pid in children}
-            self.samples.append((time.time(), rss[me], _busy_cpu_s()))
+            pss = {pid: _pss_mib(pid) for pid in children}
+            self.samples.append((time.time(), _rss_mib(me), _busy_cpu_s()))
             for pid in children:
                 if pid != me:
-                    self.trees[pid] = max(self.trees.get(pid, 0.0), _tree_mib(pid, children, rss))
+                    self.trees[pid] = max(self.trees.get(pid, 0.0), _tree_mib(pid, children, pss))
+            self.whole_peak = max(self.whole_peak, _tree_mib(me, children, pss))
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -186,9 +190,22 @@ def _children_below(root: int) -> dict[int, list[int]]:
     return found
 
 
-def _tree_mib(pid: int, children: dict[int, list[int]], rss: dict[int, float]) -> float:
-    """The resident MiB of `pid` and every process under it."""
-    return rss.get(pid, 0.0) + sum(_tree_mib(child, children, rss) for child in children.get(pid, []))
+def _tree_mib(pid: int, children: dict[int, list[int]], mib: dict[int, float]) -> float:
+    """`mib` of `pid` and of every process under it, summed."""
+    return mib.get(pid, 0.0) + sum(_tree_mib(child, children, mib) for child in children.get(pid, []))
+
+
+def _pss_mib(pid: int) -> float:
+    """The process's proportional set size in MiB (pages shared with other processes, such as those a
+    forked step shares with the executor's fork server, counted once over all of them); 0 when it has
+    ended."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def _rss_mib(pid: int) -> float:
@@ -358,7 +375,7 @@ def main() -> None:
         f"\nweek {WEEK}: {args.clips} generated clips at {args.size}, {len(clips)} candidates, "
         f"{len(spans)} spans, montage {spans[-1].montage_out_s:.0f} s at {fps} fps\n"
     )
-    memory = "peak RSS, MiB (the step's process tree; in-process, this process while it ran)"
+    memory = "peak memory, MiB (the step's process tree, PSS; in-process: this process's RSS while it ran)"
     print(f"| step | ours cold s | {memory} | cores busy (machine) |")
     print("|---|---|---|---|")
     for step, seconds in steps.items():
@@ -386,7 +403,10 @@ def main() -> None:
     warm_analysis = warm_steps.get("scene_segments", warm_s)
     speedup = cold_analysis / max(warm_analysis, 1e-3)
     print(f"analysis cold {cold_analysis:.1f} s, warm {warm_analysis:.2f} s: {speedup:.0f}× faster")
-    print(f"peak memory: this process {peak_self:.0f} MB, largest child {peak_children:.0f} MB")
+    print(
+        f"peak memory: this process {peak_self:.0f} MB, largest child {peak_children:.0f} MB; "
+        f"all the cold week's processes at once (PSS, sampled) {rss.whole_peak:.0f} MiB"
+    )
 
 
 def long_copies(
