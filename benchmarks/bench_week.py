@@ -199,20 +199,19 @@ def _pss_mib(pid: int) -> float:
     """The process's proportional set size in MiB (pages shared with other processes, such as those a
     forked step shares with the executor's fork server, counted once over all of them); 0 when it has
     ended."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _proc_mib(pid, "smaps_rollup", "Pss:")
 
 
 def _rss_mib(pid: int) -> float:
     """The process's resident memory in MiB; 0 when it has ended."""
+    return _proc_mib(pid, "status", "VmRSS:")
+
+
+def _proc_mib(pid: int, file: str, field: str) -> float:
+    """A kB figure of /proc/<pid>/<file>, in MiB; 0 when the process has ended."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass

@@ -224,9 +224,23 @@ def _expire_lease(outbox: Outbox, target: PostTarget) -> None:
         )
 
 
-def test_a_long_instagram_poll_keeps_its_lease_and_a_second_worker_backs_off(outbox: Outbox) -> None:
-    outbox.instagram.processing_polls = 3
-    target = outbox.connect(IG, "patient")
+def _take_lease(outbox: Outbox, target: PostTarget) -> None:
+    """As if a second worker had claimed the post, with a fresh lease, during one poll."""
+    with outbox.sessions() as s, s.begin():
+        s.execute(
+            update(SocialPost)
+            .where(SocialPost.connection_id == target.connection_id)
+            .values(claimed_by="worker-2", lease_expires_at=datetime.now(UTC) + timedelta(minutes=15))
+        )
+
+
+@pytest.mark.parametrize("platform", [IG, TT], ids=["instagram", "tiktok"])
+def test_a_long_poll_keeps_its_lease_and_a_second_worker_backs_off(
+    outbox: Outbox, platform: SocialPlatform
+) -> None:
+    fake = outbox.instagram if platform == IG else outbox.tiktok
+    fake.processing_polls = 3
+    target = outbox.connect(platform, "patient")
     second_worker: list[object] = []
 
     def poll() -> None:
@@ -238,24 +252,8 @@ def test_a_long_instagram_poll_keeps_its_lease_and_a_second_worker_backs_off(out
     outbox.run()
     assert len(second_worker) >= 3 and second_worker == [None] * len(second_worker)
     row = outbox.post(target)
-    assert row.state == PostState.PUBLISHED and len(outbox.instagram.posts) == 1
-
-
-def test_a_long_tiktok_poll_keeps_its_lease_and_a_second_worker_backs_off(outbox: Outbox) -> None:
-    outbox.tiktok.processing_polls = 3
-    target = outbox.connect(TT, "patient")
-    second_worker: list[object] = []
-
-    def poll() -> None:
-        with outbox.sessions() as s, s.begin():
-            second_worker.append(claim_next(s, WEEK, "worker-2"))
-        _expire_lease(outbox, target)  # the next poll must renew it before anyone else looks
-
-    outbox.polls.append(poll)
-    outbox.run()
-    assert len(second_worker) >= 3 and second_worker == [None] * len(second_worker)
-    row = outbox.post(target)
-    assert row.state == PostState.PUBLISHED and len(outbox.tiktok.publishes) == 1
+    published = outbox.instagram.posts if platform == IG else list(outbox.tiktok.publishes)
+    assert row.state == PostState.PUBLISHED and len(published) == 1
 
 
 def test_a_tiktok_worker_whose_lease_was_taken_mid_poll_stops_and_leaves_the_post_to_its_holder(
@@ -263,16 +261,7 @@ def test_a_tiktok_worker_whose_lease_was_taken_mid_poll_stops_and_leaves_the_pos
 ) -> None:
     outbox.tiktok.processing_polls = 3
     target = outbox.connect(TT, "contested")
-
-    def taken() -> None:
-        with outbox.sessions() as s, s.begin():
-            s.execute(
-                update(SocialPost)
-                .where(SocialPost.connection_id == target.connection_id)
-                .values(claimed_by="worker-2", lease_expires_at=datetime.now(UTC) + timedelta(minutes=15))
-            )
-
-    outbox.polls.append(taken)
+    outbox.polls.append(lambda: _take_lease(outbox, target))
     outbox.run()
     row = outbox.post(target)
     assert row.claimed_by == "worker-2" and row.state == PostState.PROCESSING  # left to its holder
@@ -285,16 +274,7 @@ def test_a_tiktok_worker_whose_lease_was_taken_mid_poll_stops_and_leaves_the_pos
 
 def test_a_worker_whose_lease_was_taken_stops_before_publishing(outbox: Outbox) -> None:
     target = outbox.connect(IG, "contested")
-
-    def taken() -> None:
-        with outbox.sessions() as s, s.begin():
-            s.execute(
-                update(SocialPost)
-                .where(SocialPost.connection_id == target.connection_id)
-                .values(claimed_by="worker-2", lease_expires_at=datetime.now(UTC) + timedelta(minutes=15))
-            )
-
-    outbox.polls.append(taken)
+    outbox.polls.append(lambda: _take_lease(outbox, target))
     outbox.run()
     assert not outbox.instagram.posts
     assert not [r for r in outbox.instagram.requests_log if r[1].endswith("/media_publish")]
