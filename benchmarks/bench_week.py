@@ -25,7 +25,8 @@ cut's own pass) and its own mix and master.
 
 `--executor multiprocess` runs the week as the schedule does: the code location's own executor (steps
 forked from a preloaded server, two at a time), so steps without a dependency between them overlap
-(`soundtrack` beside the render); the default runs every step in this process, one after another.
+(`soundtrack` beside the render; `--cores-filled-at-once 1` keeps those two apart); the default runs
+every step in this process, one after another.
     python benchmarks/bench_week.py --clips 8 --size 640x360 --duration 30 --short 15 \
         --long-min 45 --long-gain 20 --render-scale 0.333 --no-floor
 """
@@ -78,6 +79,14 @@ def week_defs() -> dg.Definitions:
     # Weekly: Dagster takes the partitioning from the selected assets.
     week = dg.define_asset_job("bench_week", selection=dg.AssetSelection.all())
     return dg.Definitions.merge(build_definitions(dict(os.environ)), dg.Definitions(jobs=[week]))
+
+
+def _executor_config(cores_filled_at_once: int | None) -> dict[str, Any]:
+    """The run config's executor part: the location's multiprocess executor, as configured by default
+    or with `cores_filled_at_once` (steps tagged as filling the cores, at once)."""
+    if cores_filled_at_once is None:
+        return {}
+    return {"execution": {"config": {"cores_filled_at_once": cores_filled_at_once}}}
 
 
 def week_job() -> dg.JobDefinition:
@@ -255,6 +264,11 @@ def main() -> None:
         default="in_process",
         help="in_process: each step in turn here; multiprocess: the code location's executor",
     )
+    parser.add_argument(
+        "--cores-filled-at-once",
+        type=int,
+        help="multiprocess: the executor's cores_filled_at_once (1: the soundtrack not beside the render)",
+    )
     args = parser.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="bench-week-"))
@@ -289,7 +303,7 @@ def main() -> None:
                     dg.execute_job(  # the location's executor: steps forked, two at a time
                         dg.reconstructable(week_job),
                         instance,
-                        run_config=cut_config,
+                        run_config={**cut_config, **_executor_config(args.cores_filled_at_once)},
                         tags={"dagster/partition": WEEK},
                     )
                 )

@@ -37,7 +37,14 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from montage_pipeline.defs.code_location import build_definitions
-from montage_pipeline.defs.executors import RENDER_POOL, STEP_PRELOAD, render_pool_ops
+from montage_pipeline.defs.executors import (
+    FILLS_CORES,
+    FILLS_CORES_TAG,
+    RENDER_POOL,
+    STEP_PRELOAD,
+    local_executor,
+    render_pool_ops,
+)
 from montage_pipeline.settings import DAGSTER_INSTANCE_VARS, ENV_VARS, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -391,6 +398,69 @@ def test_local_steps_fork_from_a_server_that_imported_the_code_location_once(tmp
     assert config["max_concurrent"] == 2
     preload = config["start_method"]["forkserver"]["preload_modules"]
     assert preload == STEP_PRELOAD and all(importlib.util.find_spec(m) for m in preload)
+
+
+@dg.op(tags=FILLS_CORES)
+def _fills_cores_a() -> None:
+    time.sleep(2)
+
+
+@dg.op(tags=FILLS_CORES)
+def _fills_cores_b() -> None:
+    time.sleep(2)
+
+
+@dg.op
+def _light() -> None:
+    time.sleep(2)
+
+
+@dg.job(executor_def=local_executor)
+def _three_independent_steps() -> None:
+    _fills_cores_a()
+    _fills_cores_b()
+    _light()
+
+
+def _step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    """Each step's (start, end) time from the run's event log."""
+    starts: dict[str, float] = {}
+    windows: dict[str, tuple[float, float]] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or record.step_key is None:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            starts[record.step_key] = record.timestamp
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            windows[record.step_key] = (starts[record.step_key], record.timestamp)
+    return windows
+
+
+def test_the_local_executor_runs_one_core_filling_step_at_a_time_beside_lighter_ones() -> None:
+    """The render and the soundtrack each fill the cores (`FILLS_CORES`): with `cores_filled_at_once: 1`
+    the local executor starts the second only when the first has ended, while a step without the tag
+    still runs beside either. Checked on a real multiprocess run (steps forked from the preloaded
+    server)."""
+    defs = build_definitions({})
+    assert defs.resolve_job_def("weekly_montage_job").executor_def.name == "multiprocess"
+    tagged = {
+        node.name
+        for node in defs.resolve_job_def("__ASSET_JOB").graph.node_defs
+        if node.tags.get(FILLS_CORES_TAG) == "true"
+    }
+    assert tagged == {"montage_renders", "soundtrack"}
+    with dg.instance_for_test() as instance:
+        config = {"execution": {"config": {"max_concurrent": 3, "cores_filled_at_once": 1}}}
+        with dg.execute_job(
+            dg.reconstructable(_three_independent_steps), instance, run_config=config
+        ) as result:
+            assert result.success
+            windows = _step_windows(instance, result.run_id)
+    a, b, light = (windows[k] for k in ("_fills_cores_a", "_fills_cores_b", "_light"))
+    first, second = sorted([a, b])
+    assert second[0] >= first[1], windows  # the second core-filling step waited for the first
+    assert light[0] < first[1] and first[0] < light[1], windows  # the light one ran beside the first
 
 
 # --- Dockerfile ----------------------------------------------------------------------------------------

@@ -98,10 +98,28 @@ def render_pool_ops(defs: dg.Definitions) -> set[str]:
 # What the step processes' server imports before it forks them: the whole code location.
 STEP_PRELOAD = ["montage_pipeline.definitions"]
 
+# The op tag of a step that keeps a machine's cores busy by itself (the render's encoders, a soundtrack's
+# mixes and AAC encodes). By default the local executor runs them side by side like any other steps; a
+# run config `cores_filled_at_once: 1` runs one at a time, which trades wall time for memory on a small
+# machine. Measured on 2 cores (README, "The whole week"): the machine's peak over all the week's
+# processes 1359 → 1188 MiB, the 10-clip 1080p week 280 → 258 s, but the demo week's render and
+# soundtrack 6:35 → 7:29 (its render, from 720p uploads, leaves room for the soundtrack). Celery and
+# Kubernetes give each step a worker or pod of its own, so the tag means nothing there.
+FILLS_CORES_TAG = "montage/fills_cores"
+FILLS_CORES = {FILLS_CORES_TAG: "true"}
+
 
 def _forkserver(config: dict[str, Any]) -> dict[str, Any]:
-    """The multiprocess executor's config with steps forked from a preloaded server."""
-    return {**config, "start_method": {"forkserver": {"preload_modules": STEP_PRELOAD}}}
+    """The multiprocess executor's config: steps forked from a preloaded server, and at most
+    `cores_filled_at_once` steps tagged `FILLS_CORES` at a time when the run sets it."""
+    config = dict(config)
+    filled = config.pop("cores_filled_at_once", None)
+    limits = [{"key": FILLS_CORES_TAG, "value": "true", "limit": filled}] if filled else []
+    return {
+        **config,
+        "start_method": {"forkserver": {"preload_modules": STEP_PRELOAD}},
+        "tag_concurrency_limits": limits,
+    }
 
 
 local_executor = dg.multiprocess_executor.configured(
@@ -110,6 +128,12 @@ local_executor = dg.multiprocess_executor.configured(
     config_schema={
         "max_concurrent": dg.Field(
             int, is_required=False, description="Steps at once (default: one per CPU; 0 for no limit)."
+        ),
+        "cores_filled_at_once": dg.Field(
+            int,
+            is_required=False,
+            description="Steps that fill the cores by themselves (the render, the soundtrack) at once "
+            "(default: no limit; 1 bounds the week's memory on a small machine).",
         ),
     },
 )

@@ -14,6 +14,7 @@ import dagster as dg
 
 from montage_pipeline.defs.assets.ui import image_markdown
 from montage_pipeline.defs.catalog import OWNERS, stage_tags
+from montage_pipeline.defs.executors import FILLS_CORES
 from montage_pipeline.defs.io_managers.media_io_manager import OPTIONAL_INPUT, MediaBundle, MediaFile
 from montage_pipeline.defs.location_settings import settings_metadata
 from montage_pipeline.defs.partitions import weekly_partitions
@@ -62,6 +63,9 @@ CUTS = ("main", "short", "long")
     code_version=MIX_VERSION,
     owners=OWNERS,
     tags=stage_tags("audio", "media"),
+    # Its cuts' mixes and AAC encodes fill the cores: a local run may keep it from running beside the
+    # render (`executors.FILLS_CORES_TAG`, executor config `cores_filled_at_once`).
+    op_tags=FILLS_CORES,
     io_manager_key="media_io_manager",
     deps=["short_highlights", "long_highlights"],  # their spans: read from the media store
     description="Each cut's soundtrack (music on the beat grid + game audio, -14 LUFS), encoded for every "

@@ -26,6 +26,7 @@ from montage_pipeline.defs.assets.render_common import (
     render_inputs,
     report_week,
 )
+from montage_pipeline.defs.executors import FILLS_CORES
 from montage_pipeline.defs.io_managers.media_io_manager import MediaBundle
 from montage_pipeline.defs.location_settings import settings as location_settings
 from montage_pipeline.defs.partitions import weekly_partitions
@@ -44,6 +45,7 @@ def single_step_montage_renders() -> dg.AssetsDefinition:
         group_name="montage",
         can_subset=True,
         pool="render",
+        op_tags=FILLS_CORES,  # `cores_filled_at_once` counts it (executors.py)
         outs=asset_outs(),
         deps=list(CUT_EDL_ASSETS),
         check_specs=check_specs(),
