@@ -103,18 +103,12 @@ def _step_seconds(result: Any) -> dict[str, float]:
 
 
 def _step_windows(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, float, float]]:
-    """(step, start, end) of every step of the run that ended, from its event log (Unix times)."""
-    starts: dict[str, float] = {}
-    windows: list[tuple[str, float, float]] = []
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or not event.step_key:
-            continue
-        if event.event_type_value == "STEP_START":
-            starts[event.step_key] = entry.timestamp
-        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
-            windows.append((event.step_key, starts[event.step_key], entry.timestamp))
-    return windows
+    """(step, start, end) of every step of the run that ended (Unix times), as Dagster's UI reads them."""
+    return [
+        (stats.step_key, stats.start_time, stats.end_time)
+        for stats in instance.get_run_step_stats(run_id)
+        if stats.start_time is not None and stats.end_time is not None
+    ]
 
 
 def _steps_running_s(instance: dg.DagsterInstance, run_id: str) -> float:
@@ -138,7 +132,12 @@ class RssSampler:
     peak, and which leaves cores idle (the analysis workers are other processes, so the CPU is read
     machine-wide: run it on a quiet machine). Memory is sampled for this process and for every process
     under it, so that under the multiprocess executor each step's own process (and its analysis workers)
-    is measured too."""
+    is measured too. The proportional set size is read every PSS_EVERY-th sample only: reading a
+    process's /proc/<pid>/smaps_rollup walks all its mappings under the lock its threads' page faults
+    and mmap calls take, which cost the render ~3 % of its time at every sample (`RssSampler` on a
+    render, on and off); a step's memory stays at its peak for seconds, so 0.5 s still catches it."""
+
+    PSS_EVERY = 5
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float, float]] = []  # (unix time, MiB of this process, busy CPU s)
@@ -149,10 +148,14 @@ class RssSampler:
 
     def _run(self) -> None:
         me = os.getpid()
+        tick = 0
         while not self._stop.wait(0.1):
+            tick += 1
+            self.samples.append((time.time(), _rss_mib(me), _busy_cpu_s()))
+            if tick % self.PSS_EVERY:
+                continue
             children = _children_below(me)
             pss = {pid: _pss_mib(pid) for pid in children}
-            self.samples.append((time.time(), _rss_mib(me), _busy_cpu_s()))
             for pid in children:
                 if pid != me:
                     self.trees[pid] = max(self.trees.get(pid, 0.0), _tree_mib(pid, children, pss))
@@ -166,19 +169,22 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
-    def per_step(self, instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    def per_step(self, instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float | None, float]]:
         """Each step's peak memory and the cores the machine kept busy on average while it ran. A step
-        run in a process of its own (the multiprocess executor) is measured as that process's tree; one
-        run here, as this process while it ran (steps run one after another in-process)."""
+        run in a process of its own (the multiprocess executor) is measured as that process's tree (None
+        if it ended before its PSS was read); one run here, as this process while it ran (steps run one
+        after another in-process)."""
         pids = _step_pids(instance, run_id)
-        peaks: dict[str, tuple[float, float]] = {}
+        me = os.getpid()
+        peaks: dict[str, tuple[float | None, float]] = {}
         for step, begin, end in _step_windows(instance, run_id):
             window = [(t, mib, cpu) for t, mib, cpu in self.samples if begin <= t <= end]
             if len(window) < 2:
                 continue
             cores = (window[-1][2] - window[0][2]) / max(window[-1][0] - window[0][0], 1e-3)
-            own = self.trees.get(pids.get(step, -1))
-            peaks[step] = (own if own is not None else max(mib for _, mib, _ in window), cores)
+            pid = pids.get(step, me)
+            peak = max(mib for _, mib, _ in window) if pid == me else self.trees.get(pid)
+            peaks[step] = (peak, cores)
         return peaks
 
 
@@ -392,9 +398,9 @@ def main() -> None:
     print(f"| step | ours cold s | {memory} | cores busy (machine) |")
     print("|---|---|---|---|")
     for step, seconds in steps.items():
-        peak, cores = (
-            (f"{step_rss[step][0]:.0f}", f"{step_rss[step][1]:.2f}") if step in step_rss else ("", "")
-        )
+        peak_mib, cores_busy = step_rss.get(step, (None, None))
+        peak = f"{peak_mib:.0f}" if peak_mib is not None else ""
+        cores = f"{cores_busy:.2f}" if cores_busy is not None else ""
         print(f"| {step} | {seconds:.1f} | {peak} | {cores} |")
     # Wall time with no step running (the steps' own seconds overlap under the multiprocess executor).
     print(f"| between and around the steps (Dagster's own work) | {cold_s - steps_running_s:.1f} | | |")

@@ -101,10 +101,9 @@ STEP_PRELOAD = ["montage_pipeline.definitions"]
 # The op tag of a step that keeps a machine's cores busy by itself (the render's encoders, a soundtrack's
 # mixes and AAC encodes). By default the local executor runs them side by side like any other steps; a
 # run config `cores_filled_at_once: 1` runs one at a time, which trades wall time for memory on a small
-# machine. Measured on 2 cores (README, "The whole week"): the machine's peak over all the week's
-# processes 1359 → 1188 MiB, the 10-clip 1080p week 280 → 258 s, but the demo week's render and
-# soundtrack 6:35 → 7:29 (its render, from 720p uploads, leaves room for the soundtrack). Celery and
-# Kubernetes give each step a worker or pod of its own, so the tag means nothing there.
+# machine: less memory at once, and sometimes less time too, sometimes more (a render of 720p uploads
+# leaves room for the soundtrack beside it); the figures are in the README, "The whole week". Celery
+# and Kubernetes give each step a worker or pod of its own, so the tag means nothing there.
 FILLS_CORES_TAG = "montage/fills_cores"
 FILLS_CORES = {FILLS_CORES_TAG: "true"}
 

@@ -174,8 +174,20 @@ def encoder_threads(encoders: int) -> int:
     shared out, at least one. Each encoder also runs on a thread of its own (`_Encoder`), so two or more
     single-threaded encoders already fill two cores, without frame threading's extra memory (about 50 MB
     per encoder at 1080p) and its less efficient use of the CPU."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, encoders))
+    return max(1, _cores() // max(1, encoders))
+
+
+def decoder_threads(encoders: int) -> int:
+    """The source decoder's threads when `encoders` encode at once: one when the encoders already fill
+    the cores (more decoder threads then only queue for the same cores, and FFmpeg's frame threads each
+    hold frames of their own: 20 MB less at 1080p for no loss of speed, `benchmarks/bench_render.py`),
+    else 0 (FFmpeg decides)."""
+    return 1 if encoders >= _cores() else 0
+
+
+def _cores() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class _Encoder:
@@ -185,7 +197,9 @@ class _Encoder:
     fed through a short queue, so the outputs encode side by side while the render decodes and filters
     the next frames. `threads`: libx264's own threads (0: libx264 decides)."""
 
-    QUEUE_FRAMES = 8  # at most this many pictures wait per encoder (about 3 MB each at 1080p)
+    # At most this many pictures wait per encoder (about 3 MB each at 1080p). Four keep the encoders as
+    # busy as eight did (three 1080p outputs on two cores: the same seconds) for 40 MB less.
+    QUEUE_FRAMES = 4
 
     def __init__(
         self,
@@ -435,11 +449,13 @@ class _SpanGraph:
                 return
 
 
-def _decode_span(span: RenderSpan) -> Generator[tuple[float, av.VideoFrame], None, None]:
-    """(source time, frame) from the keyframe before the in-point up to the out-point."""
+def _decode_span(span: RenderSpan, threads: int = 0) -> Generator[tuple[float, av.VideoFrame], None, None]:
+    """(source time, frame) from the keyframe before the in-point up to the out-point, decoded on
+    `threads` threads (0: FFmpeg decides)."""
     with av.open(str(span.source_path)) as container:
         video = container.streams.video[0]
         video.thread_type = "AUTO"
+        video.thread_count = threads
         assert video.time_base is not None
         start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
         container.seek(int((start + span.source_in_s) / video.time_base), stream=video, backward=True)
@@ -572,7 +588,7 @@ def _span_frames(
     graphs: list[_SpanGraph] = []
     rider_graphs: list[_SpanGraph] = []
     current: av.VideoFrame | None = None
-    frames = _decode_span(span)
+    frames = _decode_span(span, decoder_threads(len(outputs) + (len(rider[1]) if rider else 0)))
     try:
         pending: tuple[float, av.VideoFrame] | None = next(frames, None)
         for k in range(first_k, last_k):
