@@ -134,8 +134,8 @@ class RssSampler:
     under it, so that under the multiprocess executor each step's own process (and its analysis workers)
     is measured too. The proportional set size is read every PSS_EVERY-th sample only: reading a
     process's /proc/<pid>/smaps_rollup walks all its mappings under the lock its threads' page faults
-    and mmap calls take, which cost the render ~3 % of its time at every sample (`RssSampler` on a
-    render, on and off); a step's memory stays at its peak for seconds, so 0.5 s still catches it."""
+    and mmap calls take: read every 100 ms it cost a render ~3 % of its time (the same render with the
+    sampler on and off); a step's memory stays near its peak for seconds, so 0.5 s still catches it."""
 
     PSS_EVERY = 5
 
