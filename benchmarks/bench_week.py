@@ -23,6 +23,9 @@ cut's own pass) and its own mix and master.
     python benchmarks/bench_week.py --clips 10
     python benchmarks/bench_week.py --clips 10 --executor multiprocess --no-cut-rows
 
+The week is built in a temporary folder, removed at the end (0.5–1.6 GB of clips and renders) unless
+`--keep`.
+
 `--executor multiprocess` runs the week as the schedule does: the code location's own executor (steps
 forked from a preloaded server, two at a time), so steps without a dependency between them overlap
 (`soundtrack` beside the render; `--cores-filled-at-once 1` keeps those two apart); the default runs
@@ -39,6 +42,7 @@ import dataclasses
 import functools
 import os
 import resource
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -275,9 +279,21 @@ def main() -> None:
         type=int,
         help="multiprocess: the executor's cores_filled_at_once (1: the soundtrack not beside the render)",
     )
+    parser.add_argument("--keep", action="store_true", help="keep the week's files (a temporary folder)")
     args = parser.parse_args()
-    w, h = (int(v) for v in args.size.split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="bench-week-"))
+    try:
+        run_week(args, workdir)
+    finally:
+        if args.keep:
+            print(f"the week's files: {workdir}")
+        else:  # 0.5–1.6 GB of clips, renders and floor outputs per run
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_week(args: argparse.Namespace, workdir: Path) -> None:
+    """Seed, build and measure the week in `workdir`, then print the tables."""
+    w, h = (int(v) for v in args.size.split("x"))
     # The code location reads only this mapping (settings.py): the target length must be in it.
     env = {
         "MONTAGE_HOME": str(workdir / "montage"),
