@@ -25,6 +25,7 @@ from typing import Any
 import dagster as dg
 from dagster_celery import celery_executor
 
+from montage_pipeline.media import LAZY_LIBRARIES
 from montage_pipeline.settings import DEFAULT_CELERY_BROKER, ExecutorSettings
 
 # A step whose worker dies is not lost: the broker hands its task to another worker, because a task
@@ -95,8 +96,9 @@ def render_pool_ops(defs: dg.Definitions) -> set[str]:
     return {name for name, found in pools.items() if RENDER_POOL in found}
 
 
-# What the step processes' server imports before it forks them: the whole code location.
-STEP_PRELOAD = ["montage_pipeline.definitions"]
+# What the step processes' server imports before it forks them: the whole code location, and the media
+# libraries that the code location leaves to the functions that use them (`media.LAZY_LIBRARIES`).
+STEP_PRELOAD = ["montage_pipeline.definitions", *LAZY_LIBRARIES]
 
 # The op tag of a step that keeps a machine's cores busy by itself (the render's encoders, a soundtrack's
 # mixes and AAC encodes). By default the local executor runs them side by side like any other steps; a

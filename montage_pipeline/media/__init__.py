@@ -1,0 +1,8 @@
+"""Decoding, encoding, muxing and measuring media with PyAV, numpy, OpenCV, SciPy and PySceneDetect."""
+
+# In every module the code location loads, OpenCV, SciPy and PySceneDetect are imported inside the
+# functions that use them: Dagster's processes that only load the code location (the run worker, the
+# code server, the daemon, the webserver) then do without them, 330 -> 200 MB each. The step processes'
+# fork server imports them once before it forks the steps (`defs/executors.py`), so no step pays for
+# them. `test_dagster_boundary.py` holds the code location to it.
+LAZY_LIBRARIES = ("cv2", "scipy.ndimage", "scipy.signal", "scenedetect")

@@ -29,9 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import av
-import cv2
 import numpy as np
-from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +190,8 @@ def area_resize(plane: np.ndarray, w: int, h: int) -> np.ndarray:
     1080p and 7× at 720p than one pass. Averages of whole blocks compose, so the result differs from one
     pass only by the rounding in between (at most one level); other ratios take the one pass.
     """
+    import cv2  # see media.LAZY_LIBRARIES
+
     rows, cols = plane.shape[:2]
     if cols % (2 * w) == 0 and rows % (2 * h) == 0:
         plane = cv2.resize(plane, (cols // 2, rows // 2), interpolation=cv2.INTER_AREA)
@@ -206,6 +206,8 @@ def _small_frame(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, np.n
     For 4:2:0 sources the planes are area-averaged straight from the decoder's buffers and converted to
     BGR only at the small size: 1.4× faster than a full-size swscale conversion (measured at 1080p).
     """
+    import cv2  # see media.LAZY_LIBRARIES
+
     if frame.format.name in PLANAR_420 and w % 2 == 0 and h % 2 == 0:
         y, u, v = (plane_view(p) for p in frame.planes)
         ys = area_resize(y, w, h)
@@ -273,13 +275,16 @@ class _CutTracker:
     """The scene detector fed frame by frame: the cuts it reports and its score at each frame."""
 
     def __init__(self, detector: str, fps: float) -> None:
+        from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode  # media.LAZY_LIBRARIES
+
         self.detector = AdaptiveDetector() if detector == "adaptive" else ContentDetector()
+        self.timecode = FrameTimecode
         self.fps = fps
         self.cuts: list[float] = []
         self.scores: dict[float, float] = {}
 
     def add(self, t: float, bgr: np.ndarray) -> None:
-        for cut in self.detector.process_frame(FrameTimecode(t, self.fps), bgr):
+        for cut in self.detector.process_frame(self.timecode(t, self.fps), bgr):
             self.cuts.append(cut.seconds)
         score = getattr(self.detector, "_frame_score", None)
         if score is not None:

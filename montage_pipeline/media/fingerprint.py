@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 HASH_SIZE = 32  # the frame is reduced to 32×32 gray; the 8×8 lowest DCT frequencies make the hash
@@ -60,6 +59,8 @@ class VisualFingerprint:
 
 
 def phash(gray: np.ndarray, size: int = HASH_SIZE, freqs: int = 8) -> int:
+    import cv2  # see media.LAZY_LIBRARIES
+
     small = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
     dct = cv2.dct(small)[:freqs, :freqs]
     bits = (dct > np.median(dct[1:].ravel())).ravel()  # median without the DC row: robust to brightness

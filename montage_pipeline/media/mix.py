@@ -26,8 +26,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
 
 from montage_pipeline.media.loudness import (
     SILENT_DB,
@@ -159,6 +157,8 @@ def duck_gain(
     The level is followed every millisecond (a 20 ms moving average sampled every 48 samples), worked
     out a block at a time, so only the gain itself is a whole-track array.
     """
+    from scipy.ndimage import uniform_filter1d  # see media.LAZY_LIBRARIES
+
     n = game.shape[1]
     step = RATE // 1000
     window = int(0.02 * RATE)
@@ -238,6 +238,8 @@ def _true_peak_envelope(pcm: np.ndarray) -> np.ndarray:
     the 247 s long cut). Each block is resampled with `OVERSAMPLE_MARGIN` neighbours on either side,
     more than the interpolation filter reaches, so every point is what the whole-track pass gives.
     """
+    from scipy.signal import resample_poly  # see media.LAZY_LIBRARIES
+
     n = pcm.shape[1]
     envelope = np.empty(n, dtype=np.float32)
     for a, b, lo, hi in _blocks(n, OVERSAMPLE_MARGIN):
@@ -251,6 +253,8 @@ def _limiter_gain(envelope: np.ndarray, ceiling_dbtp: float, scale: float = 1.0)
     """Look-ahead gain that holds `envelope` × `scale` under the ceiling: the minimum needed within ±5 ms
     of each sample, smoothed (no clicks) by a moving average no wider than that window, so it stays at
     or under what every peak needs."""
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d  # see media.LAZY_LIBRARIES
+
     ceiling = 10 ** (ceiling_dbtp / 20)
     look = int(0.005 * RATE)
     # One mono array, worked in place (SciPy's 1-D filters read each line into a buffer first).

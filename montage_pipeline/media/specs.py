@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from montage_pipeline.media.analysis import plane_view
@@ -127,6 +126,8 @@ def _small_luma(frame: av.VideoFrame) -> np.ndarray:
     A whole factor keeps OpenCV on its fast block-average path (0.6 ms for a 1080p frame in either
     orientation, against 3 ms for a fractional one), so the encoder can afford it on every sample.
     """
+    import cv2  # see media.LAZY_LIBRARIES
+
     k = max(1, min(frame.width, frame.height) // SMALL_SIDE)
     size = (max(2, frame.width // k), max(2, frame.height // k))
     if frame.format.name in ("yuv420p", "yuvj420p"):
