@@ -14,7 +14,6 @@ import ast
 import json
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -136,16 +135,22 @@ def test_packages_import_only_the_layers_below() -> None:
     assert offenders == [], "a lower layer imports a higher one:\n" + "\n".join(offenders)
 
 
-# Run in a fresh interpreter: records which Dagster modules an import loaded, and the chain of
-# montage_pipeline modules that was importing when the first one was asked for.
+# Run in a fresh interpreter: imports the modules named in turn, and for each records which Dagster
+# modules its import loaded and the chain of montage_pipeline modules that was importing when the first
+# one was asked for. It stops after the first module that loads Dagster (any later one would find
+# Dagster already there); `_probe` starts a new interpreter for the rest. A clean package costs one
+# interpreter start and one import of the media libraries instead of one per module.
 _PROBE = """
 import importlib, json, sys
+
+def is_dagster(name):
+    top = name.split(".", maxsplit=1)[0]
+    return top == "dagster" or top.startswith("dagster_")
 
 class Watch:
     chain = None
     def find_spec(self, name, path=None, target=None):
-        top = name.split(".", maxsplit=1)[0]
-        if Watch.chain is None and (top == "dagster" or top.startswith("dagster_")):
+        if Watch.chain is None and is_dagster(name):
             frame, chain = sys._getframe(1), []
             while frame is not None:
                 caller = frame.f_globals.get("__name__", "")
@@ -156,22 +161,37 @@ class Watch:
         return None
 
 sys.meta_path.insert(0, Watch())
-importlib.import_module(sys.argv[1])
-loaded = sorted(m for m in sys.modules if m.split(".")[0] == "dagster" or m.startswith("dagster_"))
-print(json.dumps({"loaded": loaded[:5], "chain": Watch.chain}))
+for module in sys.argv[1:]:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        print(json.dumps({"module": module, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        continue
+    loaded = sorted(m for m in sys.modules if is_dagster(m))
+    print(json.dumps({"module": module, "loaded": loaded[:5], "chain": Watch.chain}), flush=True)
+    if loaded:
+        break
 """
 
 
-def _probe(module: str) -> tuple[str, str | None]:
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE, module], capture_output=True, text=True, timeout=300, check=False
-    )
-    if done.returncode != 0:
-        return module, f"import failed: {done.stderr.strip().splitlines()[-1:]}"
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    if not seen["loaded"]:
-        return module, None
-    return module, "loads Dagster: " + " -> ".join(seen["chain"] or seen["loaded"])
+def _probe(*modules: str) -> dict[str, str | None]:
+    """Each module's problem (None: importing it loads no Dagster), as in an interpreter of its own."""
+    problems: dict[str, str | None] = {}
+    while rest := [m for m in modules if m not in problems]:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, *rest], capture_output=True, text=True, timeout=600, check=False
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"module"')]
+        assert reports, f"the probe reported nothing: {done.stdout[-2000:]}"
+        for seen in reports:
+            if "error" in seen:
+                problems[seen["module"]] = f"import failed: {seen['error']}"
+            elif seen["loaded"]:
+                problems[seen["module"]] = "loads Dagster: " + " -> ".join(seen["chain"] or seen["loaded"])
+            else:
+                problems[seen["module"]] = None
+    return problems
 
 
 @pytest.mark.slow
@@ -181,14 +201,33 @@ def test_importing_any_module_outside_defs_loads_no_dagster() -> None:
         for name, _ in OUTSIDE_DEFS
         if name != CODE_LOCATION and not any(_within(name, n) for n in NOT_IMPORTABLE)
     ]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(_probe, modules))
-    offenders = [f"{module} {problem}" for module, problem in results if problem]
+    offenders = [f"{module} {problem}" for module, problem in _probe(*modules).items() if problem]
     assert offenders == [], "\n".join(offenders)
 
 
 @pytest.mark.slow
 def test_the_probe_names_the_chain_that_loads_dagster() -> None:
-    """The probe itself works: the code location does load Dagster, through defs/."""
-    _, problem = _probe(CODE_LOCATION)
-    assert problem is not None and problem.startswith(f"loads Dagster: {CODE_LOCATION} -> {DEFS}"), problem
+    """The probe itself works: the code location does load Dagster, through defs/, and the modules
+    named after it are each judged in a new interpreter, clean or not."""
+    executors = f"{DEFS}.executors"
+    problems = _probe(CODE_LOCATION, "montage_pipeline.weeks", executors)
+    code_location = problems[CODE_LOCATION]
+    assert code_location is not None and code_location.startswith(f"loads Dagster: {CODE_LOCATION} -> {DEFS}")
+    assert problems["montage_pipeline.weeks"] is None
+    assert problems[executors] == f"loads Dagster: {executors} -> dagster", problems[executors]
+
+
+@pytest.mark.slow
+def test_the_code_location_leaves_the_lazy_media_libraries_to_the_steps() -> None:
+    """Loading the code location (what the run worker, the code server and the daemon do) imports no
+    OpenCV, SciPy or PySceneDetect: ~130 MB a process that never decodes a frame (media/__init__.py)."""
+    from montage_pipeline.media import LAZY_LIBRARIES
+
+    probe = (
+        "import json, sys, montage_pipeline.definitions; "
+        f"print(json.dumps([m for m in {list(LAZY_LIBRARIES)!r} if m.split('.')[0] in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
