@@ -6,7 +6,9 @@ machine-wide: run it on a quiet machine; under 2 on these 2 cores is idle capaci
 Memory per step: in-process, this process's RSS while the step ran; under `--executor multiprocess`,
 the step's own process with every process under it (its analysis workers), as PSS (the pages a forked
 step shares with the fork server counted once), sampled from /proc. The last line adds every process
-of the cold week at once, this one included.
+of the cold week at once: in-process, this one; under `--executor multiprocess`, the process that runs
+the week (a fresh interpreter that imports what Dagster's run worker imports, `week_location.py`), the
+fork server and the steps, this harness not counted.
 Warm: the analysis rerun on the same clips (cached by content hash). The floor, in the same run: the
 ffmpeg CLI decoding every candidate clip once (two at a time, one per core) plus rendering every output
 the week made, each from its own EDL (one `-filter_complex` each, same x264 settings): the main cut's
@@ -37,13 +39,14 @@ every step in this process, one after another.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import functools
+import json
 import os
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -54,6 +57,7 @@ import dagster as dg
 from _common import ffmpeg, markdown_table, run_parallel, timed
 from bench_render import cli_command, similarity
 from sqlalchemy.orm import Session
+from week_location import WEEK, week_defs
 
 from montage_pipeline.highlights.cuts import load_cut
 from montage_pipeline.highlights.prepared_soundtrack import MixSettings, finish_cut, mix_maker
@@ -73,17 +77,6 @@ from montage_pipeline.platform.migrate import upgrade
 from montage_pipeline.platform.seed_demo import seed_demo
 from montage_pipeline.storage.media_store import LocalMediaStore
 
-WEEK = "2025-01-27"
-
-
-def week_defs() -> dg.Definitions:
-    """The code location this process's environment configures, with a job of every asset."""
-    from montage_pipeline.defs.code_location import build_definitions
-
-    # Weekly: Dagster takes the partitioning from the selected assets.
-    week = dg.define_asset_job("bench_week", selection=dg.AssetSelection.all())
-    return dg.Definitions.merge(build_definitions(dict(os.environ)), dg.Definitions(jobs=[week]))
-
 
 def _executor_config(cores_filled_at_once: int | None) -> dict[str, Any]:
     """The run config's executor part: the location's multiprocess executor, as configured by default
@@ -93,17 +86,41 @@ def _executor_config(cores_filled_at_once: int | None) -> dict[str, Any]:
     return {"execution": {"config": {"cores_filled_at_once": cores_filled_at_once}}}
 
 
-def week_job() -> dg.JobDefinition:
-    return week_defs().resolve_job_def("bench_week")
+def _step_events(instance: dg.DagsterInstance, run_id: str) -> list[Any]:
+    """The run's step events (DagsterEvent), read from the event log once."""
+    return [
+        entry.dagster_event
+        for entry in instance.all_logs(run_id)
+        if entry.dagster_event is not None and entry.dagster_event.step_key
+    ]
 
 
-def _step_seconds(result: Any) -> dict[str, float]:
-    """Each step's own duration, as Dagster recorded it."""
+def _step_seconds(events: list[Any]) -> dict[str, float]:
+    """Each step's own duration, as Dagster recorded it, in the order the steps ended."""
     return {
-        e.step_key: float(e.event_specific_data.duration_ms or 0) / 1000
-        for e in result.all_events
-        if e.event_type_value == "STEP_SUCCESS" and e.step_key
+        event.step_key: float(event.step_success_data.duration_ms or 0) / 1000
+        for event in events
+        if event.event_type_value == "STEP_SUCCESS"
     }
+
+
+def _launch_week(run_config: dict[str, Any]) -> str:
+    """Run the cold week in a fresh process, as Dagster's run worker would (`week_location.py`), and
+    return its run id: the harness's own imports (the clip generator's OpenCV and SciPy) stay out of the
+    week's processes."""
+    here = Path(__file__).resolve().parent
+    path = os.pathsep.join(filter(None, [str(here), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    done = subprocess.run(
+        [sys.executable, str(here / "week_location.py"), json.dumps(run_config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["success"], f"the week's run {report['run_id']} failed"
+    return str(report["run_id"])
 
 
 def _step_windows(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, float, float]]:
@@ -147,6 +164,7 @@ class RssSampler:
         self.samples: list[tuple[float, float, float]] = []  # (unix time, MiB of this process, busy CPU s)
         self.trees: dict[int, float] = {}  # descendant pid → the most MiB (PSS) its process tree held
         self.whole_peak = 0.0  # the most MiB (PSS) this process and all under it held at once
+        self.below_peak = 0.0  # the same without this process: a week launched in a process of its own
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -163,7 +181,9 @@ class RssSampler:
             for pid in children:
                 if pid != me:
                     self.trees[pid] = max(self.trees.get(pid, 0.0), _tree_mib(pid, children, pss))
-            self.whole_peak = max(self.whole_peak, _tree_mib(me, children, pss))
+            whole = _tree_mib(me, children, pss)
+            self.whole_peak = max(self.whole_peak, whole)
+            self.below_peak = max(self.below_peak, whole - pss.get(me, 0.0))
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -173,12 +193,14 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
-    def per_step(self, instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float | None, float]]:
+    def per_step(
+        self, instance: dg.DagsterInstance, run_id: str, events: list[Any]
+    ) -> dict[str, tuple[float | None, float]]:
         """Each step's peak memory and the cores the machine kept busy on average while it ran. A step
         run in a process of its own (the multiprocess executor) is measured as that process's tree (None
         if it ended before its PSS was read); one run here, as this process while it ran (steps run one
         after another in-process)."""
-        pids = _step_pids(instance, run_id)
+        pids = _step_pids(events)
         me = os.getpid()
         peaks: dict[str, tuple[float | None, float]] = {}
         for step, begin, end in _step_windows(instance, run_id):
@@ -237,15 +259,12 @@ def _proc_mib(pid: int, file: str, field: str) -> float:
     return 0.0
 
 
-def _step_pids(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
+def _step_pids(events: list[Any]) -> dict[str, int]:
     """The process each step ran in, as its STEP_START event recorded it."""
     return {
-        entry.dagster_event.step_key: entry.dagster_event.pid
-        for entry in instance.all_logs(run_id)
-        if entry.dagster_event is not None
-        and entry.dagster_event.step_key
-        and entry.dagster_event.event_type_value == "STEP_START"
-        and entry.dagster_event.pid is not None
+        event.step_key: event.pid
+        for event in events
+        if event.event_type_value == "STEP_START" and event.pid is not None
     }
 
 
@@ -317,25 +336,20 @@ def run_week(args: argparse.Namespace, workdir: Path) -> None:
     os.environ.update(env)  # the executor's step processes build the code location from it
     defs = week_defs()
     job = defs.resolve_job_def("bench_week")
-    with dg.instance_for_test() as instance, contextlib.ExitStack() as results:
+    with dg.instance_for_test() as instance:
         start = time.perf_counter()
         with RssSampler() as rss:
-            if args.executor == "multiprocess":
-                cold: Any = results.enter_context(
-                    dg.execute_job(  # the location's executor: steps forked, two at a time
-                        dg.reconstructable(week_job),
-                        instance,
-                        run_config={**cut_config, **_executor_config(args.cores_filled_at_once)},
-                        tags={"dagster/partition": WEEK},
-                    )
-                )
+            if args.executor == "multiprocess":  # the location's executor: steps forked, two at a time
+                run_id = _launch_week({**cut_config, **_executor_config(args.cores_filled_at_once)})
             else:
                 cold = job.execute_in_process(partition_key=WEEK, instance=instance, run_config=cut_config)
-        step_rss = rss.per_step(instance, cold.run_id)
+                assert cold.success
+                run_id = cold.run_id
+        events = _step_events(instance, run_id)
+        step_rss = rss.per_step(instance, run_id, events)
         cold_s = time.perf_counter() - start
-        assert cold.success
-        steps = _step_seconds(cold)
-        steps_running_s = _steps_running_s(instance, cold.run_id)
+        steps = _step_seconds(events)
+        steps_running_s = _steps_running_s(instance, run_id)
         clips, spans, scenes = (
             cast(list[Any], defs.load_asset_value(name, partition_key=WEEK, instance=instance))
             for name in ("selected_clips", "scored_highlights", "scene_segments")
@@ -346,7 +360,7 @@ def run_week(args: argparse.Namespace, workdir: Path) -> None:
         )
         warm_s = time.perf_counter() - warm_start
         assert warm.success
-        warm_steps = _step_seconds(warm)
+        warm_steps = _step_seconds(_step_events(instance, warm.run_id))
         if args.long_copies and (binary := ffmpeg()):
             long_copies(
                 spans,
@@ -438,10 +452,12 @@ def run_week(args: argparse.Namespace, workdir: Path) -> None:
     warm_analysis = warm_steps.get("scene_segments", warm_s)
     speedup = cold_analysis / max(warm_analysis, 1e-3)
     print(f"analysis cold {cold_analysis:.1f} s, warm {warm_analysis:.2f} s: {speedup:.0f}× faster")
-    print(
-        f"peak memory: this process {peak_self:.0f} MB, largest child {peak_children:.0f} MB; "
-        f"all the cold week's processes at once (PSS, sampled) {rss.whole_peak:.0f} MiB"
-    )
+    if args.executor == "multiprocess":  # the week ran in processes of its own, launched from here
+        every = "the cold week's processes at once (PSS, sampled; this harness not counted) "
+        every += f"{rss.below_peak:.0f} MiB"
+    else:
+        every = f"all the cold week's processes at once (PSS, sampled) {rss.whole_peak:.0f} MiB"
+    print(f"peak memory: this process {peak_self:.0f} MB, largest child {peak_children:.0f} MB; {every}")
 
 
 def long_copies(
