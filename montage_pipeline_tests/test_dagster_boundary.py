@@ -220,7 +220,7 @@ def test_the_probe_names_the_chain_that_loads_dagster() -> None:
 @pytest.mark.slow
 def test_the_code_location_leaves_the_lazy_media_libraries_to_the_steps() -> None:
     """Loading the code location (what the run worker, the code server and the daemon do) imports no
-    OpenCV, SciPy or PySceneDetect: ~130 MB a process that never decodes a frame (media/__init__.py)."""
+    OpenCV, SciPy or PySceneDetect: ~95 MB a process that never decodes a frame (media/__init__.py)."""
     from montage_pipeline.media import LAZY_LIBRARIES
 
     probe = (
