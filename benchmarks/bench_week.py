@@ -132,11 +132,11 @@ def _step_windows(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, 
     ]
 
 
-def _steps_running_s(instance: dg.DagsterInstance, run_id: str) -> float:
-    """Seconds during which at least one step was running: the union of the steps' start-to-end times,
-    so steps that overlap (the multiprocess executor) are not counted twice."""
+def _steps_running_s(windows: list[tuple[str, float, float]]) -> float:
+    """Seconds during which at least one step was running: the union of the steps' start-to-end times
+    (`_step_windows`), so steps that overlap (the multiprocess executor) are not counted twice."""
     total, reached = 0.0, float("-inf")
-    for begin, end in sorted((b, e) for _, b, e in _step_windows(instance, run_id)):
+    for begin, end in sorted((b, e) for _, b, e in windows):
         total += max(0.0, end - max(begin, reached))
         reached = max(reached, end)
     return total
@@ -194,16 +194,15 @@ class RssSampler:
         self._thread.join()
 
     def per_step(
-        self, instance: dg.DagsterInstance, run_id: str, events: list[Any]
+        self, windows: list[tuple[str, float, float]], pids: dict[str, int]
     ) -> dict[str, tuple[float | None, float]]:
         """Each step's peak memory and the cores the machine kept busy on average while it ran. A step
         run in a process of its own (the multiprocess executor) is measured as that process's tree (None
         if it ended before its PSS was read); one run here, as this process while it ran (steps run one
-        after another in-process)."""
-        pids = _step_pids(events)
+        after another in-process). `windows`: `_step_windows`; `pids`: `_step_pids`."""
         me = os.getpid()
         peaks: dict[str, tuple[float | None, float]] = {}
-        for step, begin, end in _step_windows(instance, run_id):
+        for step, begin, end in windows:
             window = [(t, mib, cpu) for t, mib, cpu in self.samples if begin <= t <= end]
             if len(window) < 2:
                 continue
@@ -345,11 +344,12 @@ def run_week(args: argparse.Namespace, workdir: Path) -> None:
                 cold = job.execute_in_process(partition_key=WEEK, instance=instance, run_config=cut_config)
                 assert cold.success
                 run_id = cold.run_id
-        events = _step_events(instance, run_id)
-        step_rss = rss.per_step(instance, run_id, events)
         cold_s = time.perf_counter() - start
+        events = _step_events(instance, run_id)  # the event log, read once for all that follows
+        windows = _step_windows(instance, run_id)
+        step_rss = rss.per_step(windows, _step_pids(events))
         steps = _step_seconds(events)
-        steps_running_s = _steps_running_s(instance, run_id)
+        steps_running_s = _steps_running_s(windows)
         clips, spans, scenes = (
             cast(list[Any], defs.load_asset_value(name, partition_key=WEEK, instance=instance))
             for name in ("selected_clips", "scored_highlights", "scene_segments")
