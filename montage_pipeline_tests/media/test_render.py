@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,7 +14,14 @@ import pytest
 
 from montage_pipeline.media.analysis import analyze_clip
 from montage_pipeline.media.reframe import ActionTrack
-from montage_pipeline.media.render import EncodeSettings, OutputSpec, RenderSpan, render
+from montage_pipeline.media.render import (
+    EncodeSettings,
+    OutputSpec,
+    RenderSpan,
+    _decode_span,
+    _DecodeAhead,
+    render,
+)
 from montage_pipeline.media.specs import inspect_video, spec_failures
 from montage_pipeline.media.synth import plan_clip, write_clip
 
@@ -212,3 +222,45 @@ def test_a_source_that_breaks_mid_render_leaves_no_file_behind(
     with pytest.raises((av.error.FFmpegError, ValueError)):
         render(spans, outputs, EncodeSettings(fps=FPS), title="Weekly Highlights - X", intro_s=INTRO)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def _decoded(frames: Iterator[tuple[float, av.VideoFrame]], limit: int | None = None) -> list[tuple]:
+    """(time, picture bytes) of the frames, the first `limit` of them."""
+    return [(t, bytes(f.planes[0])) for t, f in itertools.islice(frames, limit)]
+
+
+def test_spans_decoded_ahead_are_the_frames_decoded_in_line(sources: dict[str, Path]) -> None:
+    """The render's decoder runs ahead on a thread of its own; every span still gets exactly the frames a
+    decode of its own gives, in order, also the span after one the render left before its end."""
+    spans = _spans(sources, ["wide30", "wide60", "wide30", "four_three"], length=1.5)
+    expected = [_decoded(_decode_span(span)) for span in spans]
+    assert all(len(frames) > 40 for frames in expected)
+    ahead = _DecodeAhead(spans, threads=1)
+    try:
+        assert _decoded(ahead.frames(0)) == expected[0]
+        left_early = ahead.frames(1)
+        assert _decoded(left_early, 5) == expected[1][:5]
+        left_early.close()  # the render is done with span 1 after five frames
+        assert _decoded(ahead.frames(2)) == expected[2]
+        assert _decoded(ahead.frames(3)) == expected[3]
+    finally:
+        ahead.close()
+    assert not ahead._thread.is_alive()
+
+
+def test_the_decoder_ahead_holds_a_few_frames_and_stops_on_close(sources: dict[str, Path]) -> None:
+    """Memory stays bounded while the render's thread is busy elsewhere: the decoder stops DEPTH frames
+    ahead and does not start the next span; closing it mid-span ends its thread."""
+    spans = _spans(sources, ["wide60", "wide30"], length=2.0)
+    ahead = _DecodeAhead(spans, threads=1)
+    try:
+        deadline = time.monotonic() + 10
+        while ahead._queues[0].qsize() < _DecodeAhead.DEPTH and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # time enough to decode past the bound, were there none
+        assert ahead._queues[0].qsize() == _DecodeAhead.DEPTH
+        assert ahead._queues[1].qsize() == 0
+    finally:
+        ahead.close()
+    assert not ahead._thread.is_alive()
+    assert all(q.qsize() == 0 for q in ahead._queues)
