@@ -1,10 +1,11 @@
 """Render the week's edit decision list into finished H.264 videos, both formats from one decode.
 
 Each EDL span is decoded once: seek to the keyframe before its in-point, decode forward, stop at its
-out-point. Every output frame (constant frame rate) takes the newest source frame at or before its
-time, which turns any source rate, VFR included, into the output's rate. Frames stay in C: scaling,
-cropping, blur-fill, rotation and overlays run in one FFmpeg filter graph per span and output, and the
-encoder takes the graph's frames directly. Only per-span scalars and one small thumbnail per span are
+out-point, on a thread of its own a few frames ahead of the filtering (`_DecodeAhead`). Every output
+frame (constant frame rate) takes the newest source frame at or before its time, which turns any
+source rate, VFR included, into the output's rate. Frames stay in C: scaling, cropping, blur-fill,
+rotation and overlays run in one FFmpeg filter graph per span and output, and the encoder takes the
+graph's frames directly. Only per-span scalars and one small thumbnail per span are
 kept, so memory does not grow with the montage's length.
 """
 
