@@ -5,8 +5,8 @@ out-point, on a thread of its own a few frames ahead of the filtering (`_DecodeA
 frame (constant frame rate) takes the newest source frame at or before its time, which turns any
 source rate, VFR included, into the output's rate. Frames stay in C: scaling, cropping, blur-fill,
 rotation and overlays run in one FFmpeg filter graph per span and output, and the encoder takes the
-graph's frames directly. Only per-span scalars and one small thumbnail per span are
-kept, so memory does not grow with the montage's length.
+graph's frames directly. Only per-span scalars and one small thumbnail per span are kept, so memory
+does not grow with the montage's length.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.filter
@@ -283,14 +284,8 @@ class _Encoder:
         self.frames += 1
 
     def _put(self, item: tuple[av.VideoFrame, int, bool] | None) -> None:
-        while True:
-            if self._error is not None:
-                raise RuntimeError(f"encoding {self.spec.path.name} failed: {self._error}") from self._error
-            try:
-                self._queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        if not _offer(self._queue, item, lambda: self._error is not None, 0.5):
+            raise RuntimeError(f"encoding {self.spec.path.name} failed: {self._error}") from self._error
 
     def _encode_queued(self) -> None:
         time_base = Fraction(1, self.settings.fps)
@@ -540,16 +535,22 @@ class _DecodeAhead:
                 return
 
     def _put(self, q: queue.Queue[object], item: object, released: threading.Event) -> bool:
-        while not (self._closed.is_set() or released.is_set()):
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return _offer(q, item, lambda: self._closed.is_set() or released.is_set(), 0.1)
 
 
 _SPAN_END = object()
+
+
+def _offer(q: queue.Queue[Any], item: object, give_up: Callable[[], bool], every_s: float) -> bool:
+    """Put `item` on the bounded queue, waiting while it is full; False, without putting it, once
+    `give_up()` (checked every `every_s`) says its reader has stopped or failed."""
+    while not give_up():
+        try:
+            q.put(item, timeout=every_s)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def _drain(q: queue.Queue[object]) -> None:
@@ -616,11 +617,11 @@ def render(
                     enc.encode(still)
             enc.close()
     except BaseException:
-        ahead.close()
         for enc in (*encoders, *sub_encoders):
             enc.abort()
         raise
-    ahead.close()
+    finally:
+        ahead.close()
     elapsed = time.perf_counter() - started
     for report, enc in zip((*reports, *sub_reports), (*encoders, *sub_encoders), strict=True):
         report.frames = enc.frames - enc.first_frame
