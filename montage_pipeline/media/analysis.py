@@ -412,10 +412,24 @@ def _analyze_or_error(path: Path, kwargs: dict[str, Any]) -> ClipAnalysis | Exce
         return exc
 
 
+def largest_first(paths: list[Path]) -> list[int]:
+    """The indices of `paths`, the largest file first (a missing one last): the pool hands out work in
+    this order, so the small clips fill in at the end instead of one core decoding a long clip alone.
+    Bytes stand for decode time: they grow with pixels, frames and duration alike."""
+
+    def size(i: int) -> int:
+        try:
+            return paths[i].stat().st_size
+        except OSError:
+            return -1  # its error is reported when the worker opens it
+
+    return sorted(range(len(paths)), key=lambda i: (-size(i), i))
+
+
 def iter_analyze_clips(
     paths: list[Path], *, workers: int = 2, **kwargs: Any
 ) -> Iterator[tuple[int, ClipAnalysis | Exception]]:
-    """(index, analysis or exception) as each clip finishes, one process per core.
+    """(index, analysis or exception) as each clip finishes, one process per core, the largest first.
 
     With several workers each decoder runs single-threaded: one process per core decodes more frames per
     second in total than frame threads in one process (measured 1.4× at 1080p60).
@@ -432,7 +446,7 @@ def iter_analyze_clips(
     kwargs = {"thread_type": "NONE", **kwargs}  # overridable
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_analyze_or_error, path, kwargs): i for i, path in enumerate(paths)}
+        futures = {pool.submit(_analyze_or_error, paths[i], kwargs): i for i in largest_first(paths)}
         for future in as_completed(futures):
             yield futures[future], future.result()
 

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from montage_pipeline.highlights.edl import track_input
-from montage_pipeline.media.analysis import ClipAnalysis, analyze_clip, analyze_clips, area_resize
+from montage_pipeline.media.analysis import (
+    ClipAnalysis,
+    analyze_clip,
+    analyze_clips,
+    area_resize,
+    largest_first,
+)
 from montage_pipeline.media.excitement import WeekScale, bin_features, excitement_curve
 from montage_pipeline.media.synth import PlantedEvent, PlantedTimeline, plan_clip, write_clip
 from montage_pipeline.media.windows import best_window
@@ -171,6 +177,19 @@ def test_round_trip_and_a_corrupt_clip_in_a_batch(planted: dict, tmp_path: Path)
     results = analyze_clips([tmp_path / "good.mp4", broken], workers=2)
     assert isinstance(results[0], ClipAnalysis) and results[0].scenes == a.scenes
     assert isinstance(results[1], Exception)
+
+
+def test_the_pool_takes_the_largest_clip_first_and_answers_in_the_callers_order(
+    planted: dict, tmp_path: Path
+) -> None:
+    small, large = tmp_path / "small.mp4", tmp_path / "large.mp4"
+    small.write_bytes(b"\x00" * 10)
+    shutil.copy(planted["busy30"][0], large)
+    missing = tmp_path / "missing.mp4"
+    assert largest_first([small, missing, large]) == [2, 0, 1]
+    results = analyze_clips([small, missing, large], workers=2)
+    assert [type(r) is ClipAnalysis for r in results] == [False, False, True]
+    assert isinstance(results[1], FileNotFoundError)
 
 
 def test_motion_reads_the_same_at_30_and_60_fps(tmp_path: Path) -> None:
