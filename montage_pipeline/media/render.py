@@ -199,9 +199,11 @@ class _Encoder:
     fed through a short queue, so the outputs encode side by side while the render decodes and filters
     the next frames. `threads`: libx264's own threads (0: libx264 decides)."""
 
-    # At most this many pictures wait per encoder (about 3 MB each at 1080p). Four keep the encoders as
-    # busy as eight did (three 1080p outputs on two cores: the same seconds) for 40 MB less.
-    QUEUE_FRAMES = 4
+    # At most this many pictures wait per encoder (about 3 MB each at 1080p). Two keep the encoders as
+    # busy as four and eight did (three 1080p outputs on two cores, the bench week's render: 95 s with
+    # two against 96-97 s with four, two interleaved pairs), for 18 MiB less than four (PSS of the
+    # render's process: 730 against 748 MiB).
+    QUEUE_FRAMES = 2
 
     def __init__(
         self,
