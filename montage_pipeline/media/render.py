@@ -478,7 +478,7 @@ class _DecodeAhead:
     the ones `_decode_span` gives, in the same order; at most DEPTH of them wait per span, and only the
     span being rendered and the next one hold any (about 3 MB per 1080p frame)."""
 
-    DEPTH = 2  # two frames keep the encoders as busy as four did (three interleaved pairs each)
+    DEPTH = 1  # one frame keeps the encoders as busy as two and four did (three interleaved pairs each)
 
     def __init__(self, spans: Sequence[RenderSpan], threads: int) -> None:
         self._spans = list(spans)
