@@ -11,6 +11,7 @@ docs/architecture.md for the picture.
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import subprocess
 import sys
@@ -140,17 +141,14 @@ def test_packages_import_only_the_layers_below() -> None:
 # one was asked for. It stops after the first module that loads Dagster (any later one would find
 # Dagster already there); `_probe` starts a new interpreter for the rest. A clean package costs one
 # interpreter start and one import of the media libraries instead of one per module.
-_PROBE = """
-import importlib, json, sys
-
-def is_dagster(name):
-    top = name.split(".", maxsplit=1)[0]
-    return top == "dagster" or top.startswith("dagster_")
-
+_PROBE = (
+    "import importlib, json, sys\n\n"
+    + inspect.getsource(_is_dagster)  # the same rule as the static checks above
+    + """
 class Watch:
     chain = None
     def find_spec(self, name, path=None, target=None):
-        if Watch.chain is None and is_dagster(name):
+        if Watch.chain is None and _is_dagster(name):
             frame, chain = sys._getframe(1), []
             while frame is not None:
                 caller = frame.f_globals.get("__name__", "")
@@ -167,11 +165,12 @@ for module in sys.argv[1:]:
     except Exception as exc:
         print(json.dumps({"module": module, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
         continue
-    loaded = sorted(m for m in sys.modules if is_dagster(m))
+    loaded = sorted(m for m in sys.modules if _is_dagster(m))
     print(json.dumps({"module": module, "loaded": loaded[:5], "chain": Watch.chain}), flush=True)
     if loaded:
         break
 """
+)
 
 
 def _probe(*modules: str) -> dict[str, str | None]:
