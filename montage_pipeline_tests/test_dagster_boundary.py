@@ -106,7 +106,7 @@ LAYERS = [
     {"media"},
     {"settings"},
     {"profiles", "rules"},
-    {"storage", "weeks"},
+    {"storage", "weeks", "freeze_preloaded"},
 ]
 
 

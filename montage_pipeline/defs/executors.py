@@ -101,8 +101,9 @@ def render_pool_ops(defs: dg.Definitions) -> set[str]:
 # MiB of heap shared with every step forked). SciPy (the soundtrack and the mix) and PySceneDetect (the
 # analysis workers, which a fork server of their own starts) are imported by the steps that use them,
 # ~0.9 s there: preloaded, their ~42 MiB of heap stayed in the fork server through the whole week,
-# beside the render, which uses neither (README, "The whole week").
-STEP_PRELOAD = ["montage_pipeline.definitions", "cv2"]
+# beside the render, which uses neither (README, "The whole week"). Last, `freeze_preloaded` takes what
+# the server loaded out of the collector's reach, so that a step's collections do not copy it.
+STEP_PRELOAD = ["montage_pipeline.definitions", "cv2", "montage_pipeline.freeze_preloaded"]
 
 # The op tag of a step that keeps a machine's cores busy by itself (the render's encoders, a soundtrack's
 # mixes and AAC encodes). By default the local executor runs them side by side like any other steps; a
