@@ -433,18 +433,35 @@ def _count_frozen_objects() -> None:
     _frozen_objects()
 
 
+# Run in an interpreter of its own: a process has one fork server, and the first to start it sets what
+# it preloads, so in a test worker that already started one (the analysis pool's) the run would reuse it.
+_COUNT_FROZEN = """
+import json
+import dagster as dg
+from montage_pipeline_tests.test_deploy import _count_frozen_objects
+
+with dg.instance_for_test() as instance:
+    with dg.execute_job(dg.reconstructable(_count_frozen_objects), instance) as result:
+        print(json.dumps([result.success, result.output_for_node("_frozen_objects")]))
+"""
+
+
 def test_a_step_forked_from_the_server_finds_its_preloaded_objects_out_of_the_collectors_reach() -> None:
     """The server froze what it preloaded (`freeze_preloaded`, last in STEP_PRELOAD), and the step it
     forked inherits that: its collections leave the shared pages unwritten."""
-    with (
-        dg.instance_for_test() as instance,
-        dg.execute_job(dg.reconstructable(_count_frozen_objects), instance) as result,
-    ):
-        assert result.success
-        frozen = result.output_for_node("_frozen_objects")
+    done = subprocess.run(
+        [sys.executable, "-c", _COUNT_FROZEN],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    success, frozen = json.loads(done.stdout.strip().splitlines()[-1])
     # The server is a fresh interpreter: the count is its own, the code location, Dagster and OpenCV
     # (~270k objects); a step that inherited no freeze counts 0.
-    assert frozen > 100_000, frozen
+    assert success and frozen > 100_000, frozen
 
 
 def _step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
