@@ -191,6 +191,9 @@ def celery_week(
         "MONTAGE_CELERY_QUEUE": f"montage-test-{uuid.uuid4().hex[:8]}",
     }
     _run([str(BIN / "montage"), "db", "upgrade"], env)
+    # The instance's tables, made once before the two workers boot side by side: each would otherwise
+    # create them on the empty database at once, and the second died on "type event_logs already exists".
+    _run([str(BIN / "dagster"), "instance", "migrate"], env)
     _run([str(BIN / "montage"), "seed", "demo", "--week", WEEK, "--clips", "4", "--size", "320x180"], env)
     week = CeleryWeek(env, tmp_path, pg_url)
     try:
