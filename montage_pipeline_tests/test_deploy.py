@@ -340,6 +340,22 @@ def check_k8s_step_pods(home: Path | str) -> None:
             print(name, sorted(in_pool))
 
 
+def _python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`code` run by an interpreter of its own from the repository's root (so it can import this
+    module); the test fails with its output if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return done
+
+
 @pytest.mark.parametrize("chunks", ["", "3"])
 def test_the_k8s_executor_gives_the_render_pools_steps_more_cpu(tmp_path: Path, chunks: str) -> None:
     """The code location as the k8s deployment loads it (MONTAGE_RENDER_CHUNKS unset: the render is one
@@ -352,16 +368,7 @@ def test_the_k8s_executor_gives_the_render_pools_steps_more_cpu(tmp_path: Path, 
         "MONTAGE_RENDER_CHUNKS": chunks,
     }
     code = f"from montage_pipeline_tests.test_deploy import check_k8s_step_pods as c; c({str(tmp_path)!r})"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    done = _python(code, env)
     render = "montage_renders.render_chunk[?]" if chunks else "montage_renders"
     for job in ("__ASSET_JOB", "weekly_montage_job"):
         (line,) = [line for line in done.stdout.splitlines() if line.startswith(f"{job} ")]
@@ -449,15 +456,7 @@ with dg.instance_for_test() as instance:
 def test_a_step_forked_from_the_server_finds_its_preloaded_objects_out_of_the_collectors_reach() -> None:
     """The server froze what it preloaded (`freeze_preloaded`, last in STEP_PRELOAD), and the step it
     forked inherits that: its collections leave the shared pages unwritten."""
-    done = subprocess.run(
-        [sys.executable, "-c", _COUNT_FROZEN],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _python(_COUNT_FROZEN)
     success, frozen = json.loads(done.stdout.strip().splitlines()[-1])
     # The server is a fresh interpreter: the count is its own, the code location, Dagster and OpenCV
     # (~270k objects); a step that inherited no freeze counts 0.
