@@ -11,26 +11,17 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
+from montage_pipeline.media.aac_segments import AAC_FRAME, RATE, encode_aac
 from montage_pipeline.media.audio_specs import MeasuredAudio, measure_audio
 from montage_pipeline.media.mix import MixReport, master
 
-RATE = 48_000
-AAC_FRAME = 1024
-
-
-def _audio_frames(pcm: np.ndarray, start: int = 0) -> Iterator[av.AudioFrame]:
-    """The samples as AAC-frame-sized frames, made one at a time as the encoder takes them."""
-    for i in range(0, pcm.shape[1], AAC_FRAME):
-        chunk = np.ascontiguousarray(pcm[:, i : i + AAC_FRAME], dtype=np.float32)
-        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-        frame.sample_rate = RATE
-        frame.pts = start + i
-        yield frame
+AAC_OPTIONS = {"aac_pns": "0"}  # see `encode_soundtrack`
 
 
 def video_duration(path: Path) -> float:
@@ -55,7 +46,9 @@ def fit_to(pcm: np.ndarray, duration_s: float, fade_out_s: float = 0.0) -> np.nd
     return out
 
 
-def encode_soundtrack(pcm: np.ndarray, path: Path, bitrate: int = 320_000) -> None:
+def encode_soundtrack(
+    pcm: np.ndarray, path: Path, bitrate: int = 320_000, segments: int | None = None
+) -> None:
     """AAC-LC 48 kHz stereo in an M4A whose timeline is the video's: `mux` copies these packets as they are.
 
     AAC encoders put 1024 priming samples in front, stamped with negative timestamps. Left so, a muxer
@@ -70,14 +63,26 @@ def encode_soundtrack(pcm: np.ndarray, path: Path, bitrate: int = 320_000) -> No
     the encoded true peak jumped unpredictably with the smallest change of the master and
     `master_and_encode` limited the whole soundtrack ever harder (three rounds, -6.5 dBTP) to get under
     the ceiling; without it the encoder's overshoot stays near 0.5 dB and one round holds.
+
+    The encode runs in segments on several cores at once (`aac_segments`: ~6 s of one core for a 90 s
+    track otherwise); the segments follow from the length (`segments` overrides), so the packets do not
+    depend on the machine.
     """
+    encoded = encode_aac(
+        pcm, bitrate, AAC_OPTIONS, first=1, segments=segments
+    )  # frame 0 makes way for the priming
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart", "use_editlist": "0"}) as out:
-        stream = out.add_stream("aac", rate=RATE, layout="stereo", options={"aac_pns": "0"})
+        stream = out.add_stream("aac", rate=RATE, layout="stereo", options=dict(AAC_OPTIONS))
         stream.bit_rate = bitrate
-        for frame in _audio_frames(pcm[:, AAC_FRAME:], start=AAC_FRAME):
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        stream.codec_context.extradata = encoded.extradata
+        for frame in encoded.frames:
+            packet = av.Packet(frame.data)
+            packet.pts = packet.dts = frame.index * AAC_FRAME
+            packet.duration = frame.duration
+            packet.time_base = Fraction(1, RATE)
+            packet.stream = stream
+            out.mux(packet)
     tmp.replace(path)
 
 
