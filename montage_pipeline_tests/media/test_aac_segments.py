@@ -129,6 +129,23 @@ def test_the_window_read_from_a_frame_is_the_encoders_choice() -> None:
     assert all(w is not None and w[0] == ONLY_LONG for w in steady)
 
 
+def test_a_track_with_nowhere_to_join_is_encoded_in_one_piece(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Clicks every 700 samples keep the encoder in short windows throughout: no frame past the boundary
+    has a long window in both segments, so the track comes out as the one-piece encode, and says why."""
+    n = 20 * RATE
+    pcm = np.random.default_rng(1).standard_normal((2, n)).astype(np.float32) * 0.001
+    for c in range(0, n, 700):
+        pcm[:, c : c + 16] = 0.8
+    whole, split = tmp_path / "whole.m4a", tmp_path / "split.m4a"
+    encode_soundtrack(pcm, whole, segments=1)
+    with caplog.at_level("WARNING", logger="montage_pipeline.media.aac_segments"):
+        encode_soundtrack(pcm, split, segments=2)
+    assert _audio_packets(split) == _audio_packets(whole)
+    assert "the track encoded in one piece" in caplog.text
+
+
 def _frame(index: int, sequence: int, shape: int = 0, common_window: int = 1) -> AacFrame:
     """A frame that starts like an encoder's channel pair: element, tag 0, common_window, ics_info."""
     bits = (CPE << 13) | (common_window << 8) | (sequence << 5) | (shape << 4)
