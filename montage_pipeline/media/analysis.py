@@ -16,11 +16,14 @@ change (`benchmarks/bench_analysis.py` prints the cuts and tracks both ways; REA
 
 from __future__ import annotations
 
+import contextlib
+import importlib.machinery
 import itertools
 import json
 import logging
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -426,6 +429,27 @@ def largest_first(paths: list[Path]) -> list[int]:
     return sorted(range(len(paths)), key=lambda i: (-size(i), i))
 
 
+@contextlib.contextmanager
+def _workers_without_main() -> Iterator[None]:
+    """Workers started inside skip running the launching script.
+
+    Python's multiprocessing runs the parent's `__main__` script again in every worker it starts, as
+    `__mp_main__`, before the worker takes any work (`spawn.prepare`, from `__main__.__file__`). Launched
+    as a script (`dagster asset materialize`, `make demo`, a script around `execute_in_process`), that is
+    all of Dagster and the code location in each analysis worker: ~1.5 s of a 10-clip week's analysis on
+    2 cores (`README`, "The whole week"). The workers run `_analyze_or_error` from this module and need
+    nothing of `__main__`; a main described as the module `__main__` is never run again (as for
+    `python -m dagster api execute_run`, how the daemon launches a run). The description is the process's
+    own for the few milliseconds the workers take to start, then put back."""
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+
+
 def iter_analyze_clips(
     paths: list[Path], *, workers: int = 2, **kwargs: Any
 ) -> Iterator[tuple[int, ClipAnalysis | Exception]]:
@@ -446,7 +470,8 @@ def iter_analyze_clips(
     kwargs = {"thread_type": "NONE", **kwargs}  # overridable
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_analyze_or_error, paths[i], kwargs): i for i in largest_first(paths)}
+        with _workers_without_main():  # the workers start at the first submits
+            futures = {pool.submit(_analyze_or_error, paths[i], kwargs): i for i in largest_first(paths)}
         for future in as_completed(futures):
             yield futures[future], future.result()
 

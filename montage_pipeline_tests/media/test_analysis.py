@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import textwrap
 from fractions import Fraction
 from pathlib import Path
 
@@ -190,6 +193,32 @@ def test_the_pool_takes_the_largest_clip_first_and_answers_in_the_callers_order(
     results = analyze_clips([small, missing, large], workers=2)
     assert [type(r) is ClipAnalysis for r in results] == [False, False, True]
     assert isinstance(results[1], FileNotFoundError)
+
+
+def test_the_analysis_workers_do_not_run_the_launching_script_again(planted: dict, tmp_path: Path) -> None:
+    """A run launched as a script (`dagster asset materialize`, `make demo`) used to run that script
+    again in each analysis worker, all of Dagster with it; the script here notes every run of itself."""
+    runs = tmp_path / "runs.txt"
+    script = tmp_path / "launch.py"
+    clip = planted["busy30"][0]
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from pathlib import Path
+
+            with open({str(runs)!r}, "a") as f:
+                f.write("ran\\n")
+
+            from montage_pipeline.media.analysis import ClipAnalysis, analyze_clips
+
+            if __name__ == "__main__":
+                results = analyze_clips([Path({str(clip)!r})] * 2, workers=2)
+                assert all(isinstance(r, ClipAnalysis) for r in results), results
+            """
+        )
+    )
+    subprocess.run([sys.executable, str(script)], check=True, timeout=300)
+    assert runs.read_text().splitlines() == ["ran"]
 
 
 def test_motion_reads_the_same_at_30_and_60_fps(tmp_path: Path) -> None:
