@@ -53,7 +53,6 @@ class AacFrame:
 class EncodedAac:
     frames: list[AacFrame]  # in order, every index once
     extradata: bytes  # the AudioSpecificConfig every segment's encoder wrote (the same settings)
-    joins: list[int]  # the frame indices where a later segment's packets take over
 
 
 def window_of(frame: bytes) -> tuple[int, int] | None:
@@ -144,12 +143,10 @@ def encode_aac(
     with ThreadPoolExecutor(max_workers=min(len(ranges), os.cpu_count() or 1)) as pool:
         parts = list(pool.map(lambda r: encode_frames(pcm, r[0], r[1], bitrate, options), ranges))
     joined = dict(parts[0][0])
-    joins: list[int] = []
     for boundary, (part, _) in zip(bounds[1:-1], parts[1:], strict=False):
         j = join_frame(joined, part, boundary)
         if j is None:
             log.warning("no frame to join AAC segments at frame %d: the track encoded in one piece", boundary)
             return encode_aac(pcm, bitrate, options, first, segments=1)
         joined = {i: f for i, f in joined.items() if i < j} | {i: f for i, f in part.items() if i >= j}
-        joins.append(j)
-    return EncodedAac([joined[i] for i in sorted(joined)], parts[0][1], joins)
+    return EncodedAac([joined[i] for i in sorted(joined)], parts[0][1])

@@ -68,9 +68,8 @@ def encode_soundtrack(
     track otherwise); the segments follow from the length (`segments` overrides), so the packets do not
     depend on the machine.
     """
-    encoded = encode_aac(
-        pcm, bitrate, AAC_OPTIONS, first=1, segments=segments
-    )  # frame 0 makes way for the priming
+    # From frame 1 on: frame 0's samples make way for the encoder's priming.
+    encoded = encode_aac(pcm, bitrate, AAC_OPTIONS, first=1, segments=segments)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart", "use_editlist": "0"}) as out:
         stream = out.add_stream("aac", rate=RATE, layout="stereo", options=dict(AAC_OPTIONS))
