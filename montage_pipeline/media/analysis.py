@@ -34,6 +34,8 @@ from typing import Any
 import av
 import numpy as np
 
+from montage_pipeline.media.audio_batches import BatchedResampler
+
 log = logging.getLogger(__name__)
 
 ANALYSIS_VERSION = 4
@@ -347,7 +349,7 @@ def analyze_clip(
         # Skipped non-reference frames can include the last one: the stream's own duration is the truth.
         stream_duration, vstart = _stream_times(video)
         width, height = video.codec_context.width, video.codec_context.height
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE) if audio else None
+        resampler = BatchedResampler("flt", "mono", AUDIO_RATE)
         reducer = _AudioReducer()
         shrinker = _Shrinker(width, height, analysis_width)
         tracks = _MotionTracks()
@@ -355,9 +357,8 @@ def analyze_clip(
         streams = [video] + ([audio] if audio is not None else [])
         for frame in _demux(container, streams):
             if isinstance(frame, av.AudioFrame):
-                assert resampler is not None
-                for out in resampler.resample(frame):
-                    reducer.push(out.to_ndarray().reshape(-1))
+                for pcm in resampler.resample(frame):
+                    reducer.push(pcm.reshape(-1))
                 continue
             if frame.time is None:
                 continue
@@ -365,6 +366,8 @@ def analyze_clip(
             bgr, gray8, cr = shrinker.small(frame)
             tracks.add(t, gray8, cr)
             cuts.add(t, bgr)
+        for pcm in resampler.rest():
+            reducer.push(pcm.reshape(-1))
 
     times = tracks.times
     duration = max((times[-1] + 1.0 / fps) if times else 0.0, stream_duration)

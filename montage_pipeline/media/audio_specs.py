@@ -68,6 +68,26 @@ def _chunks(container: av.container.InputContainer, hasher: Any = None) -> Itera
             yield pcm.astype(np.float32, copy=False)
 
 
+def _joined(chunks: Iterator[np.ndarray], samples: int) -> Iterator[np.ndarray]:
+    """Consecutive chunks joined into blocks of at least `samples` (the last may be shorter). Measuring a
+    decoded AAC frame (1024 samples) at a time spent more in the per-call overhead of the meter and the
+    scans than in measuring: a 90 s soundtrack measured 1.40 s frame by frame, 0.8 s by the second. A
+    change of channel count ends a block, so the meter still sees it and says what is wrong."""
+    held: list[np.ndarray] = []
+    count = 0
+    for pcm in chunks:
+        if held and pcm.shape[0] != held[0].shape[0]:
+            yield np.concatenate(held, axis=1)
+            held, count = [], 0
+        held.append(pcm)
+        count += pcm.shape[1]
+        if count >= samples:
+            yield np.concatenate(held, axis=1)
+            held, count = [], 0
+    if held:
+        yield np.concatenate(held, axis=1)
+
+
 def decode_audio(path: Path) -> np.ndarray:
     """The file's whole audio as float32 (channels, samples) at its own rate."""
     chunks = list(decoded_chunks(path))
@@ -122,7 +142,7 @@ def measure_audio(path: Path) -> MeasuredAudio:
         meter = LoudnessMeter(channels, rate)
         silence = _SilenceScan()
         clipped = 0
-        for pcm in _chunks(container, hasher):
+        for pcm in _joined(_chunks(container, hasher), rate):
             meter.add(pcm)
             magnitude = np.abs(pcm)
             silence.add(magnitude.max(axis=0) < SILENCE)

@@ -21,11 +21,14 @@ sprites that tell two rounds apart), on which those rounds stay at ≥ 0.12 and 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+
+from montage_pipeline.media.audio_batches import BatchedResampler
 
 HASH_SIZE = 32  # the frame is reduced to 32×32 gray; the 8×8 lowest DCT frequencies make the hash
 FINE_SIZE = 64  # the confirming hash: 64×64 gray, the 16×16 lowest frequencies
@@ -70,24 +73,38 @@ def phash(gray: np.ndarray, size: int = HASH_SIZE, freqs: int = 8) -> int:
 def audio_envelope(path: Path) -> tuple[float, ...]:
     """Loudness (dB) per AUDIO_STEP_S of the first audio track; empty without one. Costs ~1 % of a video
     decode: only the audio stream is demuxed."""
-    step = round(AUDIO_STEP_S * AUDIO_RATE)
-    levels: list[float] = []
+    levels = _LevelSteps(round(AUDIO_STEP_S * AUDIO_RATE))
+    resampler: BatchedResampler | None = None
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 return ()
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-            pending = np.zeros(0, dtype=np.float32)
+            resampler = BatchedResampler("flt", "mono", AUDIO_RATE)
             for frame in container.decode(container.streams.audio[0]):
-                for out in resampler.resample(frame):
-                    pending = np.concatenate([pending, out.to_ndarray().reshape(-1)])
-                    while len(pending) >= step:
-                        chunk, pending = pending[:step], pending[step:]
-                        rms = float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2)))
-                        levels.append(round(20 * np.log10(rms + 1e-6), 2))
+                levels.add(resampler.resample(frame))
     except av.error.FFmpegError:
         pass  # a damaged tail: what decoded still fingerprints the sound
-    return tuple(levels)
+    if resampler is not None:
+        levels.add(resampler.rest())
+    return tuple(levels.db)
+
+
+class _LevelSteps:
+    """RMS level (dB) of each whole `step` of mono samples, fed in chunks of any length."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.pending = np.zeros(0, dtype=np.float32)
+        self.db: list[float] = []
+
+    def add(self, chunks: list[np.ndarray]) -> None:
+        if not chunks:
+            return
+        pcm = np.concatenate([self.pending, *(c.reshape(-1) for c in chunks)])
+        whole = len(pcm) // self.step * self.step
+        steps = pcm[:whole].reshape(-1, self.step).astype(np.float64)
+        self.db += [round(20 * math.log10(math.sqrt(ms) + 1e-6), 2) for ms in np.mean(steps**2, axis=1)]
+        self.pending = pcm[whole:]
 
 
 def visual_fingerprint(path: Path, *, max_keyframes: int = 120) -> VisualFingerprint:

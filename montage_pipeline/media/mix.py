@@ -20,13 +20,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
 import numpy as np
 
+from montage_pipeline.media.audio_batches import BatchedResampler
 from montage_pipeline.media.loudness import (
     SILENT_DB,
     SILENT_LUFS,
@@ -80,7 +83,7 @@ def decode_span_audio(span: AudioSpan) -> np.ndarray:
             stream = container.streams.audio[0]
             assert stream.time_base is not None
             start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
-            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+            resampler = BatchedResampler("fltp", "stereo", RATE)
             container.seek(int((start + max(0.0, span.source_in_s - 0.5)) / stream.time_base), stream=stream)
             chunks: list[np.ndarray] = []
             first: float | None = None
@@ -89,10 +92,10 @@ def decode_span_audio(span: AudioSpan) -> np.ndarray:
                     continue
                 if first is None:
                     first = float(frame.time) - start
-                chunks.extend(c.to_ndarray() for c in resampler.resample(frame))
+                chunks += resampler.resample(frame)
                 if float(frame.time) - start > span.source_out_s + 0.1:
                     break
-            chunks.extend(c.to_ndarray() for c in resampler.resample(None))
+            chunks += resampler.flush()
         if first is None or not chunks:
             return out
         # Samples are contiguous from the first decoded frame on: place them by that frame's time.
@@ -242,11 +245,24 @@ def _true_peak_envelope(pcm: np.ndarray) -> np.ndarray:
 
     n = pcm.shape[1]
     envelope = np.empty(n, dtype=np.float32)
-    for a, b, lo, hi in _blocks(n, OVERSAMPLE_MARGIN):
+
+    def fill(block: tuple[int, int, int, int]) -> None:
+        a, b, lo, hi = block
         over = np.abs(resample_poly(pcm[:, lo:hi], 4, 1, axis=1)).max(axis=0)
         k = 4 * (a - lo)
         envelope[a:b] = over[k : k + 4 * (b - a)].reshape(-1, 4).max(axis=1)
+
+    # The blocks are independent and SciPy's polyphase filter lets go of the GIL: a block per core at a
+    # time (the 90 s main cut: 1.05 -> 0.53 s on two idle cores, the same envelope to the bit).
+    with ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="true-peak") as pool:
+        for _ in pool.map(fill, _blocks(n, OVERSAMPLE_MARGIN)):
+            pass
     return envelope
+
+
+def _cores() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _limiter_gain(envelope: np.ndarray, ceiling_dbtp: float, scale: float = 1.0) -> np.ndarray:
@@ -298,7 +314,11 @@ def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[n
     envelope = _true_peak_envelope(pcm)
     gain_db = TARGET_LUFS - loud
     # Gain to the target, limit the peaks, measure: limiting lowers the loudness a little, so add that back.
+    # Each further step is scaled by how much loudness the last step's gain bought (a secant step): the
+    # more the limiter bites, the less a dB of gain adds. One whole-track measure fewer than adding back
+    # the shortfall alone (three instead of four on the bench week's cuts), and closer to the target.
     out = np.empty_like(pcm)  # one buffer for every iteration's result
+    last: tuple[float, float] | None = None  # the previous iteration's (gain dB, loudness)
     for _ in range(6):
         gain = 10 ** (gain_db / 20)
         scale = _limiter_gain(envelope, limiter_dbtp - LIMIT_MARGIN_DB, gain)
@@ -308,7 +328,11 @@ def master(pcm: np.ndarray, limiter_dbtp: float = CEILING_DBTP - 1.0) -> tuple[n
         loud = integrated_loudness(out)
         if abs(loud - TARGET_LUFS) <= 0.1:
             break
-        gain_db += TARGET_LUFS - loud
+        step = TARGET_LUFS - loud
+        if last is not None and gain_db != last[0]:
+            step /= min(1.0, max(0.25, (loud - last[1]) / (gain_db - last[0])))
+        last = (gain_db, loud)
+        gain_db += step
     out, measured = _limit(out, limiter_dbtp)
     report = MixReport(
         round(measured.integrated_lufs, 2),

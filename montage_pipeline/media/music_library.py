@@ -20,6 +20,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from montage_pipeline.media.audio_batches import BatchedResampler
+
 RATE = 48_000
 ENV_RATE = 200  # onset envelope frames per second (fine enough that a beat's lag is not split)
 EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a")
@@ -43,18 +45,17 @@ def choose_track(tracks: list[Path], week: str) -> Path:
 
 def decode_track(path: Path, max_s: float | None = None) -> np.ndarray:
     """Stereo float32 (2, n) at 48 kHz."""
-    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+    resampler = BatchedResampler("fltp", "stereo", RATE)
     chunks: list[np.ndarray] = []
     total = 0
     with av.open(str(path)) as container:
         for frame in container.decode(audio=0):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray())
-                total += out.samples
+            for pcm in resampler.resample(frame):
+                chunks.append(pcm)
+                total += pcm.shape[1]
             if max_s is not None and total >= max_s * RATE:
                 break
-    for out in resampler.resample(None):
-        chunks.append(out.to_ndarray())
+    chunks += resampler.flush()
     pcm = np.concatenate(chunks, axis=1) if chunks else np.zeros((2, 0), np.float32)
     return pcm[:, : round(max_s * RATE)] if max_s is not None else pcm
 
