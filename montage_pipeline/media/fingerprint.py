@@ -21,6 +21,7 @@ sprites that tell two rounds apart), on which those rounds stay at ≥ 0.12 and 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,11 @@ class _LevelSteps:
         self.pending = pcm[whole:]
 
 
-def visual_fingerprint(path: Path, *, max_keyframes: int = 120) -> VisualFingerprint:
+def visual_fingerprint(path: Path, *, max_keyframes: int = 120, sound: bool = True) -> VisualFingerprint:
+    """The keyframes' hashes and, with `sound`, the audio envelope that confirms a match. Without it the
+    envelope is left for `with_sound`, to be read only for a clip whose pictures match another's: the
+    audio decode was as costly as the keyframes' (selection checks every clip of the week, and few match).
+    """
     times: list[float] = []
     hashes: list[int] = []
     fine: list[int] = []
@@ -132,7 +137,15 @@ def visual_fingerprint(path: Path, *, max_keyframes: int = 120) -> VisualFingerp
                     break
         except av.error.FFmpegError:
             pass  # a damaged tail: the keyframes before it still fingerprint the clip
-    return VisualFingerprint(tuple(times), tuple(hashes), tuple(fine), audio_envelope(path))
+    return VisualFingerprint(tuple(times), tuple(hashes), tuple(fine), audio_envelope(path) if sound else ())
+
+
+def with_sound(fingerprint: VisualFingerprint, path: Path) -> VisualFingerprint:
+    """The fingerprint with the audio envelope of `path` (the file it was made from) read in, when it was
+    made without one (`visual_fingerprint(..., sound=False)`); a file without audio keeps it empty."""
+    if fingerprint.audio_db:
+        return fingerprint
+    return dataclasses.replace(fingerprint, audio_db=audio_envelope(path))
 
 
 def _hamming(a: int, b: int) -> int:
@@ -195,9 +208,22 @@ def are_near_duplicates(
     a: VisualFingerprint, b: VisualFingerprint, *, threshold: float = DEFAULT_THRESHOLD
 ) -> bool:
     """The same moment: the pictures match at some shift, and the sound (or the fine pictures) agree."""
+    shift = matching_shift(a, b, threshold=threshold)
+    return shift is not None and confirmed(a, b, shift)
+
+
+def matching_shift(
+    a: VisualFingerprint, b: VisualFingerprint, *, threshold: float = DEFAULT_THRESHOLD
+) -> float | None:
+    """The shift (s) at which the pictures match, None when they do not: the first half of
+    `are_near_duplicates`, which needs no sound."""
     distance, shift = best_alignment(a, b)
-    if distance > threshold:
-        return False
+    return shift if distance <= threshold else None
+
+
+def confirmed(a: VisualFingerprint, b: VisualFingerprint, shift: float) -> bool:
+    """Whether pictures that match at `shift` are one recording: the sound agrees when both have it,
+    else the fine hashes."""
     if a.audio_db and b.audio_db:
         return _audio_agrees(a.audio_db, b.audio_db, shift)
     if a.fine and b.fine:

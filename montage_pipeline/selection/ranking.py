@@ -1,4 +1,4 @@
-"""Rank verified clips into the week's candidate pool. Pure functions: no I/O, no Dagster.
+"""Rank verified clips into the week's candidate pool. No Dagster, and no I/O but the caller's `sound`.
 
 Content comes first: every verified clip of the week goes on to analysis, and the montage is cut from
 what the clips hold (`highlights/`). What this module adds is a *prior*, the platform's own view of a
@@ -16,6 +16,8 @@ clip before its content is seen, which can tip a close call between two clips of
 
 Identical files (same sha256) and near-duplicates (perceptual fingerprints) are the only clips left out
 here, in favour of the sharper copy (more pixels), or the better-ranked one when both are the same size.
+The sound that confirms a picture match is read through the caller's `sound`, and only for the clips
+whose pictures match another's (`build_pool`).
 The per-user cap and game diversity are applied when the cut is picked, with the content scores known.
 """
 
@@ -23,10 +25,11 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from montage_pipeline.media.fingerprint import are_near_duplicates
+from montage_pipeline.media.fingerprint import VisualFingerprint, confirmed, matching_shift
 from montage_pipeline.rules import RULES
 from montage_pipeline.selection.rows import Rejection, SelectedClip
 from montage_pipeline.selection.verify import VerifiedClip, reject
@@ -92,27 +95,49 @@ def _clip_id(clip: VerifiedClip) -> str:
     return f"job-{clip.job.job_id}"
 
 
-def _duplicate_of(candidate: ScoredClip, kept: list[ScoredClip], threshold: float | None) -> str | None:
+# A clip's fingerprint with the sound that confirms a picture match (`fingerprint.with_sound`).
+SoundOf = Callable[[VerifiedClip], VisualFingerprint]
+
+
+def _duplicate_of(
+    candidate: ScoredClip, kept: list[ScoredClip], threshold: float | None, sound: SoundOf
+) -> str | None:
     for other in kept:
         if other.clip.sha256 == candidate.clip.sha256:
             return _clip_id(other.clip)
         kwargs = {} if threshold is None else {"threshold": threshold}
-        if are_near_duplicates(candidate.clip.fingerprint, other.clip.fingerprint, **kwargs):
+        shift = matching_shift(candidate.clip.fingerprint, other.clip.fingerprint, **kwargs)
+        if shift is not None and confirmed(sound(candidate.clip), sound(other.clip), shift):
             return _clip_id(other.clip)
     return None
 
 
 def build_pool(
-    clips: list[VerifiedClip], week_start: datetime, rules: RankingRules
+    clips: list[VerifiedClip],
+    week_start: datetime,
+    rules: RankingRules,
+    sound: SoundOf | None = None,
 ) -> tuple[list[SelectedClip], list[Rejection]]:
-    """The ranked candidate pool and the clips left out, each with its reason."""
+    """The ranked candidate pool and the clips left out, each with its reason.
+
+    `sound` gives a clip's fingerprint with its sound when its pictures match another clip's (the caller
+    reads the file: `verify.sound_of`); each clip's is asked for once at most. Without it the
+    fingerprints are taken as they are.
+    """
+    known: dict[int, VisualFingerprint] = {}
+
+    def sound_once(clip: VerifiedClip) -> VisualFingerprint:
+        if clip.job.job_id not in known:
+            known[clip.job.job_id] = sound(clip) if sound is not None else clip.fingerprint
+        return known[clip.job.job_id]
+
     ranked = score_clips(clips, week_start, rules)
     rejections: list[Rejection] = []
     kept: list[ScoredClip] = []
     # Of copies of one moment the sharper one is kept (ties: the better-ranked): the montage shows it.
     # sorted() is stable, so clips of equal size stay in rank order.
     for candidate in sorted(ranked, key=lambda s: -(s.clip.probe.width * s.clip.probe.height)):
-        original = _duplicate_of(candidate, kept, rules.near_duplicate_threshold)
+        original = _duplicate_of(candidate, kept, rules.near_duplicate_threshold, sound_once)
         if original is None:
             kept.append(candidate)
         else:

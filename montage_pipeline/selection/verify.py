@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from montage_pipeline.media.fingerprint import VisualFingerprint, visual_fingerprint
+from montage_pipeline.media.fingerprint import VisualFingerprint, visual_fingerprint, with_sound
 from montage_pipeline.media.paths import UnsafePathError, resolve_inside
 from montage_pipeline.media.probe import ClipLimits, ClipProbe, ProbeError, probe_clip
 from montage_pipeline.selection.rows import EligibleJob, Rejection
@@ -56,11 +56,18 @@ def verify_job(
         return reject(job, "outside_storage_root", str(exc))
     try:
         probe = probe_clip(path, min_duration_s=min_duration_s, limits=limits)
-        return VerifiedClip(job, path, probe, file_sha256(path), visual_fingerprint(path))
+        # The sound that confirms a picture match is read later, only for clips that match (ranking).
+        return VerifiedClip(job, path, probe, file_sha256(path), visual_fingerprint(path, sound=False))
     except ProbeError as exc:
         return reject(job, exc.reason, exc.detail)
     except OSError as exc:
         return reject(job, "unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
+
+
+def sound_of(clip: VerifiedClip) -> VisualFingerprint:
+    """The clip's fingerprint with its audio envelope read in (`ranking.build_pool` asks for it when the
+    clip's pictures match another's); a clip without audio keeps none."""
+    return with_sound(clip.fingerprint, clip.path) if clip.probe.has_audio else clip.fingerprint
 
 
 def verify_jobs(

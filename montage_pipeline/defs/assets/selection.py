@@ -18,7 +18,7 @@ from montage_pipeline.rules import RULES
 from montage_pipeline.selection.queries import eligible_jobs_in_window
 from montage_pipeline.selection.ranking import RankingRules, build_pool, newest_pool
 from montage_pipeline.selection.rows import EligibleJob, Rejection, SelectedClip
-from montage_pipeline.selection.verify import VerifiedClip, verify_jobs
+from montage_pipeline.selection.verify import VerifiedClip, sound_of, verify_jobs
 from montage_pipeline.settings import Settings
 
 # The assets' code version: bump it when the same inputs give other rows.
@@ -62,7 +62,7 @@ def _pool(
         weight_engagement=config.weight_engagement,
         weight_recency=config.weight_recency,
     )
-    return build_pool(verified, week_start, rules)
+    return build_pool(verified, week_start, rules, sound=sound_of)
 
 
 def _pool_metadata(
