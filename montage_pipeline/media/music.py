@@ -103,7 +103,10 @@ def _saw(freq: float, n: int, detune: float = 0.0) -> np.ndarray:
     out = np.zeros(n)
     for cents in (-detune, detune) if detune else (0.0,):
         f = freq * 2 ** (cents / 1200)
-        out += 2 * ((t * f) % 1.0) - 1
+        phase = t * f
+        # The phase's fraction: `phase % 1.0` to the bit (exact for phase >= 0), a twelfth of its time
+        # (NumPy's float remainder goes through fmod and a sign fix); the saws were half the music's time.
+        out += 2 * (phase - np.floor(phase)) - 1
     return out / (2 if detune else 1)
 
 
