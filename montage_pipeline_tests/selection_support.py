@@ -21,6 +21,7 @@ from montage_pipeline.platform.models import (
     SubscriptionTier,
     User,
 )
+from montage_pipeline.selection.rows import EligibleJob
 
 SIZE = (320, 180)
 
@@ -138,3 +139,23 @@ def add_generated_uploads(
         rel = f"u/clip_{i}.mp4"
         write_clip(root / rel, plan_clip(seconds, 30, seed=seed + i, width=320, height=180))
         add_upload(session, f"gamer{i}", rel, datetime(2025, 1, 28, tzinfo=UTC) + timedelta(hours=i), game)
+
+
+def eligible_job(
+    job_id: int, path: str, created_at: datetime = datetime(2025, 1, 28, tzinfo=UTC)
+) -> EligibleJob:
+    """A job of the week by one consenting user, whose render is `path` (relative to the storage root)."""
+    return EligibleJob(
+        job_id=job_id,
+        user_id=1,
+        user_handle="neo",
+        user_opted_out=False,
+        created_at=created_at,
+        game="Apex Legends",
+        title=None,
+        job_score=None,
+        views=None,
+        likes=None,
+        render_path=path,
+        render_duration=None,
+    )

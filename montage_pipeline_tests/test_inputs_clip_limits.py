@@ -7,7 +7,6 @@ set just under or over them; the defaults are checked to admit the same files.
 from __future__ import annotations
 
 import struct
-from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,9 +15,10 @@ import numpy as np
 import pytest
 
 from montage_pipeline.media.probe import ClipLimits, ProbeError, probe_clip
-from montage_pipeline.selection.rows import EligibleJob, Rejection
+from montage_pipeline.selection.rows import Rejection
 from montage_pipeline.selection.verify import VerifiedClip, verify_job, verify_jobs
 from montage_pipeline.settings import load_settings
+from montage_pipeline_tests.selection_support import eligible_job
 
 PQ, HLG = 16, 18  # FFmpeg's AVCOL_TRC_SMPTE2084 and AVCOL_TRC_ARIB_STD_B67
 BT2020 = 9  # primaries and matrix
@@ -121,27 +121,10 @@ def test_ten_bit_sdr_is_flagged_and_kept_hdr_is_refused(clips: Path) -> None:
         assert caught.value.reason == "hdr_unsupported" and transfer in caught.value.detail
 
 
-def _job(job_id: int, path: str) -> EligibleJob:
-    return EligibleJob(
-        job_id=job_id,
-        user_id=1,
-        user_handle="neo",
-        user_opted_out=False,
-        created_at=datetime(2025, 1, 28, tzinfo=UTC),
-        game="Apex Legends",
-        title=None,
-        job_score=None,
-        views=None,
-        likes=None,
-        render_path=path,
-        render_duration=None,
-    )
-
-
 def test_verification_records_each_limit_as_a_rejection_reason(clips: Path) -> None:
     limits = ClipLimits(max_side_px=4096)
     results = {
-        name: verify_job(_job(i, name), clips, min_duration_s=3.0, limits=limits)
+        name: verify_job(eligible_job(i, name), clips, min_duration_s=3.0, limits=limits)
         for i, name in enumerate(["ok.mp4", "ten_bit.mp4", "sparse.mp4", "pq.mp4", "ten_hours.mp4"])
     }
     assert isinstance(results["ok.mp4"], VerifiedClip)
@@ -160,7 +143,7 @@ def test_limits_come_from_the_environment(clips: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("MONTAGE_CLIP_MAX_DURATION_S", "900")
     limits = load_settings().clip_limits  # what the code location hands the selection asset
     assert limits == ClipLimits.from_env() == ClipLimits(max_side_px=32, max_duration_s=900.0)
-    [result] = verify_jobs([_job(1, "ok.mp4")], clips, min_duration_s=3.0, workers=1, limits=limits)
+    [result] = verify_jobs([eligible_job(1, "ok.mp4")], clips, min_duration_s=3.0, workers=1, limits=limits)
     assert isinstance(result, Rejection) and result.reason == "frame_too_large"
     assert "64x48" in result.detail
     for bad in ("lots", "0", "-5"):

@@ -17,10 +17,10 @@ from montage_pipeline.defs.resources.upload_storage import UploadStorage
 from montage_pipeline.media.fingerprint import VisualFingerprint
 from montage_pipeline.platform.models import JobKind, JobStatus
 from montage_pipeline.selection.ranking import RankingRules, build_pool
-from montage_pipeline.selection.rows import EligibleJob, SelectedClip
+from montage_pipeline.selection.rows import SelectedClip
 from montage_pipeline.selection.verify import VerifiedClip, sound_of, verify_job
 from montage_pipeline.settings import load_settings
-from montage_pipeline_tests.selection_support import ClipBank, PlatformRows, make_clip_bank
+from montage_pipeline_tests.selection_support import ClipBank, PlatformRows, eligible_job, make_clip_bank
 
 WEEK = "2025-01-27"
 MONDAY = datetime(2025, 1, 27, tzinfo=UTC)
@@ -248,7 +248,10 @@ def test_the_sound_is_read_only_for_clips_whose_pictures_match(bank: ClipBank) -
     """Verification leaves the audio envelope out (it cost as much as the keyframes); ranking reads it
     for the pair whose pictures match, and that pair's sound still decides."""
     names = ["good_0.mp4", "reencoded_good_0.mp4", "good_3.mp4", "good_4.mp4"]
-    verified = [verify_job(_job(i, name), bank.root, min_duration_s=3.0) for i, name in enumerate(names)]
+    verified = [
+        verify_job(eligible_job(i, name, MONDAY + timedelta(days=1, hours=i)), bank.root, min_duration_s=3.0)
+        for i, name in enumerate(names)
+    ]
     assert all(isinstance(v, VerifiedClip) and not v.fingerprint.audio_db for v in verified)
     asked: list[str] = []
 
@@ -260,20 +263,3 @@ def test_the_sound_is_read_only_for_clips_whose_pictures_match(bank: ClipBank) -
     assert sorted(asked) == ["good_0.mp4", "reencoded_good_0.mp4"]
     assert [r.job_id for r in left_out] == [1] and left_out[0].reason == "near_duplicate_of:job-0"
     assert sorted(r.job_id for r in rows) == [0, 2, 3]
-
-
-def _job(job_id: int, path: str) -> EligibleJob:
-    return EligibleJob(
-        job_id=job_id,
-        user_id=1,
-        user_handle="neo",
-        user_opted_out=False,
-        created_at=MONDAY + timedelta(days=1, hours=job_id),
-        game="Apex Legends",
-        title=None,
-        job_score=None,
-        views=None,
-        likes=None,
-        render_path=path,
-        render_duration=None,
-    )
