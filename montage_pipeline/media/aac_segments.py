@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from fractions import Fraction
 
 import av
 import numpy as np
+
+from montage_pipeline.media.cores import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def encode_aac(
         (max(first, a - WARM_UP) if i else a, min(end, b + OVERLAP))
         for i, (a, b) in enumerate(itertools.pairwise(bounds))
     ]
-    with ThreadPoolExecutor(max_workers=min(len(ranges), os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(ranges), usable_cores())) as pool:
         parts = list(pool.map(lambda r: encode_frames(pcm, r[0], r[1], bitrate, options), ranges))
     joined = dict(parts[0][0])
     for boundary, (part, _) in zip(bounds[1:-1], parts[1:], strict=False):

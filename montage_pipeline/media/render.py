@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import queue
 import threading
 import time
@@ -30,6 +29,7 @@ import numpy as np
 from av.filter.context import FilterContext
 from PIL import Image
 
+from montage_pipeline.media.cores import usable_cores
 from montage_pipeline.media.heap import give_back_freed_memory
 from montage_pipeline.media.overlay import (
     DEFAULT_PALETTE,
@@ -176,7 +176,7 @@ def encoder_threads(encoders: int) -> int:
     shared out, at least one. Each encoder also runs on a thread of its own (`_Encoder`), so two or more
     single-threaded encoders already fill two cores, without frame threading's extra memory (about 50 MB
     per encoder at 1080p) and its less efficient use of the CPU."""
-    return max(1, _cores() // max(1, encoders))
+    return max(1, usable_cores() // max(1, encoders))
 
 
 def decoder_threads(encoders: int) -> int:
@@ -184,12 +184,7 @@ def decoder_threads(encoders: int) -> int:
     the cores (more decoder threads then only queue for the same cores, and FFmpeg's frame threads each
     hold frames of their own: 20 MB less for three 1080p outputs on two cores, in the same seconds;
     README, "The whole week"), else 0 (FFmpeg decides)."""
-    return 1 if encoders >= _cores() else 0
-
-
-def _cores() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if encoders >= usable_cores() else 0
 
 
 class _Encoder:
