@@ -29,9 +29,10 @@ The week is built in a temporary folder, removed at the end (0.5–1.6 GB of cli
 `--keep`.
 
 `--executor multiprocess` runs the week as the schedule does: the code location's own executor (steps
-forked from a preloaded server, two at a time), so steps without a dependency between them overlap
-(`soundtrack` beside the render; `--cores-filled-at-once 1` keeps those two apart); the default runs
-every step in this process, one after another.
+forked from a preloaded server, two at a time), so steps without a dependency between them overlap,
+but the steps that fill the cores (the render, `soundtrack`) one at a time, as the executor does by
+default (`--cores-filled-at-once 0` runs those two side by side); the default runs every step in this
+process, one after another.
     python benchmarks/bench_week.py --clips 8 --size 640x360 --duration 30 --short 15 \
         --long-min 45 --long-gain 20 --render-scale 0.333 --no-floor
 """
@@ -295,7 +296,8 @@ def main() -> None:
     parser.add_argument(
         "--cores-filled-at-once",
         type=int,
-        help="multiprocess: the executor's cores_filled_at_once (1: the soundtrack not beside the render)",
+        help="multiprocess: the executor's cores_filled_at_once (default 1; 0: the soundtrack beside the "
+        "render)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the week's files (a temporary folder)")
     args = parser.parse_args()

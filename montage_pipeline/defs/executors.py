@@ -106,20 +106,22 @@ def render_pool_ops(defs: dg.Definitions) -> set[str]:
 STEP_PRELOAD = ["montage_pipeline.definitions", "cv2", "montage_pipeline.freeze_preloaded"]
 
 # The op tag of a step that keeps a machine's cores busy by itself (the render's encoders, a soundtrack's
-# mixes and AAC encodes). By default the local executor runs them side by side like any other steps; a
-# run config `cores_filled_at_once: 1` runs one at a time, which trades wall time for memory on a small
-# machine: less memory at once, and sometimes less time too, sometimes more (a render of 720p uploads
-# leaves room for the soundtrack beside it); the figures are in the README, "The whole week". Celery
+# mixes and AAC encodes). The local executor runs one such step at a time by default
+# (`cores_filled_at_once`, 1), beside any number of lighter steps: on 2 cores the soundtrack beside the
+# render bought ~4 s of a 121-125 s 1080p week and held ~300 MiB more at once (1282 against 983 MiB
+# over every process of the week), over the week's 1 GiB aim (README, "The whole week"). A run config
+# `cores_filled_at_once: 0` runs them side by side again, for a machine with memory to spare. Celery
 # and Kubernetes give each step a worker or pod of its own, so the tag means nothing there.
 FILLS_CORES_TAG = "montage/fills_cores"
 FILLS_CORES = {FILLS_CORES_TAG: "true"}
+CORES_FILLED_AT_ONCE = 1
 
 
 def _forkserver(config: dict[str, Any]) -> dict[str, Any]:
     """The multiprocess executor's config: steps forked from a preloaded server, and at most
-    `cores_filled_at_once` steps tagged `FILLS_CORES` at a time when the run sets it."""
+    `cores_filled_at_once` steps tagged `FILLS_CORES` at a time (0: no limit)."""
     config = dict(config)
-    filled = config.pop("cores_filled_at_once", None)
+    filled = config.pop("cores_filled_at_once", CORES_FILLED_AT_ONCE)
     limits = [{"key": FILLS_CORES_TAG, "value": "true", "limit": filled}] if filled else []
     return {
         **config,
@@ -138,8 +140,9 @@ local_executor = dg.multiprocess_executor.configured(
         "cores_filled_at_once": dg.Field(
             int,
             is_required=False,
+            default_value=CORES_FILLED_AT_ONCE,
             description="Steps that fill the cores by themselves (the render, the soundtrack) at once "
-            "(default: no limit; 1 bounds the week's memory on a small machine).",
+            "(default 1, which bounds the week's memory; 0: no limit, side by side).",
         ),
     },
 )

@@ -1,8 +1,10 @@
-"""The soundtracks made while the render runs (`soundtrack`), kept in the media store for `mixed_audio`.
+"""The soundtracks made without waiting for the render (`soundtrack`), kept in the media store for
+`mixed_audio`.
 
 The mix needs the cut's EDL and the renders' lengths, never their pictures, and those lengths follow
 from the EDL (`render_plan.planned_lengths`). So each cut's music, mix, master and AAC encodes are made
-beside the render, and after it only the packets are copied into each render (`mux_and_check`). What is
+apart from the render (on another worker beside it; locally before or after it, see `executors.py`), and
+after it only the packets are copied into each render (`mux_and_check`). What is
 kept per cut: the encoded soundtracks (one per distinct length and fade) and, in `soundtracks.json`,
 what they were made from. A prepared cut serves only the EDL it was made from and the lengths it was
 encoded for; anything else (an EDL rerun since, a render configured to another rate or an end card)

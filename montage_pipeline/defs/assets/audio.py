@@ -63,8 +63,8 @@ CUTS = ("main", "short", "long")
     code_version=MIX_VERSION,
     owners=OWNERS,
     tags=stage_tags("audio", "media"),
-    # Its cuts' mixes and AAC encodes fill the cores: a local run may keep it from running beside the
-    # render (`executors.FILLS_CORES_TAG`, executor config `cores_filled_at_once`).
+    # Its cuts' mixes and AAC encodes fill the cores: a local run keeps it from running beside the
+    # render by default (`executors.FILLS_CORES_TAG`, executor config `cores_filled_at_once`).
     op_tags=FILLS_CORES,
     io_manager_key="media_io_manager",
     deps=["short_highlights", "long_highlights"],  # their spans: read from the media store
