@@ -1,5 +1,6 @@
 """How many cores this process may use: the one count the render's encoders, the mix's true-peak
-workers, the AAC segments and the analysis pool size themselves by."""
+workers, the AAC segments, the analysis pool, the verification threads and the demo's clip writers
+size themselves by."""
 
 from __future__ import annotations
 

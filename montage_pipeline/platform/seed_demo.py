@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from montage_pipeline.media.cores import usable_cores
 from montage_pipeline.media.synth import ClipPlan, PlantedTimeline, plan_clip, write_clip
 from montage_pipeline.platform.models import (
     Job,
@@ -306,7 +306,7 @@ def _write_clips(
     order."""
     planted: dict[str, Any] = {}
     costliest_first = sorted(range(len(to_write)), key=lambda i: -_encode_cost(to_write[i].plan))
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+    with ProcessPoolExecutor(max_workers=workers or usable_cores()) as pool:
         submitted = {i: pool.submit(_write, to_write[i], str(root)) for i in costliest_first}
         futures = [submitted[i] for i in range(len(to_write))]
         for future in futures:

@@ -10,12 +10,12 @@ as the asset passes them, else the defaults.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from montage_pipeline.media.cores import usable_cores
 from montage_pipeline.media.fingerprint import VisualFingerprint, visual_fingerprint, with_sound
 from montage_pipeline.media.paths import UnsafePathError, resolve_inside
 from montage_pipeline.media.probe import ClipLimits, ClipProbe, ProbeError, probe_clip
@@ -79,7 +79,7 @@ def verify_jobs(
     limits: ClipLimits | None = None,
 ) -> list[VerifiedClip | Rejection]:
     """Verify all jobs, in the input order, `workers` at a time (default: one per core)."""
-    workers = workers or os.cpu_count() or 1
+    workers = workers or usable_cores()
     limits = limits or ClipLimits()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as pool:
         results = []

@@ -1,7 +1,6 @@
 """`scene_segments` and `scored_highlights`: find each clip's best moment and cut the week on the beat."""
 
 import dataclasses
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +46,7 @@ from montage_pipeline.highlights.rows import EditSpan, SceneSegment
 from montage_pipeline.highlights.scene_table import summarise
 from montage_pipeline.highlights.theme import ThemedCut, cut_for_theme, store_theme
 from montage_pipeline.media.analysis import ClipAnalysis
+from montage_pipeline.media.cores import usable_cores
 from montage_pipeline.media.music_library import TrackBeats
 from montage_pipeline.media.timeline import Timeline, TimelineRules
 from montage_pipeline.media.windows import WindowRules
@@ -101,7 +101,7 @@ def _analyse(
     return analyze_with_cache(
         jobs,
         media_store,
-        workers=workers or os.cpu_count() or 1,
+        workers=workers or usable_cores(),
         on_outcome=lambda outcome: log_outcome(context.log, outcome),
         **options,
     )
